@@ -1,0 +1,17 @@
+"""fastcheck: JIT-accelerated gradient checking.
+
+>>> import fastcheck as fc
+>>> res = fc.check(cost, params, grads, X, Y)   # doctest: +SKIP
+>>> print(res)                                   # doctest: +SKIP
+"""
+
+from . import errors
+from .check import check
+from .jitcost import jit_cost
+from .layout import Layout
+from .naive import naive_check
+from .result import DEFAULT_THRESHOLD, CheckResult, TensorRow, relative_difference
+
+__all__ = ["check", "naive_check", "jit_cost", "Layout", "CheckResult", "TensorRow",
+           "relative_difference", "DEFAULT_THRESHOLD", "errors"]
+__version__ = "0.1.0"

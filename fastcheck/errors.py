@@ -1,0 +1,43 @@
+"""Exceptions raised by fastcheck.
+
+Every error a user can cause is one of these. Each subclasses ``ValueError`` or
+``TypeError`` as well, so ``except ValueError`` keeps working for callers that
+do not know fastcheck, and each message names the argument or tensor at fault
+and says what to do about it.
+"""
+
+
+class FastcheckError(Exception):
+    """Base class of every fastcheck error."""
+
+
+class ParameterError(FastcheckError, ValueError):
+    """A parameter tensor is missing, empty, of the wrong shape or not finite."""
+
+
+class GradientError(FastcheckError, ValueError):
+    """A gradient is missing, of the wrong shape, or not finite."""
+
+
+class CostError(FastcheckError, ValueError):
+    """The cost raised, or returned something other than a finite scalar."""
+
+
+class OptionError(FastcheckError, ValueError):
+    """An option of a check (eps, threshold, method, engine, ...) is invalid."""
+
+
+class DataError(FastcheckError, ValueError):
+    """The data arguments (X, Y, ...) do not fit the cost or the model."""
+
+
+class InputTypeError(FastcheckError, TypeError):
+    """An argument has a type fastcheck cannot use (strings, objects, ...)."""
+
+
+class SignatureError(FastcheckError, TypeError):
+    """A compiled cost does not have the signature the engine calls."""
+
+
+class MemoryBudgetError(FastcheckError, ValueError):
+    """A check would need more scratch memory than allowed."""

@@ -1,0 +1,151 @@
+"""Layout: the map between a dict of parameter tensors and one flat vector.
+
+The seed's ``dictionary_to_vector`` stacks the tensors in mapping order, each
+flattened in C order; ``vector_to_dictionary`` reverses it. ``Layout`` records
+that map once (names, shapes, offsets) so the engines work on a flat
+``theta`` of shape (P,) and the result is handed back per tensor.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import GradientError, InputTypeError, ParameterError
+
+# dtype kinds we accept as numbers: signed/unsigned integers and floats.
+# Booleans, strings and objects are refused; complex only for method="complex".
+_REAL_KINDS = "iuf"
+
+
+def as_numeric_array(value, what, *, allow_complex=False, error=ParameterError):
+    """Return ``value`` as an ndarray of numbers, or raise naming ``what``.
+
+    The array is not copied here; callers copy before they write.
+    """
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise InputTypeError(f"{what} is not an array of numbers ({exc}); "
+                             "pass a NumPy array or a Python number") from exc
+    kinds = _REAL_KINDS + ("c" if allow_complex else "")
+    if array.dtype.kind == "c" and not allow_complex:
+        raise error(f"{what} is complex ({array.dtype}); fastcheck checks real parameters, "
+                    "except with method='complex', which makes them complex itself")
+    if array.dtype.kind not in kinds:
+        raise InputTypeError(f"{what} has dtype {array.dtype}, not numbers; "
+                             "pass a float (or integer) NumPy array")
+    return array
+
+
+def first_nonfinite(array):
+    """Index (tuple) of the first non-finite entry of ``array``, or None."""
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
+
+
+def format_index(index):
+    """``(2, 3)`` -> ``"[2, 3]"``; ``()`` -> ``""`` (a 0-d tensor)."""
+    return "[" + ", ".join(str(i) for i in index) + "]" if index else ""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Names, shapes and offsets of the tensors stacked into ``theta``.
+
+    ``offsets[k]:offsets[k + 1]`` is tensor ``names[k]`` in the flat vector;
+    ``size`` is P, the total number of parameters.
+    """
+
+    names: tuple
+    shapes: tuple
+    offsets: tuple
+    dtypes: tuple
+
+    @classmethod
+    def from_params(cls, params, *, allow_complex=False):
+        """Build the layout of ``params`` (a mapping name -> array-like)."""
+        if not isinstance(params, Mapping):
+            raise InputTypeError(f"params must be a mapping of name -> array, got "
+                                 f"{type(params).__name__}; e.g. {{'W1': W1, 'b1': b1}}")
+        if len(params) == 0:
+            raise ParameterError("params is empty; pass at least one parameter tensor")
+        names, shapes, dtypes, offsets = [], [], [], [0]
+        for name, value in params.items():
+            if not isinstance(name, str):
+                raise InputTypeError(f"parameter names must be strings, got {name!r}")
+            array = as_numeric_array(value, f"parameter {name!r}", allow_complex=allow_complex)
+            if array.size == 0:
+                raise ParameterError(f"parameter {name!r} is empty (shape {array.shape}); "
+                                     "drop it from params")
+            bad = first_nonfinite(array)
+            if bad is not None:
+                raise ParameterError(f"parameter {name!r} is not finite at "
+                                     f"{name}{format_index(bad)} = {array[bad]}; "
+                                     "check its initialisation")
+            names.append(name)
+            shapes.append(array.shape)
+            dtypes.append(array.dtype)
+            offsets.append(offsets[-1] + array.size)
+        return cls(tuple(names), tuple(shapes), tuple(offsets), tuple(dtypes))
+
+    @property
+    def size(self):
+        """P, the number of scalar parameters."""
+        return self.offsets[-1]
+
+    def span(self, k):
+        """The slice of tensor ``k`` in the flat vector."""
+        return slice(self.offsets[k], self.offsets[k + 1])
+
+    def flatten(self, params, dtype=np.float64):
+        """A new (P,) array of ``params`` in layout order (never a view)."""
+        theta = np.empty(self.size, dtype=dtype)
+        for k, name in enumerate(self.names):
+            theta[self.span(k)] = np.asarray(params[name]).ravel()
+        return theta
+
+    def unflatten(self, theta):
+        """A dict name -> view of ``theta`` (P,) reshaped to the tensor's shape."""
+        return {name: theta[self.span(k)].reshape(shape)
+                for k, (name, shape) in enumerate(zip(self.names, self.shapes))}
+
+    def gather_grads(self, grads):
+        """The gradients as one (P,) float64 vector in layout order.
+
+        Each tensor ``W1`` is looked up as ``dW1`` (the seed's convention) and
+        then as ``W1``; other keys (``dZ3``, ``dA2``, ...) are ignored.
+        """
+        if not isinstance(grads, Mapping):
+            raise InputTypeError(f"grads must be a mapping of name -> array, got "
+                                 f"{type(grads).__name__}; e.g. {{'dW1': dW1, 'db1': db1}}")
+        flat = np.empty(self.size, dtype=np.float64)
+        for k, (name, shape) in enumerate(zip(self.names, self.shapes)):
+            key = "d" + name if "d" + name in grads else name
+            if key not in grads:
+                raise GradientError(f"no gradient for parameter {name!r}: grads needs a key "
+                                    f"'d{name}' or '{name}' (it has {sorted(map(str, grads))})")
+            array = as_numeric_array(grads[key], f"gradient {key!r}", error=GradientError)
+            if array.shape != shape:
+                raise GradientError(f"gradient {key!r} has shape {array.shape} but parameter "
+                                    f"{name!r} has shape {shape}; they must match exactly "
+                                    "(reshape the gradient, not the parameter)")
+            bad = first_nonfinite(array)
+            if bad is not None:
+                raise GradientError(f"gradient {key!r} is not finite at {key}{format_index(bad)}"
+                                    f" = {array[bad]}; the backward pass produced it")
+            flat[self.span(k)] = array.ravel()
+        return flat
+
+    def locate(self, i):
+        """Flat index ``i`` -> (tensor name, index tuple within that tensor)."""
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        local = int(i) - self.offsets[k]
+        return self.names[k], tuple(int(j) for j in np.unravel_index(local, self.shapes[k]))
+
+    def describe(self, i):
+        """Flat index ``i`` as ``"W1[2, 3]"``."""
+        name, index = self.locate(i)
+        return name + format_index(index)

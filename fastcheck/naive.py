@@ -1,0 +1,57 @@
+"""``naive_check``: the seed's own loop, kept as the baseline and a reference.
+
+Per coordinate it copies the whole vector, perturbs one entry, rebuilds the
+dict and runs the forward pass, exactly like the exercise's
+``gradient_check_n``. It is slow on purpose: benchmarks measure against it and
+tests use it as an independent reference for the engines.
+"""
+
+import time
+
+import numpy as np
+
+from .engines import FlatCost, PythonCost, cost_value, perturbed
+from .errors import InputTypeError
+from .jitcost import as_jit_cost, kernel_data
+from .layout import Layout
+from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
+from .step import positive_finite
+
+
+def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=None):
+    """The seed's gradient check, one Python loop iteration per coordinate.
+
+    Same arguments and result type as ``fastcheck.check``; ``eps`` is the
+    exercise's fixed step. ``indices`` (sorted flat indices) restricts the loop
+    to those coordinates, which is how benchmarks time it on large networks.
+    """
+    eps = positive_finite(eps, "eps")
+    threshold = resolve_threshold(threshold)
+    if not callable(cost):
+        raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
+    layout = Layout.from_params(params)
+    parameters_values = layout.flatten(params)
+    grad = layout.gather_grads(grads)
+    jit = as_jit_cost(cost)
+    evaluate = FlatCost(jit, *kernel_data(args)) if jit else PythonCost(cost, layout, args)
+    idx = (np.arange(layout.size, dtype=np.int64) if indices is None
+           else np.asarray(indices, dtype=np.int64))
+
+    start = time.perf_counter()
+    cost_value(evaluate(parameters_values, "at the given parameters"), "at the given parameters")
+    gradapprox = np.full(layout.size, np.nan)
+    for i in idx:
+        thetaplus = np.copy(parameters_values)
+        thetaplus[i] += eps
+        j_plus = evaluate(thetaplus, perturbed(layout, i, "+", eps))
+        thetaminus = np.copy(parameters_values)
+        thetaminus[i] -= eps
+        j_minus = evaluate(thetaminus, perturbed(layout, i, "-", eps))
+        gradapprox[i] = (j_plus - j_minus) / (2.0 * eps)
+    seconds = time.perf_counter() - start
+
+    return CheckResult(
+        difference=relative_difference(grad[idx], gradapprox[idx]), threshold=threshold,
+        layout=layout, grad_flat=grad, gradapprox_flat=gradapprox, indices=idx,
+        per_tensor=tensor_rows(layout, grad, gradapprox, idx), method="central",
+        engine="naive", eps=eps, evaluations=2 * idx.size + 1, seconds=seconds)

@@ -1,0 +1,190 @@
+"""CheckResult: the verdict of a gradient check, overall and per tensor."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layout import format_index
+from .step import positive_finite
+
+#: The exercise's rule: below this difference the backward pass is taken to be right.
+DEFAULT_THRESHOLD = 1e-7
+
+
+#: Per-tensor differences from the threshold up to this level are what rounding
+#: in the cost (a step below the best one) or a ReLU kink produce; above it, a
+#: mistake in the backward pass is the likely cause. At the exercise's eps = 1e-7
+#: its correct tensors reach 2.5e-7, its wrong ones 0.33 and 0.6.
+NOISE_CEILING = 1e-5
+
+
+def resolve_threshold(threshold):
+    """``threshold`` as a positive float; None means ``DEFAULT_THRESHOLD``."""
+    return DEFAULT_THRESHOLD if threshold is None else positive_finite(threshold, "threshold")
+
+
+def _norm(x):
+    # np.linalg.norm of a real 1-D array is exactly sqrt(x . x); calling it
+    # directly skips the dispatch that dominates on small checks.
+    return np.sqrt(np.dot(x, x))
+
+
+def relative_difference(grad, gradapprox):
+    """||grad - gradapprox|| / (||grad|| + ||gradapprox||), the seed's formula.
+
+    Both arrays have the same shape; 0.0 when both are zero (they agree).
+    """
+    grad = np.ravel(grad)
+    gradapprox = np.ravel(gradapprox)
+    denominator = _norm(grad) + _norm(gradapprox)
+    return 0.0 if denominator == 0.0 else float(_norm(grad - gradapprox) / denominator)
+
+
+@dataclass(frozen=True)
+class TensorRow:
+    """One tensor's share of a check.
+
+    ``difference`` is the relative difference over this tensor's checked
+    entries, ``max_abs_error`` the largest |grad - gradapprox| among them,
+    ``worst_index`` where it occurs (an index into the tensor's shape).
+    """
+
+    name: str
+    shape: tuple
+    checked: int
+    difference: float
+    max_abs_error: float
+    worst_index: tuple
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def status(self, threshold):
+        """"ok" below ``threshold``, "noise?" up to ``NOISE_CEILING``, else "WRONG"."""
+        if not self.difference >= threshold:  # NaN (nothing checked) counts as ok
+            return "ok"
+        return "noise?" if self.difference < NOISE_CEILING else "WRONG"
+
+    def to_dict(self):
+        return {"name": self.name, "shape": list(self.shape), "size": self.size,
+                "checked": self.checked, "difference": self.difference,
+                "max_abs_error": self.max_abs_error, "worst_index": list(self.worst_index)}
+
+
+def tensor_rows(layout, grad_flat, approx_flat, indices):
+    """A ``TensorRow`` per tensor, over the checked flat ``indices`` (sorted)."""
+    grad, approx = grad_flat[indices], approx_flat[indices]
+    error = grad - approx
+    # Segment the checked coordinates by tensor, then reduce each segment.
+    bounds = np.searchsorted(indices, layout.offsets)
+    tensor = np.repeat(np.arange(len(layout.names)), np.diff(bounds))
+    count = len(layout.names)
+    err2 = np.bincount(tensor, weights=error * error, minlength=count)
+    grad2 = np.bincount(tensor, weights=grad * grad, minlength=count)
+    approx2 = np.bincount(tensor, weights=approx * approx, minlength=count)
+    rows = []
+    for k, (name, shape) in enumerate(zip(layout.names, layout.shapes)):
+        lo, hi = bounds[k], bounds[k + 1]
+        if lo == hi:
+            rows.append(TensorRow(name, shape, 0, float("nan"), float("nan"), ()))
+            continue
+        denominator = np.sqrt(grad2[k]) + np.sqrt(approx2[k])
+        worst = lo + int(np.argmax(np.abs(error[lo:hi])))
+        local = int(indices[worst]) - layout.offsets[k]
+        rows.append(TensorRow(
+            name, shape, int(hi - lo),
+            0.0 if denominator == 0.0 else float(np.sqrt(err2[k]) / denominator),
+            float(abs(error[worst])),
+            tuple(int(j) for j in np.unravel_index(local, shape))))
+    return rows
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``fastcheck.check`` found.
+
+    ``gradapprox_flat`` and ``grad_flat`` are (P,) float64 in layout order;
+    entries a sampled check skipped are NaN in ``gradapprox_flat``.
+    ``indices`` lists the checked flat indices, sorted.
+    """
+
+    difference: float
+    threshold: float
+    layout: object = field(repr=False)
+    grad_flat: np.ndarray = field(repr=False)
+    gradapprox_flat: np.ndarray = field(repr=False)
+    indices: np.ndarray = field(repr=False)
+    per_tensor: list = field(repr=False)
+    method: str = "central"
+    engine: str = "python"
+    eps: object = None
+    evaluations: int = 0
+    seconds: float = 0.0
+    kinks: list = field(default_factory=list, repr=False)
+    notes: list = field(default_factory=list, repr=False)
+
+    @property
+    def passed(self):
+        """True when ``difference < threshold``."""
+        return bool(self.difference < self.threshold)
+
+    @property
+    def gradapprox(self):
+        """dict name -> array of the parameter's shape (a copy)."""
+        return self.layout.unflatten(self.gradapprox_flat.copy())
+
+    @property
+    def checked(self):
+        """How many coordinates were checked."""
+        return int(self.indices.size)
+
+    @property
+    def suspects(self):
+        """Names of the tensors whose difference says their gradient is wrong."""
+        return [row.name for row in self.per_tensor if row.status(self.threshold) == "WRONG"]
+
+    def to_dict(self):
+        """A JSON-ready summary (no per-coordinate arrays)."""
+        return {
+            "difference": self.difference, "passed": self.passed,
+            "threshold": self.threshold, "method": self.method, "engine": self.engine,
+            "eps": self.eps, "parameters": self.layout.size, "checked": self.checked,
+            "evaluations": self.evaluations, "seconds": self.seconds,
+            "per_tensor": [dict(row.to_dict(), status=row.status(self.threshold))
+                           for row in self.per_tensor],
+            "suspects": self.suspects,
+            "kinks": [[name, list(index)] for name, index in self.kinks],
+            "notes": list(self.notes),
+        }
+
+    def __str__(self):
+        return format_report(self)
+
+
+def format_report(res):
+    """The human-readable report: verdict line, settings, per-tensor table."""
+    verdict = "PASSED" if res.passed else "FAILED"
+    step = "auto" if res.eps is None else f"{res.eps:g}"
+    lines = [
+        f"fastcheck {verdict}: difference = {res.difference:.6e} "
+        f"({'<' if res.passed else '>='} threshold {res.threshold:g})",
+        f"  {res.checked} of {res.layout.size} coordinates, engine {res.engine}, "
+        f"method {res.method}, eps {step}, {res.evaluations} cost evaluations "
+        f"in {res.seconds:.3g} s",
+    ]
+    if res.suspects:
+        lines.append(f"  wrong gradient in: {', '.join(res.suspects)}")
+    lines += [f"  note: {note}" for note in res.notes]
+    header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
+              "verdict")
+    table = [header]
+    for row in res.per_tensor:
+        table.append((row.name, str(row.shape), str(row.checked), f"{row.difference:.3e}",
+                      f"{row.max_abs_error:.3e}", f"{row.name}{format_index(row.worst_index)}",
+                      row.status(res.threshold)))
+    widths = [max(len(r[c]) for r in table) for c in range(len(header))]
+    lines.append("")
+    for r in table:
+        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
