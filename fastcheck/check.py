@@ -9,6 +9,7 @@ from .engines import build_engine
 from .errors import InputTypeError, OptionError
 from .jitcost import as_jit_cost
 from .layout import Layout
+from .models import MLP
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
 from .step import steps_for
 
@@ -63,8 +64,11 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
     cost = as_jit_cost(cost) or cost
 
-    layout = Layout.from_params(params)
-    theta = layout.flatten(params)
+    if isinstance(cost, MLP):
+        layout, theta = cost.layout, cost.flatten(params)
+    else:
+        layout = Layout.from_params(params)
+        theta = layout.flatten(params)
     grad_flat = layout.gather_grads(grads)
     idx = np.arange(layout.size, dtype=np.int64)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]))

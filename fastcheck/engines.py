@@ -11,9 +11,11 @@ import numbers
 import numpy as np
 
 from .blas import single_threaded_blas
-from .errors import CostError, OptionError
+from .errors import CostError, DataError, OptionError
 from .jitcost import JitCost, kernel_data
+from .kernels import mlp
 from .kernels.central import central_difference
+from .models import MLP
 
 
 def cost_value(value, where):
@@ -62,14 +64,14 @@ class PythonCost:
 
 
 class FlatCost:
-    """Evaluate a ``JitCost`` at a flat theta (P,) from Python, with its (X, Y)."""
+    """Evaluate a compiled cost ``func(theta)`` at a flat theta (P,) from Python."""
 
-    def __init__(self, cost, X, Y):
-        self.cost, self.X, self.Y = cost, X, Y
+    def __init__(self, func):
+        self.func = func
 
     def __call__(self, theta, where):
         try:
-            value = self.cost.dispatcher(theta, self.X, self.Y)
+            value = self.func(theta)
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
         return cost_value(value, where)
@@ -143,7 +145,24 @@ class GenericEngine(Engine):
         central_difference(self.cost.dispatcher, idx, h, self.X, self.Y, self.scratch, out)
 
 
+class ModelGenericEngine(GenericEngine):
+    """Two compiled full forward passes of a built-in model per coordinate."""
+
+    def __call__(self, idx, h, out):
+        model = self.cost
+        mlp.central_difference(model.sizes, model.acts, model._loss_code, model.l2,
+                               self.X, self.Y, idx, h, self.scratch, out)
+
+
 ENGINES = ("auto", "python", "generic")
+
+
+def model_data(model, args):
+    """A model's (X, Y) from the data arguments of a check."""
+    if len(args) != 2:
+        raise DataError(f"a built-in model is checked with its data: check(model, params, "
+                        f"grads, X, Y); got {len(args)} data arguments")
+    return model.data(*args)
 
 
 def build_engine(name, cost, layout, theta, args, rows):
@@ -155,15 +174,21 @@ def build_engine(name, cost, layout, theta, args, rows):
     if name not in ENGINES:
         raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
                           f"got {name!r}")
+    if isinstance(cost, MLP):
+        X, Y = model_data(cost, args)
+        evaluate = FlatCost(lambda row: cost.cost_flat(row, X, Y))
+        if name == "python":
+            return PythonEngine(evaluate, theta, layout), evaluate
+        return ModelGenericEngine(cost, theta, X, Y, rows), evaluate
     if isinstance(cost, JitCost):
         X, Y = kernel_data(args)
-        evaluate = FlatCost(cost, X, Y)
+        evaluate = FlatCost(lambda row: cost.dispatcher(row, X, Y))
         if name == "python":
             return PythonEngine(evaluate, theta, layout), evaluate
         return GenericEngine(cost, theta, X, Y, rows), evaluate
     if name == "generic":
-        raise OptionError("engine='generic' needs a compiled cost: decorate it with "
-                          "@fastcheck.jit_cost (signature cost(theta, X, Y) -> float), "
-                          "or use engine='python'")
+        raise OptionError("engine='generic' needs a compiled cost: a built-in model "
+                          "(fastcheck.models) or a cost decorated with @fastcheck.jit_cost "
+                          "(signature cost(theta, X, Y) -> float); or use engine='python'")
     evaluate = PythonCost(cost, layout, args)
     return PythonEngine(evaluate, theta, layout), evaluate

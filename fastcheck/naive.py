@@ -33,7 +33,11 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
     parameters_values = layout.flatten(params)
     grad = layout.gather_grads(grads)
     jit = as_jit_cost(cost)
-    evaluate = FlatCost(jit, *kernel_data(args)) if jit else PythonCost(cost, layout, args)
+    if jit is not None:
+        X, Y = kernel_data(args)
+        evaluate = FlatCost(lambda theta: jit.dispatcher(theta, X, Y))
+    else:
+        evaluate = PythonCost(cost, layout, args)
     idx = (np.arange(layout.size, dtype=np.int64) if indices is None
            else np.asarray(indices, dtype=np.int64))
 
