@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .driver import run_blocks, thread_count, validate_threads
-from .engines import build_engine
+from .dispatch import build_engine
 from .errors import InputTypeError, OptionError
 from .jitcost import as_jit_cost
 from .layout import Layout
@@ -38,8 +38,9 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         cbrt(machine epsilon) * max(1, |theta_i|).
     threshold : float, optional
         The check passes when ``difference < threshold``; default 1e-7.
-    engine : {"auto", "python", "generic"}
-        "auto" uses "generic" for jit costs and "python" for the rest.
+    engine : {"auto", "python", "generic", "layered"}
+        "auto" uses "layered" for built-in models, "generic" for jit costs and
+        "python" for the rest.
     progress : bool, optional
         Show a progress bar; default: when the check runs more than a second
         and stderr is a terminal.
@@ -85,6 +86,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
                                 first_block=max(first, rows))
     seconds = time.perf_counter() - start
 
+    flagged = np.concatenate(getattr(run, "flagged", []) or [np.empty(0, np.int64)])
     gradapprox_flat = np.full(layout.size, np.nan)
     gradapprox_flat[idx] = approx
     notes = [f"parameter {name!r} is {dtype}; checked in float64"
@@ -95,4 +97,5 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         layout=layout, grad_flat=grad_flat, gradapprox_flat=gradapprox_flat, indices=idx,
         per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx),
         method=method, engine=run.name, eps=None if eps is None else float(eps),
-        evaluations=2 * idx.size + 1, seconds=seconds, notes=notes)
+        evaluations=2 * idx.size + 1, seconds=seconds, notes=notes,
+        kinks=[layout.locate(i) for i in np.sort(flagged)])

@@ -11,11 +11,9 @@ import numbers
 import numpy as np
 
 from .blas import single_threaded_blas
-from .errors import CostError, DataError, OptionError
-from .jitcost import JitCost, kernel_data
+from .errors import CostError
 from .kernels import mlp
 from .kernels.central import central_difference
-from .models import MLP
 
 
 def cost_value(value, where):
@@ -152,43 +150,3 @@ class ModelGenericEngine(GenericEngine):
         model = self.cost
         mlp.central_difference(model.sizes, model.acts, model._loss_code, model.l2,
                                self.X, self.Y, idx, h, self.scratch, out)
-
-
-ENGINES = ("auto", "python", "generic")
-
-
-def model_data(model, args):
-    """A model's (X, Y) from the data arguments of a check."""
-    if len(args) != 2:
-        raise DataError(f"a built-in model is checked with its data: check(model, params, "
-                        f"grads, X, Y); got {len(args)} data arguments")
-    return model.data(*args)
-
-
-def build_engine(name, cost, layout, theta, args, rows):
-    """Pick and build the engine for ``cost``; return (engine, evaluate).
-
-    ``evaluate(theta, where)`` computes the cost once from Python, for the
-    facade's check of the unperturbed cost.
-    """
-    if name not in ENGINES:
-        raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
-                          f"got {name!r}")
-    if isinstance(cost, MLP):
-        X, Y = model_data(cost, args)
-        evaluate = FlatCost(lambda row: cost.cost_flat(row, X, Y))
-        if name == "python":
-            return PythonEngine(evaluate, theta, layout), evaluate
-        return ModelGenericEngine(cost, theta, X, Y, rows), evaluate
-    if isinstance(cost, JitCost):
-        X, Y = kernel_data(args)
-        evaluate = FlatCost(lambda row: cost.dispatcher(row, X, Y))
-        if name == "python":
-            return PythonEngine(evaluate, theta, layout), evaluate
-        return GenericEngine(cost, theta, X, Y, rows), evaluate
-    if name == "generic":
-        raise OptionError("engine='generic' needs a compiled cost: a built-in model "
-                          "(fastcheck.models) or a cost decorated with @fastcheck.jit_cost "
-                          "(signature cost(theta, X, Y) -> float); or use engine='python'")
-    evaluate = PythonCost(cost, layout, args)
-    return PythonEngine(evaluate, theta, layout), evaluate

@@ -175,6 +175,11 @@ def format_report(res):
     ]
     if res.suspects:
         lines.append(f"  wrong gradient in: {', '.join(res.suspects)}")
+    if res.kinks:
+        shown = ", ".join(name + format_index(index) for name, index in res.kinks[:5])
+        more = f" and {len(res.kinks) - 5} more" if len(res.kinks) > 5 else ""
+        lines.append(f"  kinks: {len(res.kinks)} coordinates straddle a ReLU kink "
+                     f"({shown}{more}); their estimates may be off")
     lines += [f"  note: {note}" for note in res.notes]
     header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
               "verdict")

@@ -105,36 +105,52 @@ def derivative(Z, A, code):
 
 
 @njit(cache=True)
+def bce_element(z, y):
+    """-y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log(1 + exp(-|z|))."""
+    if z.real >= 0.0:
+        return z - z * y + np.log1p(np.exp(-z))
+    return -z * y + np.log1p(np.exp(z))
+
+
+@njit(cache=True)
+def mse_element(z, y):
+    """(z - y)^2 / 2."""
+    d = z - y
+    return 0.5 * d * d
+
+
+@njit(cache=True)
+def ce_column(z, y):
+    """-sum_i y_i log softmax(z)_i = sum_i y_i (logsumexp(z) - z_i), z and y (n,)."""
+    top = z[0].real
+    for i in range(1, z.shape[0]):
+        top = max(top, z[i].real)
+    s = 0.0 * z[0]
+    for i in range(z.shape[0]):
+        s += np.exp(z[i] - top)
+    lse = top + np.log(s)
+    total = 0.0 * z[0]
+    for i in range(z.shape[0]):
+        total += y[i] * (lse - z[i])
+    return total
+
+
+@njit(cache=True)
 def loss_sum(Z, Y, loss):
     """Sum over all examples of the loss of logits Z (nL, m) against targets Y."""
     n, m = Z.shape
     total = 0.0 * Z[0, 0]
-    if loss == BCE:
-        # -y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log(1 + exp(-|z|))
+    if loss == CE:
+        for j in range(m):
+            total += ce_column(Z[:, j], Y[:, j])
+    elif loss == BCE:
         for i in range(n):
             for j in range(m):
-                z = Z[i, j]
-                if z.real >= 0.0:
-                    total += z - z * Y[i, j] + np.log1p(np.exp(-z))
-                else:
-                    total += -z * Y[i, j] + np.log1p(np.exp(z))
-    elif loss == CE:
-        # -sum_i y_i log softmax(z)_i = sum_i y_i (logsumexp(z) - z_i)
-        for j in range(m):
-            top = Z[0, j].real
-            for i in range(1, n):
-                top = max(top, Z[i, j].real)
-            s = 0.0 * Z[0, j]
-            for i in range(n):
-                s += np.exp(Z[i, j] - top)
-            lse = top + np.log(s)
-            for i in range(n):
-                total += Y[i, j] * (lse - Z[i, j])
+                total += bce_element(Z[i, j], Y[i, j])
     else:
         for i in range(n):
             for j in range(m):
-                d = Z[i, j] - Y[i, j]
-                total += 0.5 * d * d
+                total += mse_element(Z[i, j], Y[i, j])
     return total
 
 

@@ -1,0 +1,60 @@
+"""The layered engine's facade: cache one forward pass, then run the kernel.
+
+See ``kernels/layered.py`` for what is recomputed per coordinate. Scratch is
+O(threads * n_max * m) beyond the caches (Z and A of every layer, W^T), never
+O(P) per thread: the kernel reads theta and never perturbs a copy of it.
+"""
+
+import numpy as np
+
+from .engines import Engine
+from .kernels import layered as K
+from .kernels import mlp
+
+
+class LayeredEngine(Engine):
+    """Finite differences of a built-in MLP from its cached activations.
+
+    Coordinates where a ReLU-type pre-activation changes sign between
+    theta - h and theta + h are collected in ``flagged`` (flat indices).
+    """
+
+    name = "layered"
+
+    def __init__(self, model, theta, X, Y, rows):
+        sizes, m = model.sizes, X.shape[1]
+        self.model, self.theta, self.X = model, theta, X
+        total = int(sizes[1:].sum()) * m
+        Z, A = np.empty(total), np.empty(total)
+        mlp.forward(theta, sizes, model.acts, X, Z, A)
+        # Example-major copies: row k of ZT_l is example k's pre-activations.
+        self.z_off = np.concatenate(([0], np.cumsum(sizes[1:] * m))).astype(np.int64)
+        self.ZT = np.concatenate([_transpose(Z, self.z_off, l, sizes[l + 1], m)
+                                  for l in range(len(sizes) - 1)])
+        self.AT = np.concatenate([_transpose(A, self.z_off, l, sizes[l + 1], m)
+                                  for l in range(len(sizes) - 1)])
+        offsets = mlp.layer_offsets(sizes)
+        blocks = [theta[offsets[l]:offsets[l] + sizes[l + 1] * sizes[l]]
+                  .reshape(sizes[l + 1], sizes[l]).T.ravel() for l in range(len(sizes) - 1)]
+        self.wt_off = np.concatenate(([0], np.cumsum([b.size for b in blocks]))).astype(np.int64)
+        self.WT = np.concatenate(blocks)
+        self.YT = np.ascontiguousarray(Y.T)
+        ZT_L = self.ZT[self.z_off[-2]:].reshape(m, sizes[-1])
+        self.base_example, self.base_logit = K.base_losses(ZT_L, self.YT, model._loss_code)
+        self.work = np.empty((rows, K.work_width(sizes, m)))
+        self.cols = np.empty((rows, m), dtype=np.int64)
+        self.flagged = []
+
+    def __call__(self, idx, h, out):
+        model = self.model
+        kinks = np.zeros(idx.shape[0], dtype=np.uint8)
+        K.layered_difference(self.theta, model.sizes, model.acts, model._loss_code, model.l2,
+                             self.X, self.WT, self.wt_off, self.ZT, self.AT, self.z_off,
+                             self.YT, self.base_example, self.base_logit, idx, h, self.work,
+                             self.cols, out, kinks)
+        self.flagged.append(idx[kinks.astype(bool)])
+
+
+def _transpose(flat, offsets, l, n, m):
+    """Layer l's (n, m) block of ``flat`` as an (m, n) C-order copy, raveled."""
+    return flat[offsets[l]:offsets[l + 1]].reshape(n, m).T.ravel()
