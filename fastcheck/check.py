@@ -4,40 +4,56 @@ import time
 
 import numpy as np
 
-from .driver import run_blocks, thread_count, validate_threads
 from .dispatch import build_engine
+from .driver import run_blocks, thread_count, validate_threads
 from .errors import InputTypeError, OptionError
 from .jitcost import as_jit_cost
 from .layout import Layout
 from .models import MLP
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
+from .sampling import coordinates
 from .step import steps_for
 
-METHODS = ("central",)
+METHODS = ("central", "richardson", "complex")
+#: Cost evaluations per coordinate of each method.
+EVALUATIONS = {"central": 2, "richardson": 4, "complex": 1}
+#: Richardson flags a coordinate when D(h) and D(h/2) differ by more than this
+#: fraction of the estimate (or of the largest gradient entry, for tiny ones):
+#: smooth costs keep them within ~1e-7 at the default step, a kink does not.
+KINK_RTOL = 1e-3
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
           sample=None, seed=0, engine="auto", progress=None, threads=None):
-    """Compare ``grads`` with central differences of ``cost`` at ``params``.
+    """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
     ----------
     cost : callable
         ``cost(params_dict, *args)`` returning a float (or a tuple whose first
-        element is the cost), or a ``@fastcheck.jit_cost`` cost
-        ``cost(theta, X, Y)`` over the flat parameter vector.
+        element is the cost); a ``@fastcheck.jit_cost`` cost ``cost(theta, X, Y)``
+        over the flat parameter vector; or a built-in model (``fastcheck.models``).
     params : mapping of str -> array_like
         The parameters, in the order they are stacked into theta (P,).
     grads : mapping of str -> array_like
         The backward pass's gradients, keyed ``dW1`` or ``W1`` for parameter
         ``W1``, each of its parameter's shape; other keys are ignored.
     *args
-        Passed to the cost after the parameters (for a jit cost: X and Y).
+        Passed to the cost after the parameters (jit costs and models: X, Y).
     eps : float, optional
         A fixed absolute step. Default: a step scaled to each parameter,
-        cbrt(machine epsilon) * max(1, |theta_i|).
+        c * max(1, |theta_i|), c = cbrt(machine epsilon) for "central",
+        machine epsilon ** (1/5) for "richardson"; 1e-20 for "complex".
     threshold : float, optional
         The check passes when ``difference < threshold``; default 1e-7.
+    method : {"central", "richardson", "complex"}
+        Central differences, O(h^2), 2 evaluations per coordinate; Richardson's
+        O(h^4) combination of steps h and h/2, 4 evaluations, which also flags
+        kinks; the complex step Im J(theta + i h e_i) / h, 1 evaluation, exact
+        to rounding, for costs that run in complex arithmetic.
+    sample : int or float, optional
+        Check this many coordinates (or this fraction of P), stratified so that
+        every tensor is represented; deterministic for ``seed``.
     engine : {"auto", "python", "generic", "layered"}
         "auto" uses "layered" for built-in models, "generic" for jit costs and
         "python" for the rest.
@@ -55,9 +71,6 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if method not in METHODS:
         raise OptionError(f"method must be one of {', '.join(map(repr, METHODS))}, "
                           f"got {method!r}")
-    if sample is not None:
-        raise OptionError("sample= is not supported yet; check all coordinates "
-                          "(sample=None)")
     if progress not in (None, True, False):
         raise OptionError(f"progress must be True, False or None, got {progress!r}")
     threads = validate_threads(threads)
@@ -71,31 +84,57 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         layout = Layout.from_params(params)
         theta = layout.flatten(params)
     grad_flat = layout.gather_grads(grads)
-    idx = np.arange(layout.size, dtype=np.int64)
-    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]))
+    idx = coordinates(layout, sample, seed)
+    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 
     start = time.perf_counter()
     with thread_count(threads) as rows:
-        run, evaluate = build_engine(engine, cost, layout, theta, args, rows)
+        run, evaluate = build_engine(engine, cost, layout, theta, args, rows, method)
         tick = time.perf_counter()
-        evaluate(theta, "at the given parameters")
+        j0 = evaluate(theta, "at the given parameters")
+        if method == "complex":
+            evaluate(theta.astype(np.complex128), "at the given parameters")
         # The first block takes about a tenth of a second, judged by one evaluation.
-        first = int(0.1 / (2.0 * max(time.perf_counter() - tick, 1e-7))) * rows
+        first = int(0.1 / (EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)))
         with run:
-            approx = run_blocks(run, idx, h, describe=layout.describe, progress=progress,
-                                first_block=max(first, rows))
+            approx, aux = run_blocks(run, idx, h, describe=layout.describe,
+                                     progress=progress, first_block=max(first * rows, rows))
     seconds = time.perf_counter() - start
 
-    flagged = np.concatenate(getattr(run, "flagged", []) or [np.empty(0, np.int64)])
     gradapprox_flat = np.full(layout.size, np.nan)
     gradapprox_flat[idx] = approx
-    notes = [f"parameter {name!r} is {dtype}; checked in float64"
-             for name, dtype in zip(layout.names, layout.dtypes)
-             if dtype.kind == "f" and dtype.itemsize < 8]
+    kinked = np.zeros(idx.size, dtype=bool)
+    flagged = getattr(run, "flagged", [])
+    if flagged:
+        kinked |= np.isin(idx, np.concatenate(flagged))
+    if method == "richardson":
+        kinked |= disagreeing(aux, approx, grad_flat[idx], h, j0)
+    difference = relative_difference(grad_flat[idx], approx)
     return CheckResult(
-        difference=relative_difference(grad_flat[idx], approx), threshold=threshold,
+        difference=difference, threshold=threshold,
         layout=layout, grad_flat=grad_flat, gradapprox_flat=gradapprox_flat, indices=idx,
         per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx),
         method=method, engine=run.name, eps=None if eps is None else float(eps),
-        evaluations=2 * idx.size + 1, seconds=seconds, notes=notes,
-        kinks=[layout.locate(i) for i in np.sort(flagged)])
+        evaluations=EVALUATIONS[method] * idx.size + 1, seconds=seconds,
+        notes=precision_notes(layout),
+        kinks=[layout.locate(i) for i in idx[kinked]],
+        difference_without_kinks=(relative_difference(grad_flat[idx[~kinked]], approx[~kinked])
+                                  if kinked.any() else difference))
+
+
+def disagreeing(aux, approx, grad, h, j0):
+    """Coordinates (n,) bool whose estimates at h and h/2 disagree beyond
+    truncation and rounding: the mark of a kink between the two steps.
+
+    ``aux`` (n,) is D(h) - D(h/2); rounding in it is about eps_machine * |J| / h.
+    """
+    scale = np.maximum(np.abs(approx), np.abs(grad).max(initial=0.0))
+    rounding = 1e3 * np.finfo(np.float64).eps * max(1.0, abs(j0)) / h
+    return np.abs(aux) > KINK_RTOL * scale + rounding
+
+
+def precision_notes(layout):
+    """Notes for tensors given in a lower precision than the float64 used."""
+    return [f"parameter {name!r} is {dtype}; checked in float64"
+            for name, dtype in zip(layout.names, layout.dtypes)
+            if dtype.kind == "f" and dtype.itemsize < 8]

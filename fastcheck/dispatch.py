@@ -1,5 +1,7 @@
 """Which engine checks which cost, and building it."""
 
+import numpy as np
+
 from .engines import FlatCost, GenericEngine, ModelGenericEngine, PythonCost, PythonEngine
 from .errors import DataError, OptionError
 from .jitcost import JitCost, kernel_data
@@ -17,7 +19,7 @@ def model_data(model, args):
     return model.data(*args)
 
 
-def build_engine(name, cost, layout, theta, args, rows):
+def build_engine(name, cost, layout, theta, args, rows, method="central"):
     """Pick and build the engine for ``cost``; return (engine, evaluate).
 
     "auto" is "layered" for built-in models, "generic" for jit costs and
@@ -32,21 +34,26 @@ def build_engine(name, cost, layout, theta, args, rows):
                           "(fastcheck.models); use engine='generic' or 'python' for this cost")
     if isinstance(cost, MLP):
         X, Y = model_data(cost, args)
-        evaluate = FlatCost(lambda row: cost.cost_flat(row, X, Y))
+        Xc = X.astype(np.complex128)
+        evaluate = FlatCost(lambda row: cost.cost_flat(row, X, Y),
+                            lambda row: cost.cost_flat_complex(row, Xc, Y))
         if name == "python":
-            return PythonEngine(evaluate, theta, layout), evaluate
+            return PythonEngine(evaluate, theta, layout, method), evaluate
         if name == "generic":
-            return ModelGenericEngine(cost, theta, X, Y, rows), evaluate
-        return LayeredEngine(cost, theta, X, Y, rows), evaluate
+            return ModelGenericEngine(cost, theta, X, Y, rows, method), evaluate
+        return LayeredEngine(cost, theta, X, Y, rows, method), evaluate
     if isinstance(cost, JitCost):
         X, Y = kernel_data(args)
-        evaluate = FlatCost(lambda row: cost.dispatcher(row, X, Y))
+        evaluate = FlatCost(lambda row: cost.dispatcher(row, X, Y),
+                            lambda row: cost.complex_dispatcher(row, X, Y))
+        if method == "complex":
+            cost.complex_dispatcher  # compile now: a cost that cannot fails before any work
         if name == "python":
-            return PythonEngine(evaluate, theta, layout), evaluate
-        return GenericEngine(cost, theta, X, Y, rows), evaluate
+            return PythonEngine(evaluate, theta, layout, method), evaluate
+        return GenericEngine(cost, theta, X, Y, rows, method), evaluate
     if name == "generic":
         raise OptionError("engine='generic' needs a compiled cost: a built-in model "
                           "(fastcheck.models) or a cost decorated with @fastcheck.jit_cost "
                           "(signature cost(theta, X, Y) -> float); or use engine='python'")
     evaluate = PythonCost(cost, layout, args)
-    return PythonEngine(evaluate, theta, layout), evaluate
+    return PythonEngine(evaluate, theta, layout, method), evaluate

@@ -58,22 +58,24 @@ def _bar(progress, total, done, elapsed):
 
 
 def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8):
-    """Run ``engine(idx_block, h_block, out_block)`` over all of ``idx``.
+    """Run ``engine(idx_block, h_block, out_block, aux_block)`` over all of ``idx``.
 
-    ``idx`` (n,) int64 and ``h`` (n,) float64 go in; the (n,) estimates come out.
+    ``idx`` (n,) int64 and ``h`` (n,) float64 go in; the (n,) estimates and the
+    (n,) auxiliary output (Richardson's D(h) - D(h/2), else zeros) come out.
     Each block's output starts as NaN and is checked when the block returns: a
     compiled cost that raised leaves NaN behind, since exceptions inside a
     parallel region cannot be propagated. ``describe(i)`` names flat index i.
     """
     n = idx.shape[0]
     out = np.full(n, np.nan)
+    aux = np.zeros(n)
     size, done, bar = max(1, first_block), 0, None
     start = time.perf_counter()
     try:
         while done < n:
             stop = min(n, done + size)
             tick = time.perf_counter()
-            engine(idx[done:stop], h[done:stop], out[done:stop])
+            engine(idx[done:stop], h[done:stop], out[done:stop], aux[done:stop])
             took = time.perf_counter() - tick
             bad = ~np.isfinite(out[done:stop])
             if bad.any():
@@ -93,4 +95,4 @@ def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8):
     finally:
         if bar is not None:
             bar.close()
-    return out
+    return out, aux

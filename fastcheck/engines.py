@@ -1,9 +1,10 @@
-"""Engines: how one block of coordinates gets its finite differences.
+"""Engines: how one block of coordinates gets its derivative estimates.
 
-An engine is built once per check and then called as ``block(idx, h, out)``:
-fill ``out`` (n,) with the estimates for flat indices ``idx`` (n,) and steps
-``h`` (n,). Blocks are independent of each other and never touch the caller's
-arrays, so the driver may run them in any order, or elsewhere.
+An engine is built once per check (for one method) and then called as
+``engine(idx, h, out, aux)``: fill ``out`` (n,) with the estimates for flat
+indices ``idx`` (n,) and steps ``h`` (n,); for Richardson, ``aux`` (n,) gets
+D(h) - D(h/2). Blocks are independent of each other and never touch the
+caller's arrays, so the driver may run them in any order, or elsewhere.
 """
 
 import numbers
@@ -13,11 +14,15 @@ import numpy as np
 from .blas import single_threaded_blas
 from .errors import CostError
 from .kernels import mlp
-from .kernels.central import central_difference
+from .kernels.central import CENTRAL, RICHARDSON, complex_step, finite_difference
+
+#: Kernel method codes of the real-valued methods.
+METHOD_CODES = {"central": CENTRAL, "richardson": RICHARDSON}
 
 
-def cost_value(value, where):
-    """The cost's return ``value`` as a finite float, or ``CostError``.
+def cost_value(value, where, complex_input=False):
+    """The cost's return ``value`` as a finite float (complex for the complex
+    step), or ``CostError``.
 
     A tuple counts by its first element (the seed's ``forward_propagation_n``
     returns ``(cost, cache)``). ``where`` says at which point it was evaluated.
@@ -27,6 +32,17 @@ def cost_value(value, where):
             raise CostError(f"the cost returned an empty tuple {where}; return the cost, "
                             "or a tuple whose first element is the cost")
         value = value[0]
+    if complex_input:
+        if isinstance(value, (complex, np.complexfloating)) or (
+                isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "c"):
+            value = complex(value)
+            if not (np.isfinite(value.real) and np.isfinite(value.imag)):
+                raise CostError(f"the cost returned {value} {where}; it must be finite")
+            return value
+        raise CostError(f"the cost returned {type(value).__name__} for complex parameters "
+                        f"{where}: it cannot run in complex arithmetic (abs, np.real, "
+                        "float() or a real-only function drops the imaginary part). "
+                        "Use method='central' or 'richardson'")
     scalar = isinstance(value, (numbers.Real, np.floating, np.integer)) or (
         isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf")
     if not scalar or isinstance(value, (bool, np.bool_)):
@@ -58,21 +74,25 @@ class PythonCost:
             value = self.func(self.layout.unflatten(view), *self.args)
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
-        return cost_value(value, where)
+        return cost_value(value, where, theta.dtype.kind == "c")
 
 
 class FlatCost:
-    """Evaluate a compiled cost ``func(theta)`` at a flat theta (P,) from Python."""
+    """Evaluate a compiled cost at a flat theta (P,) from Python.
 
-    def __init__(self, func):
-        self.func = func
+    ``func(theta)`` serves real theta, ``complex_func(theta)`` complex theta.
+    """
+
+    def __init__(self, func, complex_func=None):
+        self.func, self.complex_func = func, complex_func
 
     def __call__(self, theta, where):
+        is_complex = theta.dtype.kind == "c"
         try:
-            value = self.func(theta)
+            value = (self.complex_func if is_complex else self.func)(theta)
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
-        return cost_value(value, where)
+        return cost_value(value, where, is_complex)
 
 
 def perturbed(layout, i, sign, h):
@@ -93,31 +113,55 @@ class Engine:
 
 
 class PythonEngine(Engine):
-    """Two evaluations of a Python-callable cost per coordinate, in this process."""
+    """Evaluations of any cost from Python, in this process: the reference engine.
+
+    ``method`` is "central" (2 evaluations per coordinate), "richardson" (4) or
+    "complex" (1, on a complex copy of theta).
+    """
 
     name = "python"
 
-    def __init__(self, evaluate, theta, layout):
-        self.evaluate, self.layout = evaluate, layout
-        self.row = theta.copy()
+    def __init__(self, evaluate, theta, layout, method="central"):
+        self.evaluate, self.layout, self.method = evaluate, layout, method
+        self.row = theta.astype(np.complex128) if method == "complex" else theta.copy()
 
-    def __call__(self, idx, h, out):
-        row, layout = self.row, self.layout
+    def _central(self, i, step):
+        row, saved = self.row, self.row[i]
+        try:
+            row[i] = saved + step
+            j_plus = self.evaluate(row, perturbed(self.layout, i, "+", step))
+            row[i] = saved - step
+            j_minus = self.evaluate(row, perturbed(self.layout, i, "-", step))
+        finally:
+            row[i] = saved
+        return (j_plus - j_minus) / (2.0 * step)
+
+    def _complex(self, i, step):
+        row, saved = self.row, self.row[i]
+        try:
+            row[i] = saved + 1j * step
+            value = self.evaluate(row, perturbed(self.layout, i, "+i", step))
+        finally:
+            row[i] = saved
+        return value.imag / step
+
+    def __call__(self, idx, h, out, aux):
         for k in range(idx.shape[0]):
             i, step = int(idx[k]), float(h[k])
-            saved = row[i]
-            try:
-                row[i] = saved + step
-                j_plus = self.evaluate(row, perturbed(layout, i, "+", step))
-                row[i] = saved - step
-                j_minus = self.evaluate(row, perturbed(layout, i, "-", step))
-            finally:
-                row[i] = saved
-            out[k] = (j_plus - j_minus) / (2.0 * step)
+            if self.method == "complex":
+                out[k] = self._complex(i, step)
+                continue
+            d_coarse = self._central(i, step)
+            if self.method == "richardson":
+                d_fine = self._central(i, 0.5 * step)
+                out[k] = (4.0 * d_fine - d_coarse) / 3.0
+                aux[k] = d_coarse - d_fine
+            else:
+                out[k] = d_coarse
 
 
 class GenericEngine(Engine):
-    """Two compiled evaluations of a ``JitCost`` per coordinate, prange-parallel.
+    """Compiled full evaluations of a ``JitCost`` per coordinate, prange-parallel.
 
     BLAS is held to one thread while the engine is entered: the kernel's
     threads already fill the cores.
@@ -125,10 +169,11 @@ class GenericEngine(Engine):
 
     name = "generic"
 
-    def __init__(self, cost, theta, X, Y, rows):
-        self.cost, self.X, self.Y = cost, X, Y
+    def __init__(self, cost, theta, X, Y, rows, method="central"):
+        self.cost, self.X, self.Y, self.method = cost, X, Y, method
+        dtype = np.complex128 if method == "complex" else np.float64
         # One private copy of theta per thread: the kernel perturbs these in place.
-        self.scratch = np.repeat(theta[None, :], rows, axis=0)
+        self.scratch = np.repeat(theta.astype(dtype)[None, :], rows, axis=0)
         self._blas = None
 
     def __enter__(self):
@@ -139,14 +184,29 @@ class GenericEngine(Engine):
     def __exit__(self, *exc):
         return self._blas.__exit__(*exc)
 
-    def __call__(self, idx, h, out):
-        central_difference(self.cost.dispatcher, idx, h, self.X, self.Y, self.scratch, out)
+    def __call__(self, idx, h, out, aux):
+        if self.method == "complex":
+            complex_step(self.cost.complex_dispatcher, idx, h, self.X, self.Y, self.scratch,
+                         out)
+        else:
+            finite_difference(self.cost.dispatcher, METHOD_CODES[self.method], idx, h,
+                              self.X, self.Y, self.scratch, out, aux)
 
 
 class ModelGenericEngine(GenericEngine):
-    """Two compiled full forward passes of a built-in model per coordinate."""
+    """Compiled full forward passes of a built-in model per coordinate."""
 
-    def __call__(self, idx, h, out):
+    def __init__(self, model, theta, X, Y, rows, method="central"):
+        # Numba's @ wants matching dtypes: complex weights meet complex data.
+        super().__init__(model, theta, X.astype(np.complex128) if method == "complex" else X,
+                         Y, rows, method)
+
+    def __call__(self, idx, h, out, aux):
         model = self.cost
-        mlp.central_difference(model.sizes, model.acts, model._loss_code, model.l2,
-                               self.X, self.Y, idx, h, self.scratch, out)
+        if self.method == "complex":
+            mlp.complex_step(model.sizes, model.acts, model._loss_code, model.l2, self.X,
+                             self.Y, idx, h, self.scratch, out)
+        else:
+            mlp.finite_difference(model.sizes, model.acts, model._loss_code, model.l2,
+                                  self.X, self.Y, METHOD_CODES[self.method], idx, h,
+                                  self.scratch, out, aux)

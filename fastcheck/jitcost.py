@@ -11,9 +11,9 @@ from numba.core.errors import NumbaError
 from numba.core.registry import CPUDispatcher
 from numba import njit
 
-from .errors import DataError, SignatureError
+from .errors import CostError, DataError, SignatureError
 from .layout import as_numeric_array
-from .kernels.central import COST_SIG
+from .kernels.central import COMPLEX_COST_SIG, COST_SIG
 
 SIGNATURE_TEXT = ("cost(theta, X, Y) -> float, with theta a (P,) float64 array and X, Y "
                   "2-D float64 C-contiguous arrays")
@@ -30,7 +30,23 @@ class JitCost:
         self.py_func = getattr(func, "py_func", func)
         self.__name__ = getattr(self.py_func, "__name__", "cost")
         self.__doc__ = getattr(self.py_func, "__doc__", None)
-        self.dispatcher = _compile(self.py_func)
+        self.dispatcher = _compile(self.py_func, COST_SIG)
+        self._complex = None
+
+    @property
+    def complex_dispatcher(self):
+        """The cost compiled for complex theta (method="complex"), on first use.
+
+        Raises ``CostError`` if the cost cannot run in complex arithmetic.
+        """
+        if self._complex is None:
+            try:
+                self._complex = _compile(self.py_func, COMPLEX_COST_SIG)
+            except SignatureError as exc:
+                raise CostError(f"{self.__name__!r} cannot run in complex arithmetic, so "
+                                "method='complex' cannot check it; use method='central' or "
+                                f"'richardson'. ({exc})") from exc
+        return self._complex
 
     def __call__(self, theta, X, Y):
         return self.dispatcher(theta, X, Y)
@@ -47,20 +63,20 @@ def jit_cost(func):
     return JitCost(func)
 
 
-def _compile(py_func):
+def _compile(py_func, signature):
     try:
         try:
-            return njit(COST_SIG, cache=True, fastmath=False)(py_func)
+            return njit(signature, cache=True, fastmath=False)(py_func)
         except RuntimeError as exc:
             # Functions defined in a REPL or notebook have no file to cache to.
             if "cannot cache" not in str(exc):
                 raise
-            return njit(COST_SIG, cache=False, fastmath=False)(py_func)
+            return njit(signature, cache=False, fastmath=False)(py_func)
     except NumbaError as exc:
         detail = str(exc).strip().splitlines()
         raise SignatureError(
             f"cannot compile {getattr(py_func, '__name__', 'the cost')!r} as a fastcheck "
-            f"jit cost; the expected signature is {SIGNATURE_TEXT}. Numba said: "
+            f"jit cost for {signature}; the expected signature is {SIGNATURE_TEXT}. Numba said: "
             f"{detail[0] if detail else exc}") from exc
 
 

@@ -7,7 +7,7 @@ O(P) per thread: the kernel reads theta and never perturbs a copy of it.
 
 import numpy as np
 
-from .engines import Engine
+from .engines import METHOD_CODES, Engine
 from .kernels import layered as K
 from .kernels import mlp
 
@@ -21,9 +21,9 @@ class LayeredEngine(Engine):
 
     name = "layered"
 
-    def __init__(self, model, theta, X, Y, rows):
+    def __init__(self, model, theta, X, Y, rows, method="central"):
         sizes, m = model.sizes, X.shape[1]
-        self.model, self.theta, self.X = model, theta, X
+        self.model, self.theta, self.X, self.method = model, theta, X, method
         total = int(sizes[1:].sum()) * m
         Z, A = np.empty(total), np.empty(total)
         mlp.forward(theta, sizes, model.acts, X, Z, A)
@@ -41,17 +41,24 @@ class LayeredEngine(Engine):
         self.YT = np.ascontiguousarray(Y.T)
         ZT_L = self.ZT[self.z_off[-2]:].reshape(m, sizes[-1])
         self.base_example, self.base_logit = K.base_losses(ZT_L, self.YT, model._loss_code)
-        self.work = np.empty((rows, K.work_width(sizes, m)))
+        dtype = np.complex128 if method == "complex" else np.float64
+        self.work = np.empty((rows, K.work_width(sizes, m)), dtype=dtype)
         self.cols = np.empty((rows, m), dtype=np.int64)
         self.flagged = []
 
-    def __call__(self, idx, h, out):
+    def __call__(self, idx, h, out, aux):
         model = self.model
+        caches = (self.X, self.WT, self.wt_off, self.ZT, self.AT, self.z_off, self.YT,
+                  self.base_example, self.base_logit)
+        if self.method == "complex":
+            # The complex step moves no real part, so it crosses no kink.
+            K.layered_complex_step(self.theta, model.sizes, model.acts, model._loss_code,
+                                   model.l2, *caches, idx, h, self.work, self.cols, out)
+            return
         kinks = np.zeros(idx.shape[0], dtype=np.uint8)
         K.layered_difference(self.theta, model.sizes, model.acts, model._loss_code, model.l2,
-                             self.X, self.WT, self.wt_off, self.ZT, self.AT, self.z_off,
-                             self.YT, self.base_example, self.base_logit, idx, h, self.work,
-                             self.cols, out, kinks)
+                             *caches, METHOD_CODES[self.method], idx, h, self.work,
+                             self.cols, out, aux, kinks)
         self.flagged.append(idx[kinks.astype(bool)])
 
 

@@ -115,18 +115,30 @@ class Layout:
     def gather_grads(self, grads):
         """The gradients as one (P,) float64 vector in layout order.
 
-        Each tensor ``W1`` is looked up as ``dW1`` (the seed's convention) and
-        then as ``W1``; other keys (``dZ3``, ``dA2``, ...) are ignored.
+        ``grads`` names every tensor ``W1`` either ``dW1`` (the seed's
+        convention) or ``W1``, one convention for the whole dict, decided once
+        so that parameters named ``a`` and ``da`` cannot take each other's
+        gradient; other keys (``dZ3``, ``dA2``, ...) are ignored.
         """
         if not isinstance(grads, Mapping):
             raise InputTypeError(f"grads must be a mapping of name -> array, got "
                                  f"{type(grads).__name__}; e.g. {{'dW1': dW1, 'db1': db1}}")
+        prefixed = all("d" + name in grads for name in self.names)
+        plain = all(name in grads for name in self.names)
+        if prefixed and plain:
+            raise GradientError("grads has both 'dX' and 'X' keys for every parameter X, so "
+                                "which is the gradient is ambiguous; pass one of the two")
+        if not (prefixed or plain):
+            missing = next((n for n in self.names if "d" + n not in grads and n not in grads),
+                           None)
+            raise GradientError(f"no gradient for parameter {missing!r}: grads needs a key "
+                                f"'d{missing}' or '{missing}' (it has {sorted(map(str, grads))})"
+                                if missing else
+                                "grads mixes 'dX' and 'X' keys; name every gradient the same "
+                                "way")
         flat = np.empty(self.size, dtype=np.float64)
         for k, (name, shape) in enumerate(zip(self.names, self.shapes)):
-            key = "d" + name if "d" + name in grads else name
-            if key not in grads:
-                raise GradientError(f"no gradient for parameter {name!r}: grads needs a key "
-                                    f"'d{name}' or '{name}' (it has {sorted(map(str, grads))})")
+            key = "d" + name if prefixed else name
             array = as_numeric_array(grads[key], f"gradient {key!r}", error=GradientError)
             if array.shape != shape:
                 raise GradientError(f"gradient {key!r} has shape {array.shape} but parameter "

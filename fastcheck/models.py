@@ -170,6 +170,10 @@ class MLP:
         """J at a flat theta (P,), with X, Y already converted by ``data``."""
         return float(K.cost(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y))
 
+    def cost_flat_complex(self, theta, X, Y):
+        """J at a complex theta (P,) with complex X (n0, m): the complex step's cost."""
+        return complex(K.cost(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y))
+
     def cost(self, params, X, Y):
         """The cost J (a float)."""
         X, Y = self.data(X, Y)

@@ -122,7 +122,37 @@ class CheckResult:
     evaluations: int = 0
     seconds: float = 0.0
     kinks: list = field(default_factory=list, repr=False)
+    difference_without_kinks: float = None
     notes: list = field(default_factory=list, repr=False)
+
+    @property
+    def verdict(self):
+        """What the difference means, in one word.
+
+        "pass": below the threshold. "kinks": above it, but below it once the
+        coordinates at kinks are left out. "rounding": above it yet below
+        ``NOISE_CEILING``, what rounding or a poor step produce. "mistake": a
+        gradient is wrong.
+        """
+        if self.passed:
+            return "pass"
+        if self.kinks and self.difference_without_kinks < self.threshold:
+            return "kinks"
+        if self.difference < NOISE_CEILING:
+            return "rounding"
+        return "mistake"
+
+    @property
+    def depends_on_kinks(self):
+        """True when leaving the kink coordinates out changes pass into fail or back."""
+        without = self.difference if self.difference_without_kinks is None \
+            else self.difference_without_kinks
+        return bool(self.kinks) and (without < self.threshold) != self.passed
+
+    @property
+    def advice(self):
+        """The verdict in a sentence, with what to try next."""
+        return ADVICE[self.verdict]
 
     @property
     def passed(self):
@@ -154,12 +184,28 @@ class CheckResult:
             "per_tensor": [dict(row.to_dict(), status=row.status(self.threshold))
                            for row in self.per_tensor],
             "suspects": self.suspects,
+            "verdict": self.verdict, "advice": self.advice,
             "kinks": [[name, list(index)] for name, index in self.kinks],
+            "difference_without_kinks": self.difference_without_kinks,
+            "depends_on_kinks": self.depends_on_kinks,
             "notes": list(self.notes),
         }
 
     def __str__(self):
         return format_report(self)
+
+
+ADVICE = {
+    "pass": "the backward pass agrees with the numerical derivatives to rounding.",
+    "kinks": "the difference comes from coordinates whose steps cross a ReLU kink, where "
+             "finite differences are wrong, not the backward pass; without them the check "
+             "passes.",
+    "rounding": "small but above the threshold: typical of rounding (a step far from the "
+                "best one, a cost in low precision) or of kinks, rarely of a mistake. Try "
+                "eps=None, method='richardson' or method='complex'.",
+    "mistake": "a gradient is wrong: start with the tensors marked WRONG and their worst "
+               "index.",
+}
 
 
 def format_report(res):
@@ -173,13 +219,17 @@ def format_report(res):
         f"method {res.method}, eps {step}, {res.evaluations} cost evaluations "
         f"in {res.seconds:.3g} s",
     ]
+    lines.append(f"  verdict: {res.verdict}: {res.advice}")
     if res.suspects:
         lines.append(f"  wrong gradient in: {', '.join(res.suspects)}")
     if res.kinks:
-        shown = ", ".join(name + format_index(index) for name, index in res.kinks[:5])
-        more = f" and {len(res.kinks) - 5} more" if len(res.kinks) > 5 else ""
-        lines.append(f"  kinks: {len(res.kinks)} coordinates straddle a ReLU kink "
-                     f"({shown}{more}); their estimates may be off")
+        shown = ", ".join(name + format_index(index) for name, index in res.kinks[:8])
+        more = f" and {len(res.kinks) - 8} more" if len(res.kinks) > 8 else ""
+        depends = "depends" if res.depends_on_kinks else "does not depend"
+        lines.append(f"  kinks: {len(res.kinks)} coordinates whose steps cross a kink: "
+                     f"{shown}{more}")
+        lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
+                     f"the verdict {depends} on them")
     lines += [f"  note: {note}" for note in res.notes]
     header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
               "verdict")

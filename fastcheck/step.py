@@ -2,7 +2,9 @@
 
 The central difference's error is truncation, O(h^2), plus rounding,
 O(eps_machine * |J| / h); their sum is smallest near h = cbrt(eps_machine)
-times the scale of theta_i (about 6e-6 in float64). That is the default. An
+times the scale of theta_i (about 6e-6 in float64). Richardson's O(h^4)
+truncation moves the best step to eps_machine^(1/5) (about 7e-4). The complex
+step subtracts nothing, so any tiny step is exact to rounding: 1e-20. An
 explicit ``eps`` is the exercise's fixed absolute step and is used as given,
 so ``eps=1e-7`` reproduces the published numbers bit for bit.
 """
@@ -14,8 +16,13 @@ import numpy as np
 
 from .errors import OptionError
 
-#: cbrt of float64's machine epsilon: the best relative step of a central difference.
-CENTRAL_RELATIVE_STEP = float(np.cbrt(np.finfo(np.float64).eps))
+_EPS = np.finfo(np.float64).eps
+#: The best relative step of each method in float64.
+RELATIVE_STEP = {"central": float(np.cbrt(_EPS)), "richardson": float(_EPS ** 0.2)}
+#: The complex step's step, absolute.
+COMPLEX_STEP = 1e-20
+#: Kept for the central method's users and tests.
+CENTRAL_RELATIVE_STEP = RELATIVE_STEP["central"]
 
 
 def positive_finite(value, name):
@@ -28,33 +35,36 @@ def positive_finite(value, name):
     return value
 
 
-def default_steps(theta):
+def default_steps(theta, method="central"):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
-    h_i = cbrt(eps_machine) * max(1, |theta_i|), rounded to the step that is
-    really taken, ``(theta_i + h_i) - theta_i``, so the divisor matches the
-    perturbation exactly (pinned by tests/test_step.py).
+    h_i = c * max(1, |theta_i|) with c the method's best relative step, rounded
+    to the step that is really taken, ``(theta_i + h_i) - theta_i``, so the
+    divisor matches the perturbation exactly (pinned by tests/test_step.py).
     """
     theta = np.asarray(theta, dtype=np.float64)
-    h = CENTRAL_RELATIVE_STEP * np.maximum(1.0, np.abs(theta))
+    if method == "complex":
+        return np.full(theta.shape, COMPLEX_STEP)
+    h = RELATIVE_STEP[method] * np.maximum(1.0, np.abs(theta))
     return (theta + h) - theta
 
 
-def fixed_steps(theta, eps):
-    """An explicit absolute step for every entry of ``theta`` (n,): (n,) float64."""
-    eps = positive_finite(eps, "eps")
-    return np.full(np.shape(theta), eps)
-
-
-def steps_for(theta, eps, describe):
+def steps_for(theta, eps, describe, method="central"):
     """The steps to use at ``theta`` (n,), for ``eps`` None (default) or a number.
 
     ``describe(k)`` names entry k (``"W1[2, 3]"``) for the error raised when a
-    step vanishes against theta: theta + h == theta would divide 0 by 2h.
+    real step vanishes against theta: theta + h == theta would divide 0 by 2h.
+    The complex step is never lost: it lives in the imaginary part.
     """
     theta = np.asarray(theta, dtype=np.float64)
-    h = default_steps(theta) if eps is None else fixed_steps(theta, eps)
-    lost = (theta + h == theta) | (theta - h == theta)
+    if eps is None:
+        h = default_steps(theta, method)
+    else:
+        h = np.full(theta.shape, positive_finite(eps, "eps"))
+    if method == "complex":
+        return h
+    smallest = 0.5 * h if method == "richardson" else h
+    lost = (theta + smallest == theta) | (theta - smallest == theta)
     if lost.any():
         k = int(np.argmax(lost))
         raise OptionError(f"eps={h[k]:.3g} is too small for {describe(k)} = {theta[k]:.17g}: "

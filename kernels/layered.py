@@ -18,6 +18,7 @@ the network's conventions and codes.
 import numpy as np
 from numba import njit, prange
 
+from .central import RICHARDSON, richardson
 from .mlp import (CE, LEAKY_RELU, MSE, RELU, SIGMOID, TANH, LEAKY_SLOPE, bce_element,
                   ce_column, layer_offsets, mse_element)
 
@@ -70,12 +71,13 @@ def base_losses(ZT_L, YT, loss):
 
 
 @njit(cache=True)
-def _output_delta(ZT, YT, cols, dZ, nact, loss, base_example, base_logit, zbuf):
+def _output_delta(ZT, YT, cols, dZ, nact, loss, base_example, base_logit, zbuf, zero):
     """sum over the nact changed examples of loss(Z_L + dZ) - loss(Z_L).
 
-    ``dZ`` (nact, nL) holds the change of the logits of example cols[t].
+    ``dZ`` (nact, nL) holds the change of the logits of example cols[t];
+    ``zero`` is 0 of the arithmetic in use (float or complex).
     """
-    total = 0.0
+    total = zero
     n = ZT.shape[1]
     for t in range(nact):
         k = cols[t]
@@ -119,6 +121,7 @@ def delta_loss(l, r, c, delta, sizes, acts, loss, X, WT, wt_off, ZT, AT, z_off, 
     L = sizes.shape[0] - 1
     m = X.shape[1]
     n = sizes[l + 1]
+    zero = 0.0 * delta
     n_max = widest(sizes)
     dA_buf = work[:n_max * m]
     dZ_buf = work[n_max * m:2 * n_max * m]
@@ -144,7 +147,7 @@ def delta_loss(l, r, c, delta, sizes, acts, loss, X, WT, wt_off, ZT, AT, z_off, 
         for t in range(nact):
             dZ[t, r] = dA_buf[t]
         return _output_delta(Zl, YT, cols, dZ, nact, loss, base_example, base_logit,
-                             zbuf), kink
+                             zbuf, zero), kink
     Al = AT[z_off[l]:z_off[l + 1]].reshape((m, n))
     code = acts[l]
     live = 0
@@ -159,7 +162,7 @@ def delta_loss(l, r, c, delta, sizes, acts, loss, X, WT, wt_off, ZT, AT, z_off, 
             live += 1
     nact = live
     if nact == 0:
-        return 0.0, kink
+        return zero, kink
     # Stage 2: Z_{l+1} takes the rank-1 change W_{l+1}[:, r] * dA_l[r, :].
     p = l + 1
     n_p = sizes[p + 1]
@@ -195,46 +198,95 @@ def delta_loss(l, r, c, delta, sizes, acts, loss, X, WT, wt_off, ZT, AT, z_off, 
         p += 1
         n_p = n_q
     ZL = ZT[z_off[L - 1]:z_off[L]].reshape((m, sizes[L]))
-    return _output_delta(ZL, YT, cols, dZ, nact, loss, base_example, base_logit, zbuf), kink
+    return _output_delta(ZL, YT, cols, dZ, nact, loss, base_example, base_logit, zbuf,
+                         zero), kink
+
+
+@njit(cache=True)
+def locate(i, sizes, offsets):
+    """Flat index i -> (layer l, row r, column c), c = -1 for a bias."""
+    l = 0
+    while offsets[l + 1] <= i:
+        l += 1
+    local = i - offsets[l]
+    n_w = sizes[l + 1] * sizes[l]
+    if local < n_w:
+        return l, local // sizes[l], local % sizes[l]
+    return l, local - n_w, -1
+
+
+@njit(cache=True)
+def central_at(i, step, theta, sizes, offsets, acts, loss, l2, X, WT, wt_off, ZT, AT,
+               z_off, YT, base_example, base_logit, work, cols):
+    """(J(theta + step e_i) - J(theta - step e_i)) / (2 step), and whether a kink lies between.
+
+    The perturbed values are the representable ones, fl(theta_i +- step), as
+    the generic engine sees them.
+    """
+    l, r, c = locate(i, sizes, offsets)
+    m = X.shape[1]
+    s = theta[i]
+    up, down = s + step, s - step
+    d_plus, kink_plus = delta_loss(l, r, c, up - s, sizes, acts, loss, X, WT, wt_off, ZT,
+                                   AT, z_off, YT, base_example, base_logit, work, cols)
+    d_minus, kink_minus = delta_loss(l, r, c, down - s, sizes, acts, loss, X, WT, wt_off,
+                                     ZT, AT, z_off, YT, base_example, base_logit, work, cols)
+    value = (d_plus - d_minus) / m
+    if c >= 0 and l2 != 0.0:
+        value += l2 / (2.0 * m) * (up * up - down * down)
+    return value / (2.0 * step), kink_plus or kink_minus
 
 
 @njit(parallel=True, cache=True)
 def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_off, YT,
-                       base_example, base_logit, idx, h, work, cols, out, kinks):
-    """out[k] = (J(theta + h[k] e_i) - J(theta - h[k] e_i)) / (2 h[k]), i = idx[k],
-    from the cached forward pass; kinks[k] = 1 where a ReLU kink lies between.
+                       base_example, base_logit, method, idx, h, work, cols, out, aux,
+                       kinks):
+    """out[k]: the derivative along e_i, i = idx[k], from the cached forward pass.
 
-    ``work`` (R, F) and ``cols`` (R, m) are per-thread scratch; row r handles
-    k = r, r + R, ... . The perturbed values are the representable ones,
-    fl(theta_i +- h), as the generic engine sees them.
+    ``method`` CENTRAL: the central difference at h[k]; RICHARDSON: central
+    differences at h and h/2 combined to O(h^4), aux[k] = D(h) - D(h/2).
+    kinks[k] = 1 where a ReLU kink lies within the steps. ``work`` (R, F) and
+    ``cols`` (R, m) are per-thread scratch; row q handles k = q, q + R, ... .
     """
-    L = sizes.shape[0] - 1
-    m = X.shape[1]
     offsets = layer_offsets(sizes)
     n = idx.shape[0]
     rows = work.shape[0]
     for q in prange(rows):
         for k in range(q, n, rows):
-            i = idx[k]
-            l = 0
-            while offsets[l + 1] <= i:
-                l += 1
-            local = i - offsets[l]
-            n_w = sizes[l + 1] * sizes[l]
-            if local < n_w:
-                r, c = local // sizes[l], local % sizes[l]
+            d_coarse, kink = central_at(idx[k], h[k], theta, sizes, offsets, acts, loss, l2,
+                                        X, WT, wt_off, ZT, AT, z_off, YT, base_example,
+                                        base_logit, work[q], cols[q])
+            if method == RICHARDSON:
+                d_fine, kink_fine = central_at(idx[k], 0.5 * h[k], theta, sizes, offsets,
+                                               acts, loss, l2, X, WT, wt_off, ZT, AT, z_off,
+                                               YT, base_example, base_logit, work[q], cols[q])
+                out[k] = richardson(d_coarse, d_fine)
+                aux[k] = d_coarse - d_fine
+                kink = kink or kink_fine
             else:
-                r, c = local - n_w, -1
-            s = theta[i]
-            up, down = s + h[k], s - h[k]
-            d_plus, kink_plus = delta_loss(l, r, c, up - s, sizes, acts, loss, X, WT, wt_off,
-                                           ZT, AT, z_off, YT, base_example, base_logit,
-                                           work[q], cols[q])
-            d_minus, kink_minus = delta_loss(l, r, c, down - s, sizes, acts, loss, X, WT,
-                                             wt_off, ZT, AT, z_off, YT, base_example,
-                                             base_logit, work[q], cols[q])
-            value = (d_plus - d_minus) / m
+                out[k] = d_coarse
+            kinks[k] = 1 if kink else 0
+
+
+@njit(parallel=True, cache=True)
+def layered_complex_step(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_off, YT,
+                         base_example, base_logit, idx, h, work, cols, out):
+    """out[k] = Im J(theta + i h[k] e_i) / h[k] from the cached forward pass.
+
+    ``work`` is complex (R, F): the perturbation's effect is carried as complex
+    changes to the cached real activations.
+    """
+    offsets = layer_offsets(sizes)
+    m = X.shape[1]
+    n = idx.shape[0]
+    rows = work.shape[0]
+    for q in prange(rows):
+        for k in range(q, n, rows):
+            i = idx[k]
+            l, r, c = locate(i, sizes, offsets)
+            d, _ = delta_loss(l, r, c, 1j * h[k], sizes, acts, loss, X, WT, wt_off, ZT, AT,
+                              z_off, YT, base_example, base_logit, work[q], cols[q])
+            value = d.imag / (m * h[k])
             if c >= 0 and l2 != 0.0:
-                value += l2 / (2.0 * m) * (up * up - down * down)
-            out[k] = value / (2.0 * h[k])
-            kinks[k] = 1 if (kink_plus or kink_minus) else 0
+                value += l2 / m * theta[i]
+            out[k] = value

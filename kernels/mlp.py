@@ -20,6 +20,8 @@ input, so the same code runs on complex128 theta for the complex step.
 import numpy as np
 from numba import njit, prange
 
+from .central import RICHARDSON, richardson
+
 LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID, SOFTMAX = 0, 1, 2, 3, 4, 5
 BCE, CE, MSE = 0, 1, 2
 LEAKY_SLOPE = 0.01
@@ -238,12 +240,13 @@ def backward(theta, sizes, acts, loss, l2, X, Y, grad):
 
 
 @njit(parallel=True, cache=True)
-def central_difference(sizes, acts, loss, l2, X, Y, idx, h, scratch, out):
-    """The generic engine on a built-in network: two full forwards per coordinate.
+def finite_difference(sizes, acts, loss, l2, X, Y, method, idx, h, scratch, out, aux):
+    """The generic engine on a built-in network: full forwards per coordinate.
 
-    out[k] = (J(theta + h[k] e_i) - J(theta - h[k] e_i)) / (2 h[k]), i = idx[k].
-    ``scratch`` (R, P) rows equal theta on entry and on exit (restored by
-    writing back the saved value); row r handles k = r, r + R, ... .
+    ``method`` CENTRAL: out[k] = (J(theta + h e_i) - J(theta - h e_i)) / (2h),
+    i = idx[k]; RICHARDSON: the same at h and h/2 combined to O(h^4), with
+    aux[k] = D(h) - D(h/2). ``scratch`` (R, P) rows equal theta on entry and on
+    exit (restored by writing back the saved value); row r handles k = r, r + R, ...
     """
     n = idx.shape[0]
     rows = scratch.shape[0]
@@ -256,5 +259,35 @@ def central_difference(sizes, acts, loss, l2, X, Y, idx, h, scratch, out):
             j_plus = cost(row, sizes, acts, loss, l2, X, Y)
             row[i] = saved - h[k]
             j_minus = cost(row, sizes, acts, loss, l2, X, Y)
+            d_coarse = (j_plus - j_minus) / (2.0 * h[k])
+            if method == RICHARDSON:
+                half = 0.5 * h[k]
+                row[i] = saved + half
+                j_plus = cost(row, sizes, acts, loss, l2, X, Y)
+                row[i] = saved - half
+                j_minus = cost(row, sizes, acts, loss, l2, X, Y)
+                d_fine = (j_plus - j_minus) / (2.0 * half)
+                out[k] = richardson(d_coarse, d_fine)
+                aux[k] = d_coarse - d_fine
+            else:
+                out[k] = d_coarse
             row[i] = saved
-            out[k] = (j_plus - j_minus) / (2.0 * h[k])
+
+
+@njit(parallel=True, cache=True)
+def complex_step(sizes, acts, loss, l2, X, Y, idx, h, scratch, out):
+    """out[k] = Im J(theta + i h[k] e_i) / h[k] on a built-in network.
+
+    ``X`` is complex128 (Numba's @ wants matching dtypes); ``scratch`` (R, P)
+    complex rows equal theta on entry and on exit.
+    """
+    n = idx.shape[0]
+    rows = scratch.shape[0]
+    for r in prange(rows):
+        row = scratch[r]
+        for k in range(r, n, rows):
+            i = idx[k]
+            saved = row[i]
+            row[i] = saved + 1j * h[k]
+            out[k] = cost(row, sizes, acts, loss, l2, X, Y).imag / h[k]
+            row[i] = saved
