@@ -116,7 +116,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx),
         method=method, engine=run.name, eps=None if eps is None else float(eps),
         evaluations=EVALUATIONS[method] * idx.size + 1, seconds=seconds,
-        notes=precision_notes(layout),
+        notes=precision_notes(params),
         kinks=[layout.locate(i) for i in idx[kinked]],
         difference_without_kinks=(relative_difference(grad_flat[idx[~kinked]], approx[~kinked])
                                   if kinked.any() else difference))
@@ -133,8 +133,8 @@ def disagreeing(aux, approx, grad, h, j0):
     return np.abs(aux) > KINK_RTOL * scale + rounding
 
 
-def precision_notes(layout):
+def precision_notes(params):
     """Notes for tensors given in a lower precision than the float64 used."""
+    dtypes = {name: np.asarray(value).dtype for name, value in params.items()}
     return [f"parameter {name!r} is {dtype}; checked in float64"
-            for name, dtype in zip(layout.names, layout.dtypes)
-            if dtype.kind == "f" and dtype.itemsize < 8]
+            for name, dtype in dtypes.items() if dtype.kind == "f" and dtype.itemsize < 8]

@@ -5,7 +5,7 @@ import numpy as np
 from .engines import FlatCost, GenericEngine, ModelGenericEngine, PythonCost, PythonEngine
 from .errors import DataError, OptionError
 from .jitcost import JitCost, kernel_data
-from .layered import LayeredEngine
+from .layered import KinkWatch, LayeredEngine
 from .models import MLP
 
 ENGINES = ("auto", "python", "generic", "layered")
@@ -37,11 +37,15 @@ def build_engine(name, cost, layout, theta, args, rows, method="central"):
         Xc = X.astype(np.complex128)
         evaluate = FlatCost(lambda row: cost.cost_flat(row, X, Y),
                             lambda row: cost.cost_flat_complex(row, Xc, Y))
+        if name in ("auto", "layered"):
+            return LayeredEngine(cost, theta, X, Y, rows, method), evaluate
         if name == "python":
-            return PythonEngine(evaluate, theta, layout, method), evaluate
-        if name == "generic":
-            return ModelGenericEngine(cost, theta, X, Y, rows, method), evaluate
-        return LayeredEngine(cost, theta, X, Y, rows, method), evaluate
+            run = PythonEngine(evaluate, theta, layout, method)
+        else:
+            run = ModelGenericEngine(cost, theta, X, Y, rows, method)
+        if method != "complex" and cost.has_kinks:
+            run = KinkWatch(run, LayeredEngine(cost, theta, X, Y, rows, method))
+        return run, evaluate
     if isinstance(cost, JitCost):
         X, Y = kernel_data(args)
         evaluate = FlatCost(lambda row: cost.dispatcher(row, X, Y),

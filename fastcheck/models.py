@@ -74,6 +74,11 @@ class MLP:
                 f"loss={self.loss!r}, l2={self.l2!r})")
 
     @property
+    def has_kinks(self):
+        """True when a hidden layer is ReLU-type, whose kinks can spoil estimates."""
+        return any(name in ("relu", "leaky_relu") for name in self.hidden)
+
+    @property
     def n_params(self):
         """P, the number of scalar parameters."""
         return self.layout.size
