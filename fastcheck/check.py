@@ -4,11 +4,12 @@ import time
 
 import numpy as np
 
-from .dispatch import build_engine
+from .dispatch import ENGINES, build_engine
 from .driver import run_blocks, thread_count, validate_threads
 from .errors import InputTypeError, OptionError
 from .jitcost import as_jit_cost
 from .layout import Layout
+from .memory import format_bytes
 from .models import MLP
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
 from .sampling import coordinates
@@ -71,6 +72,9 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if method not in METHODS:
         raise OptionError(f"method must be one of {', '.join(map(repr, METHODS))}, "
                           f"got {method!r}")
+    if engine not in ENGINES:
+        raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
+                          f"got {engine!r}")
     if progress not in (None, True, False):
         raise OptionError(f"progress must be True, False or None, got {progress!r}")
     threads = validate_threads(threads)
@@ -98,7 +102,9 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         first = int(0.1 / (EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)))
         with run:
             approx, aux = run_blocks(run, idx, h, describe=layout.describe,
-                                     progress=progress, first_block=max(first * rows, rows))
+                                     progress=progress, first_block=max(first * rows, rows),
+                                     label=f"fastcheck {run.name} "
+                                           f"(scratch {format_bytes(run.scratch_bytes)})")
     seconds = time.perf_counter() - start
 
     gradapprox_flat = np.full(layout.size, np.nan)
@@ -116,7 +122,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx),
         method=method, engine=run.name, eps=None if eps is None else float(eps),
         evaluations=EVALUATIONS[method] * idx.size + 1, seconds=seconds,
-        notes=precision_notes(params),
+        notes=precision_notes(params), scratch_bytes=run.scratch_bytes,
         kinks=[layout.locate(i) for i in idx[kinked]],
         difference_without_kinks=(relative_difference(grad_flat[idx[~kinked]], approx[~kinked])
                                   if kinked.any() else difference))

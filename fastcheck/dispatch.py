@@ -6,6 +6,7 @@ from .engines import FlatCost, GenericEngine, ModelGenericEngine, PythonCost, Py
 from .errors import DataError, OptionError
 from .jitcost import JitCost, kernel_data
 from .layered import KinkWatch, LayeredEngine
+from .memory import ensure_fits
 from .models import MLP
 
 ENGINES = ("auto", "python", "generic", "layered")
@@ -19,12 +20,47 @@ def model_data(model, args):
     return model.data(*args)
 
 
+def make_evaluator(cost, layout, args):
+    """``evaluate(theta, where)`` for ``cost``, and its data (X, Y) or None.
+
+    It computes the cost once from Python at a flat theta (P,), real or
+    complex, and checks what comes back.
+    """
+    if isinstance(cost, MLP):
+        X, Y = model_data(cost, args)
+        Xc = X.astype(np.complex128)
+        return FlatCost(lambda row: cost.cost_flat(row, X, Y),
+                        lambda row: cost.cost_flat_complex(row, Xc, Y)), (X, Y)
+    if isinstance(cost, JitCost):
+        X, Y = kernel_data(args)
+        return FlatCost(lambda row: cost.dispatcher(row, X, Y),
+                        lambda row: cost.complex_dispatcher(row, X, Y)), (X, Y)
+    return PythonCost(cost, layout, args), None
+
+
+def scratch_bytes(kind, cost, P, rows, method, data):
+    """Bytes the engine ``kind`` allocates beyond theta, before it does so."""
+    width = 16 if method == "complex" else 8
+    if kind == "python":
+        total = P * width
+    elif kind == "generic":
+        total = rows * P * width
+    else:
+        total = 0
+    if isinstance(cost, MLP) and (kind == "layered" or (method != "complex" and cost.has_kinks)):
+        m = data[0].shape[1]
+        sizes = [int(n) for n in cost.sizes]
+        n_max = max(sizes[1:])
+        caches = 2 * sum(sizes[1:]) * m * 8 + sum(a * b for a, b in zip(sizes, sizes[1:])) * 8
+        total += caches + rows * ((2 * n_max * m + n_max) * width + m * 8)
+    return total
+
+
 def build_engine(name, cost, layout, theta, args, rows, method="central"):
     """Pick and build the engine for ``cost``; return (engine, evaluate).
 
     "auto" is "layered" for built-in models, "generic" for jit costs and
-    "python" for any other callable. ``evaluate(theta, where)`` computes the
-    cost once from Python, for the facade's check of the unperturbed cost.
+    "python" for any other callable. ``evaluate`` is ``make_evaluator``'s.
     """
     if name not in ENGINES:
         raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
@@ -32,32 +68,24 @@ def build_engine(name, cost, layout, theta, args, rows, method="central"):
     if name == "layered" and not isinstance(cost, MLP):
         raise OptionError("engine='layered' knows only the built-in models "
                           "(fastcheck.models); use engine='generic' or 'python' for this cost")
-    if isinstance(cost, MLP):
-        X, Y = model_data(cost, args)
-        Xc = X.astype(np.complex128)
-        evaluate = FlatCost(lambda row: cost.cost_flat(row, X, Y),
-                            lambda row: cost.cost_flat_complex(row, Xc, Y))
-        if name in ("auto", "layered"):
-            return LayeredEngine(cost, theta, X, Y, rows, method), evaluate
-        if name == "python":
-            run = PythonEngine(evaluate, theta, layout, method)
-        else:
-            run = ModelGenericEngine(cost, theta, X, Y, rows, method)
-        if method != "complex" and cost.has_kinks:
-            run = KinkWatch(run, LayeredEngine(cost, theta, X, Y, rows, method))
-        return run, evaluate
-    if isinstance(cost, JitCost):
-        X, Y = kernel_data(args)
-        evaluate = FlatCost(lambda row: cost.dispatcher(row, X, Y),
-                            lambda row: cost.complex_dispatcher(row, X, Y))
-        if method == "complex":
-            cost.complex_dispatcher  # compile now: a cost that cannot fails before any work
-        if name == "python":
-            return PythonEngine(evaluate, theta, layout, method), evaluate
-        return GenericEngine(cost, theta, X, Y, rows, method), evaluate
-    if name == "generic":
+    if name == "generic" and not isinstance(cost, (MLP, JitCost)):
         raise OptionError("engine='generic' needs a compiled cost: a built-in model "
                           "(fastcheck.models) or a cost decorated with @fastcheck.jit_cost "
                           "(signature cost(theta, X, Y) -> float); or use engine='python'")
-    evaluate = PythonCost(cost, layout, args)
-    return PythonEngine(evaluate, theta, layout, method), evaluate
+    evaluate, data = make_evaluator(cost, layout, args)
+    kind = ("python" if name == "python" or data is None else
+            "generic" if isinstance(cost, JitCost) or name == "generic" else "layered")
+    needed = scratch_bytes(kind, cost, layout.size, rows, method, data)
+    ensure_fits(needed, f"the {kind} engine on {layout.size} parameters with {rows} threads")
+    if name == "python" or data is None:
+        run = PythonEngine(evaluate, theta, layout, method)
+    elif isinstance(cost, JitCost):
+        run = GenericEngine(cost, theta, *data, rows, method)
+    elif kind == "layered":
+        run = LayeredEngine(cost, theta, *data, rows, method)
+    else:
+        run = ModelGenericEngine(cost, theta, *data, rows, method)
+    if isinstance(cost, MLP) and kind != "layered" and method != "complex" and cost.has_kinks:
+        run = KinkWatch(run, LayeredEngine(cost, theta, *data, rows, method))
+    run.scratch_bytes = needed
+    return run, evaluate

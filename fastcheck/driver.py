@@ -13,7 +13,7 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from .errors import CostError, OptionError
+from .errors import CostError, FastcheckError, OptionError
 
 TARGET_SECONDS = 0.2
 #: A check expected to take longer than this shows a progress bar (progress=None).
@@ -44,7 +44,7 @@ def thread_count(threads):
         numba.set_num_threads(before)
 
 
-def _bar(progress, total, done, elapsed):
+def _bar(progress, total, done, elapsed, label):
     """A tqdm bar if one should be shown now, else None."""
     if progress is False:
         return None
@@ -52,19 +52,20 @@ def _bar(progress, total, done, elapsed):
         expected = elapsed * total / max(done, 1)
         if expected < PROGRESS_AFTER_SECONDS or not sys.stderr.isatty():
             return None
-    bar = tqdm(total=total, unit="coord", desc="fastcheck", file=sys.stderr, leave=False)
+    bar = tqdm(total=total, unit="coord", desc=label, file=sys.stderr, leave=False)
     bar.update(done)
     return bar
 
 
-def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8):
+def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8, label="fastcheck"):
     """Run ``engine(idx_block, h_block, out_block, aux_block)`` over all of ``idx``.
 
     ``idx`` (n,) int64 and ``h`` (n,) float64 go in; the (n,) estimates and the
     (n,) auxiliary output (Richardson's D(h) - D(h/2), else zeros) come out.
     Each block's output starts as NaN and is checked when the block returns: a
-    compiled cost that raised leaves NaN behind, since exceptions inside a
-    parallel region cannot be propagated. ``describe(i)`` names flat index i.
+    compiled cost that raised on a worker thread leaves only NaN behind (the
+    exception is lost there), on the calling thread it also raises; both become
+    a ``CostError`` naming the coordinate. ``describe(i)`` names flat index i.
     """
     n = idx.shape[0]
     out = np.full(n, np.nan)
@@ -75,7 +76,18 @@ def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8):
         while done < n:
             stop = min(n, done + size)
             tick = time.perf_counter()
-            engine(idx[done:stop], h[done:stop], out[done:stop], aux[done:stop])
+            try:
+                engine(idx[done:stop], h[done:stop], out[done:stop], aux[done:stop])
+            except FastcheckError:
+                raise
+            except Exception as exc:
+                # A compiled cost raised: its first unfinished coordinate is the culprit.
+                cause = exc.__cause__ or exc
+                bad = ~np.isfinite(out[done:stop])
+                i = int(idx[done + int(np.argmax(bad))])
+                raise CostError(f"the cost raised {type(cause).__name__} ({cause}) inside "
+                                f"compiled code when {describe(i)} was perturbed. Call the "
+                                "cost's py_func at that point to see why") from cause
             took = time.perf_counter() - tick
             bad = ~np.isfinite(out[done:stop])
             if bad.any():
@@ -85,7 +97,7 @@ def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8):
                     "returned NaN or Inf, or raised inside compiled code, when it was "
                     "perturbed. Call the cost's py_func at that point to see why")
             if bar is None and progress is not False:
-                bar = _bar(progress, n, stop, time.perf_counter() - start)
+                bar = _bar(progress, n, stop, time.perf_counter() - start, label)
             if bar is not None:
                 bar.update(stop - done)
             done = stop

@@ -172,8 +172,9 @@ class GenericEngine(Engine):
     def __init__(self, cost, theta, X, Y, rows, method="central"):
         self.cost, self.X, self.Y, self.method = cost, X, Y, method
         dtype = np.complex128 if method == "complex" else np.float64
+        self.theta = theta.astype(dtype)
         # One private copy of theta per thread: the kernel perturbs these in place.
-        self.scratch = np.repeat(theta.astype(dtype)[None, :], rows, axis=0)
+        self.scratch = np.repeat(self.theta[None, :], rows, axis=0)
         self._blas = None
 
     def __enter__(self):
@@ -185,6 +186,21 @@ class GenericEngine(Engine):
         return self._blas.__exit__(*exc)
 
     def __call__(self, idx, h, out, aux):
+        try:
+            self._kernel(idx, h, out, aux)
+        except Exception:
+            # A compiled cost that raised on the calling thread surfaces here (as
+            # SystemError; the driver names the coordinate); on other threads it
+            # only leaves NaN behind. Either way its row is left perturbed.
+            self.scratch[:] = self.theta
+            raise
+        if not (self.scratch == self.theta).all():
+            if np.isfinite(out).all():
+                raise CostError("the compiled cost wrote into theta; a cost must not modify "
+                                "its input (copy it first)")
+            self.scratch[:] = self.theta  # a raising cost left its row perturbed
+
+    def _kernel(self, idx, h, out, aux):
         if self.method == "complex":
             complex_step(self.cost.complex_dispatcher, idx, h, self.X, self.Y, self.scratch,
                          out)
@@ -201,7 +217,7 @@ class ModelGenericEngine(GenericEngine):
         super().__init__(model, theta, X.astype(np.complex128) if method == "complex" else X,
                          Y, rows, method)
 
-    def __call__(self, idx, h, out, aux):
+    def _kernel(self, idx, h, out, aux):
         model = self.cost
         if self.method == "complex":
             mlp.complex_step(model.sizes, model.acts, model._loss_code, model.l2, self.X,

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .layout import format_index
+from .memory import format_bytes
 from .step import positive_finite
 
 #: The exercise's rule: below this difference the backward pass is taken to be right.
@@ -124,6 +125,8 @@ class CheckResult:
     kinks: list = field(default_factory=list, repr=False)
     difference_without_kinks: float = None
     notes: list = field(default_factory=list, repr=False)
+    directions: dict = field(default=None, repr=False)
+    scratch_bytes: int = 0
 
     @property
     def verdict(self):
@@ -152,6 +155,9 @@ class CheckResult:
     @property
     def advice(self):
         """The verdict in a sentence, with what to try next."""
+        if self.directions is not None and self.verdict == "mistake":
+            return ("a gradient is wrong somewhere; directions cannot say where: run "
+                    "check(..., sample=...) or a full check to find the tensor.")
         return ADVICE[self.verdict]
 
     @property
@@ -181,6 +187,7 @@ class CheckResult:
             "threshold": self.threshold, "method": self.method, "engine": self.engine,
             "eps": self.eps, "parameters": self.layout.size, "checked": self.checked,
             "evaluations": self.evaluations, "seconds": self.seconds,
+            "scratch_bytes": self.scratch_bytes,
             "per_tensor": [dict(row.to_dict(), status=row.status(self.threshold))
                            for row in self.per_tensor],
             "suspects": self.suspects,
@@ -189,6 +196,9 @@ class CheckResult:
             "difference_without_kinks": self.difference_without_kinks,
             "depends_on_kinks": self.depends_on_kinks,
             "notes": list(self.notes),
+            "directions": None if self.directions is None else {
+                key: (value.tolist() if isinstance(value, np.ndarray) else value)
+                for key, value in self.directions.items()},
         }
 
     def __str__(self):
@@ -208,16 +218,30 @@ ADVICE = {
 }
 
 
+def _direction_lines(directions):
+    """The table of a directional check: one row per direction."""
+    lines = ["", "  direction  grad . v       estimate       relative error"]
+    for k, (g, e, err) in enumerate(zip(directions["expected"], directions["estimate"],
+                                        directions["errors"])):
+        lines.append(f"  {k:<9}  {g: .6e}  {e: .6e}  {err:.3e}")
+    lines.append("  (directions mix all tensors: they show that a gradient is wrong, not "
+                 "where; check(..., sample=...) localises)")
+    return lines
+
+
 def format_report(res):
     """The human-readable report: verdict line, settings, per-tensor table."""
     verdict = "PASSED" if res.passed else "FAILED"
     step = "auto" if res.eps is None else f"{res.eps:g}"
+    visited = (f"{len(res.directions['errors'])} random directions over {res.layout.size} "
+               "parameters" if res.directions is not None else
+               f"{res.checked} of {res.layout.size} coordinates")
     lines = [
         f"fastcheck {verdict}: difference = {res.difference:.6e} "
         f"({'<' if res.passed else '>='} threshold {res.threshold:g})",
-        f"  {res.checked} of {res.layout.size} coordinates, engine {res.engine}, "
-        f"method {res.method}, eps {step}, {res.evaluations} cost evaluations "
-        f"in {res.seconds:.3g} s",
+        f"  {visited}, engine {res.engine}, method {res.method}, eps {step}, "
+        f"{res.evaluations} cost evaluations in {res.seconds:.3g} s"
+        + (f", scratch {format_bytes(res.scratch_bytes)}" if res.scratch_bytes else ""),
     ]
     lines.append(f"  verdict: {res.verdict}: {res.advice}")
     if res.suspects:
@@ -231,6 +255,8 @@ def format_report(res):
         lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
                      f"the verdict {depends} on them")
     lines += [f"  note: {note}" for note in res.notes]
+    if res.directions is not None:
+        return "\n".join(lines + _direction_lines(res.directions))
     header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
               "verdict")
     table = [header]

@@ -1,0 +1,84 @@
+"""``check_directions``: a gradient check along a few random directions.
+
+Along a unit direction v the central difference (J(theta + h v) - J(theta - h v))
+/ 2h estimates the directional derivative grad . v. A handful of directions cost
+a handful of evaluations whatever P is, and any wrong gradient entry shows up
+in almost every direction; but a direction mixes all tensors, so it says *that*
+the gradient is wrong, not *where* (use ``check(..., sample=...)`` for that).
+"""
+
+import time
+
+import numpy as np
+
+from .check import precision_notes
+from .dispatch import make_evaluator
+from .errors import InputTypeError, OptionError
+from .jitcost import as_jit_cost
+from .layout import Layout
+from .models import MLP
+from .result import CheckResult, relative_difference, resolve_threshold
+from .step import RELATIVE_STEP, positive_finite
+
+
+def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshold=None):
+    """Compare grad . v with central differences along ``n`` random unit directions.
+
+    Parameters
+    ----------
+    cost, params, grads, *args
+        As for ``fastcheck.check``.
+    n : int
+        The number of directions, each drawn from N(0, I_P) and normalised.
+    seed : int
+        Seeds the directions: the same seed gives the same directions.
+    eps : float, optional
+        A fixed step along v; default cbrt(machine epsilon) * max(1, max|theta|).
+    threshold : float, optional
+        Passes when the relative difference over the n directions is below it.
+
+    Returns
+    -------
+    CheckResult
+        ``difference`` compares the (n,) directional derivatives of the backward
+        pass with their estimates; ``directions`` holds both and each
+        direction's relative error. No per-tensor rows: directions mix tensors.
+    """
+    threshold = resolve_threshold(threshold)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise OptionError(f"n must be a positive number of directions, got {n!r}")
+    if not callable(cost):
+        raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
+    cost = as_jit_cost(cost) or cost
+    if isinstance(cost, MLP):
+        layout, theta = cost.layout, cost.flatten(params)
+    else:
+        layout = Layout.from_params(params)
+        theta = layout.flatten(params)
+    grad_flat = layout.gather_grads(grads)
+    h = (RELATIVE_STEP["central"] * max(1.0, float(np.abs(theta).max()))
+         if eps is None else positive_finite(eps, "eps"))
+
+    start = time.perf_counter()
+    evaluate, _ = make_evaluator(cost, layout, args)
+    evaluate(theta, "at the given parameters")
+    rng = np.random.default_rng(seed)
+    expected, estimate = np.empty(n), np.empty(n)
+    for k in range(int(n)):
+        v = rng.standard_normal(layout.size)
+        v /= np.linalg.norm(v)
+        j_plus = evaluate(theta + h * v, f"along direction {k} (+h)")
+        j_minus = evaluate(theta - h * v, f"along direction {k} (-h)")
+        estimate[k] = (j_plus - j_minus) / (2.0 * h)
+        expected[k] = grad_flat @ v
+    seconds = time.perf_counter() - start
+
+    errors = np.abs(expected - estimate) / np.maximum(np.abs(expected) + np.abs(estimate),
+                                                       np.finfo(np.float64).tiny)
+    return CheckResult(
+        difference=relative_difference(expected, estimate), threshold=threshold,
+        layout=layout, grad_flat=grad_flat, gradapprox_flat=np.full(layout.size, np.nan),
+        indices=np.empty(0, dtype=np.int64), per_tensor=[], method="central",
+        engine="directions", eps=None if eps is None else float(eps),
+        evaluations=2 * int(n) + 1, seconds=seconds, notes=precision_notes(params),
+        directions={"expected": expected, "estimate": estimate, "errors": errors, "h": h})
