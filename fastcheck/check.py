@@ -119,7 +119,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     return CheckResult(
         difference=difference, threshold=threshold,
         layout=layout, grad_flat=grad_flat, gradapprox_flat=gradapprox_flat, indices=idx,
-        per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx),
+        per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx, kinked),
         method=method, engine=run.name, eps=None if eps is None else float(eps),
         evaluations=EVALUATIONS[method] * idx.size + 1, seconds=seconds,
         notes=precision_notes(params), scratch_bytes=run.scratch_bytes,

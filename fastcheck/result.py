@@ -56,25 +56,34 @@ class TensorRow:
     difference: float
     max_abs_error: float
     worst_index: tuple
+    kinks: int = 0
+    difference_without_kinks: float = None
 
     @property
     def size(self):
         return int(np.prod(self.shape, dtype=np.int64))
 
     def status(self, threshold):
-        """"ok" below ``threshold``, "noise?" up to ``NOISE_CEILING``, else "WRONG"."""
+        """"ok" below ``threshold``; "kinks" when it is below once this tensor's kink
+        coordinates are left out; "noise?" up to ``NOISE_CEILING``; else "WRONG"."""
         if not self.difference >= threshold:  # NaN (nothing checked) counts as ok
             return "ok"
+        if self.kinks and not self.difference_without_kinks >= threshold:
+            return "kinks"
         return "noise?" if self.difference < NOISE_CEILING else "WRONG"
 
     def to_dict(self):
         return {"name": self.name, "shape": list(self.shape), "size": self.size,
                 "checked": self.checked, "difference": self.difference,
-                "max_abs_error": self.max_abs_error, "worst_index": list(self.worst_index)}
+                "max_abs_error": self.max_abs_error, "worst_index": list(self.worst_index),
+                "kinks": self.kinks, "difference_without_kinks": self.difference_without_kinks}
 
 
-def tensor_rows(layout, grad_flat, approx_flat, indices):
-    """A ``TensorRow`` per tensor, over the checked flat ``indices`` (sorted)."""
+def tensor_rows(layout, grad_flat, approx_flat, indices, kinked=None):
+    """A ``TensorRow`` per tensor, over the checked flat ``indices`` (sorted).
+
+    ``kinked`` (n,) bool marks the checked coordinates whose steps cross a kink.
+    """
     grad, approx = grad_flat[indices], approx_flat[indices]
     error = grad - approx
     # Segment the checked coordinates by tensor, then reduce each segment.
@@ -93,11 +102,16 @@ def tensor_rows(layout, grad_flat, approx_flat, indices):
         denominator = np.sqrt(grad2[k]) + np.sqrt(approx2[k])
         worst = lo + int(np.argmax(np.abs(error[lo:hi])))
         local = int(indices[worst]) - layout.offsets[k]
+        kinks, clean = 0, None
+        if kinked is not None and kinked[lo:hi].any():
+            keep = ~kinked[lo:hi]
+            kinks = int(hi - lo - keep.sum())
+            clean = relative_difference(grad[lo:hi][keep], approx[lo:hi][keep])
         rows.append(TensorRow(
             name, shape, int(hi - lo),
             0.0 if denominator == 0.0 else float(np.sqrt(err2[k]) / denominator),
             float(abs(error[worst])),
-            tuple(int(j) for j in np.unravel_index(local, shape))))
+            tuple(int(j) for j in np.unravel_index(local, shape)), kinks, clean))
     return rows
 
 

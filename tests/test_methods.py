@@ -109,6 +109,9 @@ def test_a_pre_activation_within_h_of_zero_is_reported_as_a_kink():
         assert all(name in ("W1", "b1") and index[0] == 0 for name, index in res.kinks)
         assert not res.passed and res.verdict == "kinks" and res.depends_on_kinks
         assert res.difference_without_kinks < 1e-7
+        assert res.suspects == []
+        assert {row.name: row.status(res.threshold) for row in res.per_tensor} == \
+            {"W1": "kinks", "b1": "kinks", "W2": "ok", "b2": "ok"}
         report = str(res)
         assert "kinks: " in report and "b1[0, 0]" in report and "depends on them" in report
 
