@@ -4,13 +4,10 @@ import time
 
 import numpy as np
 
-from .dispatch import ENGINES, build_engine
+from .dispatch import ENGINES, build_engine, prepare
 from .driver import run_blocks, thread_count, validate_threads
-from .errors import InputTypeError, OptionError
-from .jitcost import as_jit_cost
-from .layout import Layout
+from .errors import OptionError
 from .memory import format_bytes
-from .models import MLP
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
 from .sampling import coordinates
 from .step import steps_for
@@ -78,16 +75,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if progress not in (None, True, False):
         raise OptionError(f"progress must be True, False or None, got {progress!r}")
     threads = validate_threads(threads)
-    if not callable(cost):
-        raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
-    cost = as_jit_cost(cost) or cost
-
-    if isinstance(cost, MLP):
-        layout, theta = cost.layout, cost.flatten(params)
-    else:
-        layout = Layout.from_params(params)
-        theta = layout.flatten(params)
-    grad_flat = layout.gather_grads(grads)
+    cost, layout, theta, grad_flat = prepare(cost, params, grads)
     idx = coordinates(layout, sample, seed)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 

@@ -12,11 +12,8 @@ import time
 import numpy as np
 
 from .check import precision_notes
-from .dispatch import make_evaluator
-from .errors import InputTypeError, OptionError
-from .jitcost import as_jit_cost
-from .layout import Layout
-from .models import MLP
+from .dispatch import make_evaluator, prepare
+from .errors import OptionError
 from .result import CheckResult, relative_difference, resolve_threshold
 from .step import RELATIVE_STEP, positive_finite
 
@@ -47,15 +44,7 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     threshold = resolve_threshold(threshold)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise OptionError(f"n must be a positive number of directions, got {n!r}")
-    if not callable(cost):
-        raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
-    cost = as_jit_cost(cost) or cost
-    if isinstance(cost, MLP):
-        layout, theta = cost.layout, cost.flatten(params)
-    else:
-        layout = Layout.from_params(params)
-        theta = layout.flatten(params)
-    grad_flat = layout.gather_grads(grads)
+    cost, layout, theta, grad_flat = prepare(cost, params, grads)
     h = (RELATIVE_STEP["central"] * max(1.0, float(np.abs(theta).max()))
          if eps is None else positive_finite(eps, "eps"))
 

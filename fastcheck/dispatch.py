@@ -3,8 +3,9 @@
 import numpy as np
 
 from .engines import FlatCost, GenericEngine, ModelGenericEngine, PythonCost, PythonEngine
-from .errors import DataError, OptionError
-from .jitcost import JitCost, kernel_data
+from .errors import DataError, InputTypeError, OptionError
+from .jitcost import JitCost, as_jit_cost, kernel_data
+from .layout import Layout
 from .layered import KinkWatch, LayeredEngine
 from .memory import ensure_fits
 from .models import MLP
@@ -18,6 +19,23 @@ def model_data(model, args):
         raise DataError(f"a built-in model is checked with its data: check(model, params, "
                         f"grads, X, Y); got {len(args)} data arguments")
     return model.data(*args)
+
+
+def prepare(cost, params, grads):
+    """Validate a check's inputs: (cost, layout, theta (P,), grad_flat (P,)).
+
+    A Numba dispatcher becomes a ``JitCost``; a built-in model lays theta out
+    its own way and checks that ``params`` fit it.
+    """
+    if not callable(cost):
+        raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
+    cost = as_jit_cost(cost) or cost
+    if isinstance(cost, MLP):
+        layout, theta = cost.layout, cost.flatten(params)
+    else:
+        layout = Layout.from_params(params)
+        theta = layout.flatten(params)
+    return cost, layout, theta, layout.gather_grads(grads)
 
 
 def make_evaluator(cost, layout, args):

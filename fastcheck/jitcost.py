@@ -72,7 +72,7 @@ def _compile(py_func, signature):
             if "cannot cache" not in str(exc):
                 raise
             return njit(signature, cache=False, fastmath=False)(py_func)
-    except NumbaError as exc:
+    except (NumbaError, TypeError) as exc:  # TypeError: Numba refuses a wrong arity
         detail = str(exc).strip().splitlines()
         raise SignatureError(
             f"cannot compile {getattr(py_func, '__name__', 'the cost')!r} as a fastcheck "

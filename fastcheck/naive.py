@@ -10,10 +10,8 @@ import time
 
 import numpy as np
 
-from .engines import FlatCost, PythonCost, cost_value, perturbed
-from .errors import InputTypeError
-from .jitcost import as_jit_cost, kernel_data
-from .layout import Layout
+from .dispatch import make_evaluator, prepare
+from .engines import perturbed
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
 from .step import positive_finite
 
@@ -27,22 +25,13 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
     """
     eps = positive_finite(eps, "eps")
     threshold = resolve_threshold(threshold)
-    if not callable(cost):
-        raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
-    layout = Layout.from_params(params)
-    parameters_values = layout.flatten(params)
-    grad = layout.gather_grads(grads)
-    jit = as_jit_cost(cost)
-    if jit is not None:
-        X, Y = kernel_data(args)
-        evaluate = FlatCost(lambda theta: jit.dispatcher(theta, X, Y))
-    else:
-        evaluate = PythonCost(cost, layout, args)
+    cost, layout, parameters_values, grad = prepare(cost, params, grads)
+    evaluate, _ = make_evaluator(cost, layout, args)
     idx = (np.arange(layout.size, dtype=np.int64) if indices is None
            else np.asarray(indices, dtype=np.int64))
 
     start = time.perf_counter()
-    cost_value(evaluate(parameters_values, "at the given parameters"), "at the given parameters")
+    evaluate(parameters_values, "at the given parameters")
     gradapprox = np.full(layout.size, np.nan)
     for i in idx:
         thetaplus = np.copy(parameters_values)
