@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from .dispatch import ENGINES, build_engine, prepare
+from .dispatch import build_engine, make_evaluator, prepare, validate_engine
 from .driver import run_blocks, thread_count, validate_threads
 from .errors import OptionError
 from .memory import format_bytes
@@ -19,6 +19,9 @@ EVALUATIONS = {"central": 2, "richardson": 4, "complex": 1}
 #: fraction of the estimate (or of the largest gradient entry, for tiny ones):
 #: smooth costs keep them within ~1e-7 at the default step, a kink does not.
 KINK_RTOL = 1e-3
+#: A check expected to take less than this runs on one thread: on a busy
+#: machine, joining a parallel region can cost milliseconds.
+SERIAL_SECONDS = 1e-2
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
@@ -69,28 +72,30 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if method not in METHODS:
         raise OptionError(f"method must be one of {', '.join(map(repr, METHODS))}, "
                           f"got {method!r}")
-    if engine not in ENGINES:
-        raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
-                          f"got {engine!r}")
     if progress not in (None, True, False):
         raise OptionError(f"progress must be True, False or None, got {progress!r}")
     threads = validate_threads(threads)
     cost, layout, theta, grad_flat = prepare(cost, params, grads)
+    validate_engine(engine, cost)
     idx = coordinates(layout, sample, seed)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 
     start = time.perf_counter()
+    evaluate, data = make_evaluator(cost, layout, args)
+    if method == "complex":  # fails early for a cost that cannot run complex
+        evaluate(theta.astype(np.complex128), "at the given parameters")
+    tick = time.perf_counter()
+    j0 = evaluate(theta, "at the given parameters")
+    per_coordinate = EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)
+    if threads is None and per_coordinate * idx.size < SERIAL_SECONDS:
+        threads = 1  # waking a second thread would cost more than it saves
     with thread_count(threads) as rows:
-        run, evaluate = build_engine(engine, cost, layout, theta, args, rows, method)
-        tick = time.perf_counter()
-        j0 = evaluate(theta, "at the given parameters")
-        if method == "complex":
-            evaluate(theta.astype(np.complex128), "at the given parameters")
-        # The first block takes about a tenth of a second, judged by one evaluation.
-        first = int(0.1 / (EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)))
+        run = build_engine(engine, cost, layout, theta, evaluate, data, rows, method)
+        # The first block takes about a tenth of a second.
+        first = max(rows, rows * int(0.1 / per_coordinate))
         with run:
             approx, aux = run_blocks(run, idx, h, describe=layout.describe,
-                                     progress=progress, first_block=max(first * rows, rows),
+                                     progress=progress, first_block=first,
                                      label=f"fastcheck {run.name} "
                                            f"(scratch {format_bytes(run.scratch_bytes)})")
     seconds = time.perf_counter() - start

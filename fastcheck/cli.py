@@ -1,27 +1,326 @@
-"""The ``fastcheck`` command line: ``fastcheck demo``.
+"""The ``fastcheck`` command line: ``demo``, ``check`` and ``bench``.
 
 Exit status: 0 when every check it ran passed or the command succeeded, 1 when
-a check failed, 2 for bad usage (with a one-line message, no traceback).
+a check failed, 2 for bad usage (bad flags, unreadable files, a fastcheck
+error), with a one-line message ``fastcheck: error: ...`` and no traceback.
 """
 
 import argparse
+import json
+import os
 import sys
+import zipfile
 
+import numpy as np
+
+from . import bench, demo
+from .check import METHODS, check
+from .directions import check_directions
+from .dispatch import ENGINES
 from .errors import FastcheckError
+from .models import HIDDEN, LOSSES, MLP
+from .testing import random_problem
 
+#: The output activation that goes with each loss, and back.
+OUTPUT_OF = {loss: output for loss, (output, _, _) in LOSSES.items()}
+LOSS_OF = {output: loss for loss, output in OUTPUT_OF.items()}
+BUG_OPS = ("scale", "add")
+
+
+class UsageError(Exception):
+    """A mistake in the command line that only the command line can see."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``fastcheck: error: ...``, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"fastcheck: error: {message} (see '{self.prog} --help' for usage)\n")
+
+
+# -- argument types: each raises ArgumentTypeError, which argparse reports ------
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def seed_value(text):
+    # NumPy's generators take seeds >= 0 only.
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def layer_sizes(text):
+    """'784,64,10' -> [784, 64, 10]."""
+    try:
+        sizes = [positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        sizes = []
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least two positive layer widths "
+                                         f"separated by commas (inputs first), got {text!r}")
+    return sizes
+
+
+def hidden_activations(text):
+    """'relu' -> 'relu'; 'relu,tanh' -> ['relu', 'tanh'], one per hidden layer."""
+    names = text.split(",")
+    unknown = [name for name in names if name not in HIDDEN]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown activation {unknown[0]!r}; use "
+                                         f"{', '.join(HIDDEN)}, or a comma-separated list")
+    return names[0] if len(names) == 1 else names
+
+
+def sample_size(text):
+    """'200' -> 200 coordinates; '0.1' -> a tenth of them (check validates the value)."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}") \
+                from None
+
+
+def bug_spec(text):
+    """'W2:scale=2' -> ('W2', 'scale', 2.0); also 'b1:add=0.1'."""
+    name, _, change = text.partition(":")
+    op, _, value = change.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not name or op not in BUG_OPS or number is None or not np.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected TENSOR:scale=FACTOR or TENSOR:add=VALUE, "
+                                         f"such as W2:scale=2, got {text!r}")
+    return name, op, number
+
+
+# -- commands ------------------------------------------------------------------
 
 def _demo(args):
-    from . import demo
     demo.run()
     return 0
 
 
+def _check(args):
+    if args.directions is not None:
+        given = [flag for flag, value in (("--method", args.method), ("--sample", args.sample),
+                                          ("--engine", args.engine),
+                                          ("--threads", args.threads)) if value is not None]
+        if given:
+            raise UsageError(f"--directions checks along random directions and takes no "
+                             f"{', '.join(given)}")
+    loss = args.loss or LOSS_OF.get(args.output, "bce")
+    model = MLP(args.sizes, hidden=args.hidden, output=args.output or OUTPUT_OF[loss],
+                loss=loss, l2=args.l2)
+    params, X, Y = random_problem(model, args.batch, args.seed)
+    if args.params:
+        params = load_npz(args.params, "--params")
+    if args.data:
+        data = load_npz(args.data, "--data")
+        missing = [key for key in ("X", "Y") if key not in data]
+        if missing:
+            raise UsageError(f"--data {args.data} has no {' or '.join(missing)} array; it "
+                             f"holds {', '.join(data) or 'nothing'}")
+        X, Y = data["X"], data["Y"]
+    grads = load_npz(args.grads, "--grads") if args.grads else model.backward(params, X, Y)
+    grads = plant(grads, args.bug or [], model.layout.names)
+
+    if args.directions is not None:
+        res = check_directions(model, params, grads, X, Y, n=args.directions, seed=args.seed,
+                               eps=args.eps, threshold=args.threshold)
+    else:
+        options = {key: value for key, value in (("method", args.method),
+                                                 ("sample", args.sample),
+                                                 ("engine", args.engine),
+                                                 ("threads", args.threads)) if value is not None}
+        res = check(model, params, grads, X, Y, eps=args.eps, threshold=args.threshold,
+                    seed=args.seed, **options)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(f"checking {describe_model(model)} on {np.shape(X)[1]} examples: "
+              f"{describe_source(args)}\n{res}")
+    return 0 if res.passed else 1
+
+
+def describe_model(model):
+    """'MLP [784, 64, 10] (hidden relu, output sigmoid, loss bce)', and l2 when set."""
+    hidden = f"hidden {','.join(model.hidden)}, " if model.hidden else ""
+    l2 = f", l2 {model.l2:g}" if model.l2 else ""
+    return f"MLP {model.sizes.tolist()} ({hidden}output {model.output}, loss {model.loss}{l2})"
+
+
+def describe_source(args):
+    """Where the parameters, data and gradients came from, in words."""
+    parts = [f"params from {args.params}" if args.params else f"params from seed {args.seed}",
+             f"data from {args.data}" if args.data else f"random data from seed {args.seed}",
+             f"gradients from {args.grads}" if args.grads else "the model's exact backward"]
+    bugs = [f"{name} {'times' if op == 'scale' else 'plus'} {value:g}"
+            for name, op, value in args.bug or []]
+    return ", ".join(parts) + (f", with {' and '.join(bugs)}" if bugs else "")
+
+
+def load_npz(path, flag):
+    """The arrays of the .npz archive at ``path`` as a dict, in the archive's order."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"cannot read {flag} {path}: {exc}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UsageError(f"{flag} {path} holds a single array; save a dict of arrays with "
+                         f"numpy.savez(path, W1=..., b1=..., ...)")
+    with archive:
+        try:
+            return {key: archive[key] for key in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise UsageError(f"cannot read {flag} {path}: {exc}") from None
+
+
+def plant(grads, bugs, names):
+    """``grads`` with each (tensor, op, value) of ``bugs`` applied: a planted mistake.
+
+    The tensor may be named like the parameter ("W2") or its gradient ("dW2");
+    either key of ``grads`` is changed, whichever it has.
+    """
+    grads = dict(grads)
+    for name, op, value in bugs:
+        base = name[1:] if name not in names and name.startswith("d") else name
+        if base not in names:
+            raise UsageError(f"--bug names {name!r}, which the model does not have; its "
+                             f"tensors are {', '.join(names)}")
+        key = next((k for k in ("d" + base, base) if k in grads), None)
+        if key is None:
+            raise UsageError(f"--bug {name}: the gradients have neither d{base} nor {base}")
+        try:
+            gradient = np.asarray(grads[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise UsageError(f"--bug {name}: gradient {key!r} is not numeric") from None
+        grads[key] = gradient * value if op == "scale" else gradient + value
+    return grads
+
+
+def _bench(args):
+    if args.quick and args.sizes:
+        raise UsageError("--quick runs its own tiny networks; leave out --sizes")
+    if args.batch is not None and not args.sizes:
+        raise UsageError("--batch goes with --sizes, which chooses the network")
+    if args.plot:
+        bench.require_matplotlib()
+    networks = ([bench.mlp_network(args.sizes, args.batch or 32, args.seed)] if args.sizes
+                else bench.default_networks(quick=args.quick, seed=args.seed))
+    sample = args.sample or (bench.QUICK_SAMPLE if args.quick else bench.DEFAULT_SAMPLE)
+    result = bench.run(networks, sample=sample, threads=args.threads)
+    print(json.dumps(result.to_dict()) if args.json else bench.format_bench(result))
+    if args.plot:
+        try:
+            bench.plot(result, args.plot)
+        except OSError as exc:
+            raise UsageError(f"cannot write --plot {args.plot}: {exc}") from None
+        if not args.json:
+            print(f"plot saved to {args.plot}")
+    return 0
+
+
+# -- the parser ------------------------------------------------------------------
+
+def _add_model_flags(parser):
+    model = parser.add_argument_group("the model (fastcheck.models.MLP)")
+    model.add_argument("--sizes", type=layer_sizes, default=[784, 64, 10],
+                       help="layer widths, inputs first (default 784,64,10)")
+    model.add_argument("--hidden", type=hidden_activations, default="relu",
+                       help=f"hidden activation, or one per hidden layer: {', '.join(HIDDEN)} "
+                            "(default relu)")
+    model.add_argument("--output", choices=list(LOSS_OF),
+                       help="output activation (default: the one the loss goes with)")
+    model.add_argument("--loss", choices=list(OUTPUT_OF),
+                       help="loss: bce with sigmoid, ce with softmax, mse with linear "
+                            "(default bce, or the one the output goes with)")
+    model.add_argument("--l2", type=float, default=0.0, help="L2 strength (default 0)")
+    model.add_argument("--batch", type=positive_int, default=32,
+                       help="examples in the random data (default 32)")
+    model.add_argument("--seed", type=seed_value, default=0,
+                       help="seeds the parameters (model.init_params), the data "
+                            "(fastcheck.testing.random_problem) and any sample (default 0)")
+
+
+def _add_check(sub):
+    parser = sub.add_parser(
+        "check", help="check a built-in network's backward pass",
+        description="Check the exact backward pass of a built-in MLP, or one with a planted "
+                    "mistake (--bug), or your own parameters, gradients and data (.npz files), "
+                    "on random data by default. Exit status 0 when it passes, 1 when it fails.")
+    _add_model_flags(parser)
+    files = parser.add_argument_group("your own arrays (numpy.savez archives)")
+    files.add_argument("--params", metavar="P.npz", help="parameters W1, b1, ... "
+                                                         "(default: random from --seed)")
+    files.add_argument("--grads", metavar="G.npz", help="gradients dW1, db1, ... or W1, b1, ... "
+                                                        "(default: the model's exact backward)")
+    files.add_argument("--data", metavar="D.npz", help="X (n0, m) and Y (default: random)")
+    parser.add_argument("--bug", action="append", type=bug_spec, metavar="TENSOR:OP=VALUE",
+                        help="plant a mistake in a gradient: W2:scale=2 multiplies dW2 by 2, "
+                             "b1:add=0.1 adds 0.1 to db1; repeatable")
+    how = parser.add_argument_group("the check (fastcheck.check)")
+    how.add_argument("--method", choices=METHODS, help="default central")
+    how.add_argument("--eps", type=float, help="fixed step (default: scaled to each parameter)")
+    how.add_argument("--threshold", type=float, help="pass below this difference (default 1e-7)")
+    how.add_argument("--sample", type=sample_size,
+                     help="check this many coordinates, or this fraction of them")
+    how.add_argument("--directions", type=positive_int, metavar="N",
+                     help="check along N random directions instead (fastcheck.check_directions)")
+    how.add_argument("--engine", choices=ENGINES, help="default auto (layered)")
+    how.add_argument("--threads", type=positive_int, help="Numba threads (default: all)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON object instead of the report")
+    parser.set_defaults(run=_check)
+
+
+def _add_bench(sub):
+    parser = sub.add_parser(
+        "bench", help="time the engines against the naive loop and peers",
+        description="Time the naive loop, fastcheck's engines and their peers (SciPy's "
+                    "approx_fprime; torch.autograd.gradcheck if installed) on the same "
+                    "networks: the seed exercise's, [64,64,32,1]x64 and [784,64,10]x32.")
+    parser.add_argument("--sizes", type=layer_sizes,
+                        help="bench one network of these layer widths instead (ReLU, sigmoid, "
+                             "cross-entropy)")
+    parser.add_argument("--batch", type=positive_int,
+                        help="examples for --sizes (default 32)")
+    parser.add_argument("--quick", action="store_true", help="tiny networks: a smoke test")
+    parser.add_argument("--sample", type=positive_int, metavar="N",
+                        help=f"time the slow engines on N coordinates and extrapolate "
+                             f"(default {bench.DEFAULT_SAMPLE}, {bench.QUICK_SAMPLE} with "
+                             "--quick)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seeds the random networks")
+    parser.add_argument("--threads", type=positive_int, help="Numba threads (default: all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", metavar="OUT.png",
+                        help="also save seconds against parameters (needs matplotlib: "
+                             "pip install fastcheck[plot])")
+    parser.set_defaults(run=_bench)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="fastcheck", description="JIT-accelerated gradient checking.")
+    parser = Parser(prog="fastcheck", description="JIT-accelerated gradient checking.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run the seed exercise's gradient checks")
+    demo = sub.add_parser("demo", help="run the seed exercise's checks, then a large network")
     demo.set_defaults(run=_demo)
+    _add_check(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -30,9 +329,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except FastcheckError as exc:
-        print(f"fastcheck: error: {exc}", file=sys.stderr)
+    except (FastcheckError, UsageError) as exc:
+        # One line, whatever the message: scripts read the first line of stderr.
+        print(f"fastcheck: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("fastcheck: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (``| head``) left: point stdout at devnull so that the
+        # interpreter's final flush does not raise again, as the Python docs advise.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

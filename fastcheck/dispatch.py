@@ -74,12 +74,8 @@ def scratch_bytes(kind, cost, P, rows, method, data):
     return total
 
 
-def build_engine(name, cost, layout, theta, args, rows, method="central"):
-    """Pick and build the engine for ``cost``; return (engine, evaluate).
-
-    "auto" is "layered" for built-in models, "generic" for jit costs and
-    "python" for any other callable. ``evaluate`` is ``make_evaluator``'s.
-    """
+def validate_engine(name, cost):
+    """``OptionError`` unless engine ``name`` can check ``cost``."""
     if name not in ENGINES:
         raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
                           f"got {name!r}")
@@ -90,12 +86,21 @@ def build_engine(name, cost, layout, theta, args, rows, method="central"):
         raise OptionError("engine='generic' needs a compiled cost: a built-in model "
                           "(fastcheck.models) or a cost decorated with @fastcheck.jit_cost "
                           "(signature cost(theta, X, Y) -> float); or use engine='python'")
-    evaluate, data = make_evaluator(cost, layout, args)
+
+
+def build_engine(name, cost, layout, theta, evaluate, data, rows, method="central"):
+    """Build engine ``name`` for ``cost`` with ``rows`` threads' scratch.
+
+    "auto" is "layered" for built-in models, "generic" for jit costs and
+    "python" for any other callable. ``evaluate`` and ``data`` are
+    ``make_evaluator``'s. The scratch is checked against free memory first.
+    """
+    validate_engine(name, cost)
     kind = ("python" if name == "python" or data is None else
             "generic" if isinstance(cost, JitCost) or name == "generic" else "layered")
     needed = scratch_bytes(kind, cost, layout.size, rows, method, data)
     ensure_fits(needed, f"the {kind} engine on {layout.size} parameters with {rows} threads")
-    if name == "python" or data is None:
+    if kind == "python":
         run = PythonEngine(evaluate, theta, layout, method)
     elif isinstance(cost, JitCost):
         run = GenericEngine(cost, theta, *data, rows, method)
@@ -106,4 +111,4 @@ def build_engine(name, cost, layout, theta, args, rows, method="central"):
     if isinstance(cost, MLP) and kind != "layered" and method != "complex" and cost.has_kinks:
         run = KinkWatch(run, LayeredEngine(cost, theta, *data, rows, method))
     run.scratch_bytes = needed
-    return run, evaluate
+    return run

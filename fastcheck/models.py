@@ -70,7 +70,7 @@ class MLP:
         self.layout = Layout.from_params({k: np.zeros(s) for k, s in shapes.items()})
 
     def __repr__(self):
-        return (f"MLP({list(self.sizes)}, hidden={self.hidden!r}, output={self.output!r}, "
+        return (f"MLP({self.sizes.tolist()}, hidden={self.hidden!r}, output={self.output!r}, "
                 f"loss={self.loss!r}, l2={self.l2!r})")
 
     @property

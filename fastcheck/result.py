@@ -24,6 +24,17 @@ def resolve_threshold(threshold):
     return DEFAULT_THRESHOLD if threshold is None else positive_finite(threshold, "threshold")
 
 
+def json_ready(value):
+    """``value`` with NaN and Inf floats, which JSON cannot hold, turned into None."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def _norm(x):
     # np.linalg.norm of a real 1-D array is exactly sqrt(x . x); calling it
     # directly skips the dispatch that dominates on small checks.
@@ -195,8 +206,8 @@ class CheckResult:
         return [row.name for row in self.per_tensor if row.status(self.threshold) == "WRONG"]
 
     def to_dict(self):
-        """A JSON-ready summary (no per-coordinate arrays)."""
-        return {
+        """A JSON-ready summary (no per-coordinate arrays; NaN becomes None)."""
+        return json_ready({
             "difference": self.difference, "passed": self.passed,
             "threshold": self.threshold, "method": self.method, "engine": self.engine,
             "eps": self.eps, "parameters": self.layout.size, "checked": self.checked,
@@ -213,7 +224,7 @@ class CheckResult:
             "directions": None if self.directions is None else {
                 key: (value.tolist() if isinstance(value, np.ndarray) else value)
                 for key, value in self.directions.items()},
-        }
+        })
 
     def __str__(self):
         return format_report(self)
