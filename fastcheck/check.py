@@ -9,7 +9,7 @@ from .driver import run_blocks, thread_count, validate_threads
 from .errors import OptionError
 from .memory import format_bytes
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
-from .sampling import coordinates
+from .sampling import coordinates, validate_seed
 from .step import steps_for
 
 METHODS = ("central", "richardson", "complex")
@@ -22,6 +22,8 @@ KINK_RTOL = 1e-3
 #: A check expected to take less than this runs on one thread: on a busy
 #: machine, joining a parallel region can cost milliseconds.
 SERIAL_SECONDS = 1e-2
+#: How many ulps of the cost rounding is taken to cost (see rounding_floor).
+ROUNDING_ULPS = 100
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
@@ -75,6 +77,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if progress not in (None, True, False):
         raise OptionError(f"progress must be True, False or None, got {progress!r}")
     threads = validate_threads(threads)
+    validate_seed(seed)
     cost, layout, theta, grad_flat = prepare(cost, params, grads)
     validate_engine(engine, cost)
     idx = coordinates(layout, sample, seed)
@@ -112,7 +115,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     return CheckResult(
         difference=difference, threshold=threshold,
         layout=layout, grad_flat=grad_flat, gradapprox_flat=gradapprox_flat, indices=idx,
-        per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx, kinked),
+        per_tensor=tensor_rows(layout, grad_flat, gradapprox_flat, idx, kinked,
+                               rounding_floor(method, h, j0)),
         method=method, engine=run.name, eps=None if eps is None else float(eps),
         evaluations=EVALUATIONS[method] * idx.size + 1, seconds=seconds,
         notes=precision_notes(params), scratch_bytes=run.scratch_bytes,
@@ -130,6 +134,16 @@ def disagreeing(aux, approx, grad, h, j0):
     scale = np.maximum(np.abs(approx), np.abs(grad).max(initial=0.0))
     rounding = 1e3 * np.finfo(np.float64).eps * max(1.0, abs(j0)) / h
     return np.abs(aux) > KINK_RTOL * scale + rounding
+
+
+def rounding_floor(method, h, j0):
+    """(n,) error a finite difference makes from rounding alone: the cost is known
+    to a few hundred ulps of max(1, |J|), divided by the step (Richardson's
+    combination triples it). The complex step subtracts nothing: no floor."""
+    if method == "complex":
+        return np.zeros_like(h)
+    floor = ROUNDING_ULPS * np.finfo(np.float64).eps * max(1.0, abs(j0)) / h
+    return 3.0 * floor if method == "richardson" else floor
 
 
 def precision_notes(params):

@@ -14,6 +14,8 @@ import numpy as np
 from .check import precision_notes
 from .dispatch import make_evaluator, prepare
 from .errors import OptionError
+from .memory import ensure_fits
+from .sampling import validate_seed
 from .result import CheckResult, relative_difference, resolve_threshold
 from .step import RELATIVE_STEP, positive_finite
 
@@ -44,7 +46,9 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     threshold = resolve_threshold(threshold)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise OptionError(f"n must be a positive number of directions, got {n!r}")
+    seed = validate_seed(seed)
     cost, layout, theta, grad_flat = prepare(cost, params, grads)
+    ensure_fits(16 * int(n), f"n={n} directions")
     h = (RELATIVE_STEP["central"] * max(1.0, float(np.abs(theta).max()))
          if eps is None else positive_finite(eps, "eps"))
 
@@ -56,6 +60,10 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     for k in range(int(n)):
         v = rng.standard_normal(layout.size)
         v /= np.linalg.norm(v)
+        if (theta + h * v == theta).all():
+            raise OptionError(f"eps={h:.3g} moves no parameter along direction {k}: "
+                              "theta + eps * v == theta in float64. Use a larger eps, or "
+                              "eps=None")
         j_plus = evaluate(theta + h * v, f"along direction {k} (+h)")
         j_minus = evaluate(theta - h * v, f"along direction {k} (-h)")
         estimate[k] = (j_plus - j_minus) / (2.0 * h)

@@ -43,7 +43,13 @@ class MLP:
     def __init__(self, sizes, hidden="relu", output="sigmoid", loss="bce", l2=0.0):
         self.sizes = _sizes(sizes)
         L = len(self.sizes) - 1
-        names = [hidden] * (L - 1) if isinstance(hidden, str) else list(hidden)
+        if isinstance(hidden, str):
+            names = [hidden] * (L - 1)
+        elif isinstance(hidden, (list, tuple)) and all(isinstance(n, str) for n in hidden):
+            names = list(hidden)
+        else:
+            raise OptionError(f"hidden must be an activation name or a list of names, one "
+                              f"per hidden layer, got {hidden!r}")
         if len(names) != L - 1:
             raise OptionError(f"hidden lists {len(names)} activations but sizes "
                               f"{list(self.sizes)} has {L - 1} hidden layers")

@@ -13,7 +13,8 @@ import numpy as np
 from .dispatch import make_evaluator, prepare
 from .engines import perturbed
 from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
-from .step import positive_finite
+from .errors import OptionError
+from .step import positive_finite, steps_for
 
 
 def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=None):
@@ -27,8 +28,9 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
     threshold = resolve_threshold(threshold)
     cost, layout, parameters_values, grad = prepare(cost, params, grads)
     evaluate, _ = make_evaluator(cost, layout, args)
-    idx = (np.arange(layout.size, dtype=np.int64) if indices is None
-           else np.asarray(indices, dtype=np.int64))
+    idx = np.arange(layout.size, dtype=np.int64) if indices is None else \
+        flat_indices(indices, layout.size)
+    steps_for(parameters_values[idx], eps, lambda k: layout.describe(idx[k]))
 
     start = time.perf_counter()
     evaluate(parameters_values, "at the given parameters")
@@ -48,3 +50,15 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
         layout=layout, grad_flat=grad, gradapprox_flat=gradapprox, indices=idx,
         per_tensor=tensor_rows(layout, grad, gradapprox, idx), method="central",
         engine="naive", eps=eps, evaluations=2 * idx.size + 1, seconds=seconds)
+
+
+def flat_indices(indices, P):
+    """``indices`` as sorted unique int64 flat indices in [0, P), or ``OptionError``."""
+    array = np.asarray(indices)
+    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
+        raise OptionError(f"indices must be a non-empty 1-D list of integer flat indices, "
+                          f"got {indices!r}")
+    if array.min() < 0 or array.max() >= P:
+        raise OptionError(f"indices must lie in [0, {P}) (there are {P} parameters), got "
+                          f"range [{array.min()}, {array.max()}]")
+    return np.unique(array).astype(np.int64)

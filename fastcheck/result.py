@@ -69,6 +69,7 @@ class TensorRow:
     worst_index: tuple
     kinks: int = 0
     difference_without_kinks: float = None
+    noise: float = 0.0
 
     @property
     def size(self):
@@ -76,24 +77,30 @@ class TensorRow:
 
     def status(self, threshold):
         """"ok" below ``threshold``; "kinks" when it is below once this tensor's kink
-        coordinates are left out; "noise?" up to ``NOISE_CEILING``; else "WRONG"."""
+        coordinates are left out; "noise?" up to ``NOISE_CEILING``, or when every
+        error is within the rounding a finite difference cannot resolve
+        (``noise``: a tiny gradient known only to rounding); else "WRONG"."""
         if not self.difference >= threshold:  # NaN (nothing checked) counts as ok
             return "ok"
         if self.kinks and not self.difference_without_kinks >= threshold:
             return "kinks"
-        return "noise?" if self.difference < NOISE_CEILING else "WRONG"
+        if self.difference < NOISE_CEILING or self.max_abs_error <= self.noise:
+            return "noise?"
+        return "WRONG"
 
     def to_dict(self):
         return {"name": self.name, "shape": list(self.shape), "size": self.size,
                 "checked": self.checked, "difference": self.difference,
                 "max_abs_error": self.max_abs_error, "worst_index": list(self.worst_index),
-                "kinks": self.kinks, "difference_without_kinks": self.difference_without_kinks}
+                "kinks": self.kinks, "difference_without_kinks": self.difference_without_kinks,
+                "noise": self.noise}
 
 
-def tensor_rows(layout, grad_flat, approx_flat, indices, kinked=None):
+def tensor_rows(layout, grad_flat, approx_flat, indices, kinked=None, noise=None):
     """A ``TensorRow`` per tensor, over the checked flat ``indices`` (sorted).
 
-    ``kinked`` (n,) bool marks the checked coordinates whose steps cross a kink.
+    ``kinked`` (n,) bool marks the checked coordinates whose steps cross a kink;
+    ``noise`` (n,) is each estimate's rounding floor, in the gradient's units.
     """
     grad, approx = grad_flat[indices], approx_flat[indices]
     error = grad - approx
@@ -122,7 +129,8 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, kinked=None):
             name, shape, int(hi - lo),
             0.0 if denominator == 0.0 else float(np.sqrt(err2[k]) / denominator),
             float(abs(error[worst])),
-            tuple(int(j) for j in np.unravel_index(local, shape)), kinks, clean))
+            tuple(int(j) for j in np.unravel_index(local, shape)), kinks, clean,
+            0.0 if noise is None else float(noise[lo:hi].max())))
     return rows
 
 
@@ -232,9 +240,10 @@ class CheckResult:
 
 ADVICE = {
     "pass": "the backward pass agrees with the numerical derivatives to rounding.",
-    "kinks": "the difference comes from coordinates whose steps cross a ReLU kink, where "
-             "finite differences are wrong, not the backward pass; without them the check "
-             "passes.",
+    "kinks": "the difference comes from coordinates whose steps cross a ReLU kink, where a "
+             "finite difference averages two slopes and cannot judge the gradient; the "
+             "other coordinates pass. To judge those too, use method='complex' or a "
+             "smaller eps.",
     "rounding": "small but above the threshold: typical of rounding (a step far from the "
                 "best one, a cost in low precision) or of kinks, rarely of a mistake. Try "
                 "eps=None, method='richardson' or method='complex'.",

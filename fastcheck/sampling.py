@@ -8,6 +8,13 @@ import numpy as np
 from .errors import OptionError
 
 
+def validate_seed(seed):
+    """``seed`` as a non-negative int, or ``OptionError``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def sample_size(sample, P):
     """The number of coordinates ``sample`` asks for: a count, or a fraction of P."""
     if isinstance(sample, bool) or not isinstance(sample, numbers.Real) \
@@ -58,7 +65,7 @@ def coordinates(layout, sample=None, seed=0):
         return np.arange(P, dtype=np.int64)
     count = sample_size(sample, P)
     sizes = np.diff(layout.offsets)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate_seed(seed))
     chosen = [layout.offsets[k] + rng.choice(int(size), size=int(n), replace=False)
               for k, (size, n) in enumerate(zip(sizes, per_tensor_counts(sizes, count)))]
     return np.sort(np.concatenate(chosen)).astype(np.int64)

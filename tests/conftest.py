@@ -1,0 +1,19 @@
+"""Hypothesis profiles for the property tests.
+
+"ci" (the default) is derandomized, so a CI run draws the same examples every
+time and a failure reproduces on any machine; 30 examples per test keeps the
+property suites within the CI budget. "thorough" draws fresh random examples,
+many more of them, for a local hunt: ``pytest --hypothesis-profile=thorough``.
+``deadline=None`` in both: Numba compiles a kernel on its first use, which
+makes one example slow without anything being wrong.
+"""
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=30, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "thorough", max_examples=500, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("ci")
