@@ -95,9 +95,19 @@ class FlatCost:
         return cost_value(value, where, is_complex)
 
 
-def perturbed(layout, i, sign, h):
-    """Words for error messages: ``"with W1[2, 3] perturbed by +h (h = 1e-07)"``."""
-    return f"with {layout.describe(i)} perturbed by {sign}h (h = {h:.3g})"
+class perturbed:
+    """Where an evaluation happened, for error messages only: formats as
+    ``"with W1[2, 3] perturbed by +h (h = 1e-07)"`` when an error needs it, so
+    the hot loop does not pay for the words."""
+
+    __slots__ = ("layout", "i", "sign", "h")
+
+    def __init__(self, layout, i, sign, h):
+        self.layout, self.i, self.sign, self.h = layout, i, sign, h
+
+    def __str__(self):
+        return (f"with {self.layout.describe(self.i)} perturbed by {self.sign}h "
+                f"(h = {self.h:.3g})")
 
 
 class Engine:
@@ -178,12 +188,14 @@ class GenericEngine(Engine):
         self._blas = None
 
     def __enter__(self):
-        self._blas = single_threaded_blas()
-        self._blas.__enter__()
+        # One thread cannot oversubscribe: leave BLAS (and the 40 us it takes) alone.
+        if self.scratch.shape[0] > 1:
+            self._blas = single_threaded_blas()
+            self._blas.__enter__()
         return self
 
     def __exit__(self, *exc):
-        return self._blas.__exit__(*exc)
+        return self._blas.__exit__(*exc) if self._blas is not None else False
 
     def __call__(self, idx, h, out, aux):
         try:

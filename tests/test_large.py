@@ -141,6 +141,7 @@ def test_a_check_that_cannot_fit_is_refused_before_allocating(net, monkeypatch):
         raise AssertionError("an engine was built despite the memory check")
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(memory, "SMALL_BYTES", 0)  # this net's scratch is small
     monkeypatch.setattr(dispatch, "ModelGenericEngine", no_engine)
     with pytest.raises(MemoryBudgetError, match="needs about .* of scratch.*sample="):
         fc.check(model, params, grads, X, Y, engine="generic")

@@ -1,0 +1,176 @@
+"""Benchmark workloads: the seed exercise's network and an MLP [64, 64, 32, 1].
+
+Each workload carries the same network twice, as a NumPy cost
+``cost(params, X, Y)`` over a dict (what ``naive_check`` and the python engine
+run) and as a ``@fastcheck.jit_cost`` over the flat vector (what the generic
+engine runs), plus a backward pass with planted mistakes, so that every
+benchmark can prove it found them. Examples are the columns of X (n0, m);
+Y is (1, m) (the seed's is (m,), which broadcasts the same way).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import fastcheck
+from fastcheck import exercises
+
+SEED = "seed"
+MLP = "mlp-64-64-32-1"
+
+#: The MLP's layer sizes, input first, and its number of examples.
+LAYERS = (64, 64, 32, 1)
+EXAMPLES = 64
+N0, N1, N2, N3 = LAYERS
+# Where each tensor starts in theta, in the order of ``mlp_params``; Numba
+# freezes these module globals into the jit cost as constants.
+_W1 = 0
+_B1 = _W1 + N1 * N0
+_W2 = _B1 + N1
+_B2 = _W2 + N2 * N1
+_W3 = _B2 + N2
+_B3 = _W3 + N3 * N2
+MLP_SIZE = _B3 + N3  # 6273
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One network to check, with everything every engine needs.
+
+    ``grads`` come from a backward pass with mistakes planted in the tensors
+    named by ``planted``; ``expected_difference`` is the difference between
+    those grads and the exact ones, which a finite-difference check must
+    reproduce up to its truncation and rounding error.
+    """
+
+    name: str
+    params: dict
+    grads: dict
+    args: tuple
+    py_cost: object
+    jit_cost: object
+    eps: float
+    planted: tuple
+    expected_difference: float
+
+    @property
+    def size(self):
+        """P, the number of scalar parameters."""
+        return sum(np.size(v) for v in self.params.values())
+
+
+def _difference(layout, grads, exact):
+    return fastcheck.relative_difference(layout.gather_grads(grads), layout.gather_grads(exact))
+
+
+def seed_workload():
+    """The exercise's 3-layer network (P = 47), its backward pass with both mistakes."""
+    X, Y, params = exercises.gradient_check_n_test_case()
+    _, cache = exercises.forward_propagation_n(params, X, Y)
+    grads = exercises.backward_propagation_n(X, Y, cache)
+    exact = exercises.backward_propagation_n(X, Y, cache, fixed=True)
+    return Workload(
+        name=SEED, params=params, grads=grads, args=(X, Y),
+        py_cost=exercises.forward_propagation_n, jit_cost=exercises.seed_cost,
+        eps=1e-7, planted=("b1", "W2"),
+        expected_difference=_difference(fastcheck.Layout.from_params(params), grads, exact))
+
+
+def mlp_data(seed=0):
+    """Parameters (He-initialised weights, small biases), X (64, 64) and Y (1, 64) in {0, 1}."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(LAYERS)):
+        fan_in, fan_out = LAYERS[l - 1], LAYERS[l]
+        params[f"W{l}"] = rng.standard_normal((fan_out, fan_in)) * np.sqrt(2.0 / fan_in)
+        params[f"b{l}"] = 0.1 * rng.standard_normal((fan_out, 1))
+    X = rng.standard_normal((N0, EXAMPLES))
+    Y = rng.integers(0, 2, size=(N3, EXAMPLES)).astype(np.float64)
+    return params, X, Y
+
+
+def _relu(x):
+    return np.maximum(0, x)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def mlp_cost(parameters, X, Y):
+    """The MLP's forward pass in the seed's style: returns (cost, cache).
+
+    ``parameters``: W1 (64, 64), b1 (64, 1), W2 (32, 64), b2 (32, 1),
+    W3 (1, 32), b3 (1, 1); X (64, m); Y (1, m). The cost is the mean binary
+    cross-entropy of the sigmoid output.
+    """
+    m = X.shape[1]
+    W1, b1 = parameters["W1"], parameters["b1"]
+    W2, b2 = parameters["W2"], parameters["b2"]
+    W3, b3 = parameters["W3"], parameters["b3"]
+    Z1 = np.dot(W1, X) + b1
+    A1 = _relu(Z1)
+    Z2 = np.dot(W2, A1) + b2
+    A2 = _relu(Z2)
+    Z3 = np.dot(W3, A2) + b3
+    A3 = _sigmoid(Z3)
+    logprobs = np.multiply(-np.log(A3), Y) + np.multiply(-np.log(1 - A3), 1 - Y)
+    cost = 1. / m * np.sum(logprobs)
+    cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)
+    return cost, cache
+
+
+def mlp_backward(X, Y, cache, planted=True):
+    """Gradients dW1 ... db3 of ``mlp_cost``, each of its parameter's shape.
+
+    Exact with ``planted=False``; otherwise with the seed's two mistakes
+    (dW2 doubled, db1 with 4/m instead of 1/m).
+    """
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1. / m * np.dot(dZ3, A2.T)
+    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
+    dZ2 = np.dot(W3.T, dZ3) * (Z2 > 0)
+    dW2 = 1. / m * np.dot(dZ2, A1.T) * (2 if planted else 1)
+    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
+    dZ1 = np.dot(W2.T, dZ2) * (Z1 > 0)
+    dW1 = 1. / m * np.dot(dZ1, X.T)
+    db1 = (4. if planted else 1.) / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2, "dW3": dW3, "db3": db3}
+
+
+@fastcheck.jit_cost
+def mlp_jit_cost(theta, X, Y):
+    """``mlp_cost`` over the flat vector: theta (6273,), X (64, m), Y (1, m)."""
+    W1 = theta[_W1:_B1].reshape((N1, N0))
+    b1 = theta[_B1:_W2].reshape((N1, 1))
+    W2 = theta[_W2:_B2].reshape((N2, N1))
+    b2 = theta[_B2:_W3].reshape((N2, 1))
+    W3 = theta[_W3:_B3].reshape((N3, N2))
+    b3 = theta[_B3:MLP_SIZE].reshape((N3, 1))
+    m = X.shape[1]
+    A1 = np.maximum(W1 @ X + b1, 0.0)
+    A2 = np.maximum(W2 @ A1 + b2, 0.0)
+    A3 = 1.0 / (1.0 + np.exp(-(W3 @ A2 + b3)))
+    logprobs = -np.log(A3) * Y - np.log(1.0 - A3) * (1.0 - Y)
+    return 1.0 / m * np.sum(logprobs)
+
+
+def mlp_workload(seed=0):
+    """The MLP [64, 64, 32, 1] on 64 examples (P = 6273), backward with planted mistakes."""
+    params, X, Y = mlp_data(seed)
+    _, cache = mlp_cost(params, X, Y)
+    grads = mlp_backward(X, Y, cache)
+    exact = mlp_backward(X, Y, cache, planted=False)
+    return Workload(
+        name=MLP, params=params, grads=grads, args=(X, Y),
+        py_cost=mlp_cost, jit_cost=mlp_jit_cost,
+        # The best central step is near cbrt(eps_machine) ~ 6e-6; 1e-6 keeps
+        # both truncation and rounding far below the planted mistakes.
+        eps=1e-6, planted=("b1", "W2"),
+        expected_difference=_difference(fastcheck.Layout.from_params(params), grads, exact))
+
+
+#: The workloads by name, in the order the report lists them.
+WORKLOADS = {SEED: seed_workload, MLP: mlp_workload}
