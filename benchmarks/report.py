@@ -5,7 +5,9 @@
 
 Each row is an engine (``extra_info["engine"]``, else the test name) with its
 median seconds and its speedup over the naive loop of the same group in the
-same run. A group without a naive row (compilation) has no speedup column;
+same run. A row timed on a sample of coordinates carries
+``extra_info["full_seconds_estimate"]``: its time for all of them,
+extrapolated, shown with a ``*`` and used for the speedups. A group without a naive row (compilation) has no speedup column;
 instead its ``extra_info`` dicts of per-step seconds become a table.
 """
 
@@ -26,22 +28,34 @@ def machine_line(info):
     return line
 
 
+def seconds(bench):
+    """A row's seconds for the whole check: measured, or extrapolated from a sample."""
+    return bench.get("extra_info", {}).get("full_seconds_estimate") or bench["stats"]["median"]
+
+
+def label(bench):
+    """The seconds cell: ``1.23`` measured, ``1.23*`` extrapolated."""
+    mark = "*" if bench.get("extra_info", {}).get("full_seconds_estimate") else ""
+    return f"{seconds(bench):.3g}{mark}"
+
+
 def group_table(name, benchmarks):
     """The Markdown lines for one group."""
     rows = [(b.get("extra_info", {}).get("engine", b["name"]), b) for b in benchmarks]
-    baseline = next((b["stats"]["median"] for engine, b in rows if engine == BASELINE), None)
+    baseline = next((seconds(b) for engine, b in rows if engine == BASELINE), None)
     size = benchmarks[0].get("extra_info", {}).get("parameters")
     lines = [f"### {name}" + (f" ({size} parameters)" if size else ""), ""]
     if baseline is None:
         lines += ["| engine | median (s) |", "|---|---:|"]
-        lines += [f"| {engine} | {b['stats']['median']:.3g} |" for engine, b in rows]
+        lines += [f"| {engine} | {label(b)} |" for engine, b in rows]
         for engine, b in rows:
             lines += steps_table(engine, b.get("extra_info", {}))
         return lines
     lines += ["| engine | median (s) | speedup vs naive |", "|---|---:|---:|"]
     for engine, b in rows:
-        median = b["stats"]["median"]
-        lines.append(f"| {engine} | {median:.3g} | {baseline / median:.1f}x |")
+        lines.append(f"| {engine} | {label(b)} | {baseline / seconds(b):.1f}x |")
+    if any(label(b).endswith("*") for _, b in rows):
+        lines += ["", "\\* timed on a sample of coordinates, extrapolated to all of them"]
     return lines
 
 

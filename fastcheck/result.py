@@ -161,6 +161,11 @@ class CheckResult:
     directions: dict = field(default=None, repr=False)
     scratch_bytes: int = 0
 
+    def __post_init__(self):
+        # No kinks found (or none looked for): the difference stands as it is.
+        if self.difference_without_kinks is None:
+            object.__setattr__(self, "difference_without_kinks", self.difference)
+
     @property
     def verdict(self):
         """What the difference means, in one word.
@@ -181,9 +186,8 @@ class CheckResult:
     @property
     def depends_on_kinks(self):
         """True when leaving the kink coordinates out changes pass into fail or back."""
-        without = self.difference if self.difference_without_kinks is None \
-            else self.difference_without_kinks
-        return bool(self.kinks) and (without < self.threshold) != self.passed
+        return bool(self.kinks) and \
+            (self.difference_without_kinks < self.threshold) != self.passed
 
     @property
     def advice(self):
