@@ -129,11 +129,11 @@ def disagreeing(aux, approx, grad, h, j0):
     """Coordinates (n,) bool whose estimates at h and h/2 disagree beyond
     truncation and rounding: the mark of a kink between the two steps.
 
-    ``aux`` (n,) is D(h) - D(h/2); rounding in it is about eps_machine * |J| / h.
+    ``aux`` (n,) is D(h) - D(h/2), whose rounding is that of D(h/2): ten times
+    the central floor leaves it room.
     """
     scale = np.maximum(np.abs(approx), np.abs(grad).max(initial=0.0))
-    rounding = 1e3 * np.finfo(np.float64).eps * max(1.0, abs(j0)) / h
-    return np.abs(aux) > KINK_RTOL * scale + rounding
+    return np.abs(aux) > KINK_RTOL * scale + 10.0 * rounding_floor("central", h, j0)
 
 
 def rounding_floor(method, h, j0):
