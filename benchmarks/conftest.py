@@ -23,3 +23,17 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     import numba
 
     machine_info["numba"] = {"version": numba.__version__, "threads": numba.get_num_threads()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def blas_on_one_thread():
+    """Every engine runs with BLAS on one thread, as in ``fastcheck bench``.
+
+    The compiled engines do so themselves; for the Python-driven ones (the naive
+    loop, the python engine) OpenBLAS's own threads on these small matrices made
+    each forward pass about 3x slower here, which would flatter every speedup.
+    """
+    from fastcheck.blas import single_threaded_blas
+
+    with single_threaded_blas():
+        yield
