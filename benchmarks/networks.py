@@ -89,55 +89,21 @@ def mlp_data(seed=0):
     return params, X, Y
 
 
-def _relu(x):
-    return np.maximum(0, x)
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
 def mlp_cost(parameters, X, Y):
     """The MLP's forward pass in the seed's style: returns (cost, cache).
 
-    ``parameters``: W1 (64, 64), b1 (64, 1), W2 (32, 64), b2 (32, 1),
-    W3 (1, 32), b3 (1, 1); X (64, m); Y (1, m). The cost is the mean binary
-    cross-entropy of the sigmoid output.
+    It is the exercise's ``forward_propagation_n``, which serves any
+    LINEAR -> RELU -> LINEAR -> RELU -> LINEAR -> SIGMOID network: here W1
+    (64, 64), b1 (64, 1), W2 (32, 64), b2 (32, 1), W3 (1, 32), b3 (1, 1).
     """
-    m = X.shape[1]
-    W1, b1 = parameters["W1"], parameters["b1"]
-    W2, b2 = parameters["W2"], parameters["b2"]
-    W3, b3 = parameters["W3"], parameters["b3"]
-    Z1 = np.dot(W1, X) + b1
-    A1 = _relu(Z1)
-    Z2 = np.dot(W2, A1) + b2
-    A2 = _relu(Z2)
-    Z3 = np.dot(W3, A2) + b3
-    A3 = _sigmoid(Z3)
-    logprobs = np.multiply(-np.log(A3), Y) + np.multiply(-np.log(1 - A3), 1 - Y)
-    cost = 1. / m * np.sum(logprobs)
-    cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)
-    return cost, cache
+    return exercises.forward_propagation_n(parameters, X, Y)
 
 
 def mlp_backward(X, Y, cache, planted=True):
-    """Gradients dW1 ... db3 of ``mlp_cost``, each of its parameter's shape.
-
-    Exact with ``planted=False``; otherwise with the seed's two mistakes
-    (dW2 doubled, db1 with 4/m instead of 1/m).
+    """Gradients dW1 ... db3 of ``mlp_cost``: the exercise's backward pass, exact
+    with ``planted=False``, else with its two mistakes (dW2 doubled, db1 with 4/m).
     """
-    m = X.shape[1]
-    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
-    dZ3 = A3 - Y
-    dW3 = 1. / m * np.dot(dZ3, A2.T)
-    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
-    dZ2 = np.dot(W3.T, dZ3) * (Z2 > 0)
-    dW2 = 1. / m * np.dot(dZ2, A1.T) * (2 if planted else 1)
-    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
-    dZ1 = np.dot(W2.T, dZ2) * (Z1 > 0)
-    dW1 = 1. / m * np.dot(dZ1, X.T)
-    db1 = (4. if planted else 1.) / m * np.sum(dZ1, axis=1, keepdims=True)
-    return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2, "dW3": dW3, "db3": db3}
+    return exercises.backward_propagation_n(X, Y, cache, fixed=not planted)
 
 
 @fastcheck.jit_cost
