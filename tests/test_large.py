@@ -1,8 +1,6 @@
 """Networks too big to check in full: sampled and directional checks, progress,
 interruption, threads and memory."""
 
-import hashlib
-import os
 import signal
 import subprocess
 import sys
