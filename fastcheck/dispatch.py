@@ -5,6 +5,7 @@ import numpy as np
 from .engines import FlatCost, GenericEngine, ModelGenericEngine, PythonCost, PythonEngine
 from .errors import DataError, InputTypeError, OptionError
 from .jitcost import JitCost, as_jit_cost, kernel_data
+from .kernels.layered import work_width
 from .layout import Layout
 from .layered import KinkWatch, LayeredEngine
 from .memory import ensure_fits
@@ -68,9 +69,8 @@ def scratch_bytes(kind, cost, P, rows, method, data):
     if isinstance(cost, MLP) and (kind == "layered" or (method != "complex" and cost.has_kinks)):
         m = data[0].shape[1]
         sizes = [int(n) for n in cost.sizes]
-        n_max = max(sizes[1:])
         caches = 2 * sum(sizes[1:]) * m * 8 + sum(a * b for a, b in zip(sizes, sizes[1:])) * 8
-        total += caches + rows * ((2 * n_max * m + n_max) * width + m * 8)
+        total += caches + rows * (work_width(cost.sizes, m) * width + m * 8)
     return total
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from .blas import single_threaded_blas
 from .errors import CostError
 from .kernels import mlp
-from .kernels.central import CENTRAL, RICHARDSON, complex_step, finite_difference
+from .kernels.central import CENTRAL, RICHARDSON, complex_step, finite_difference, richardson
 
 #: Kernel method codes of the real-valued methods.
 METHOD_CODES = {"central": CENTRAL, "richardson": RICHARDSON}
@@ -164,7 +164,7 @@ class PythonEngine(Engine):
             d_coarse = self._central(i, step)
             if self.method == "richardson":
                 d_fine = self._central(i, 0.5 * step)
-                out[k] = (4.0 * d_fine - d_coarse) / 3.0
+                out[k] = richardson(d_coarse, d_fine)
                 aux[k] = d_coarse - d_fine
             else:
                 out[k] = d_coarse

@@ -21,8 +21,6 @@ _EPS = np.finfo(np.float64).eps
 RELATIVE_STEP = {"central": float(np.cbrt(_EPS)), "richardson": float(_EPS ** 0.2)}
 #: The complex step's step, absolute.
 COMPLEX_STEP = 1e-20
-#: Kept for the central method's users and tests.
-CENTRAL_RELATIVE_STEP = RELATIVE_STEP["central"]
 
 
 def positive_finite(value, name):

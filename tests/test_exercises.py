@@ -25,6 +25,16 @@ def network(fixed):
     return X, Y, parameters, ex.backward_propagation_n(X, Y, cache, fixed=fixed)
 
 
+def through_every_engine(X, Y, parameters, gradients):
+    """The check at eps = 1e-7 by naive_check, the python and the generic engine."""
+    return {
+        "naive": fc.naive_check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=1e-7),
+        "python": fc.check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=1e-7,
+                           engine="python"),
+        "generic": fc.check(ex.seed_cost, parameters, gradients, X, Y, eps=1e-7),
+    }
+
+
 # -- the exercise's own loop, written again from the seed's text --------------------------
 
 def dictionary_to_vector(parameters):
@@ -90,13 +100,7 @@ def test_one_d_naive_check_gives_the_same_number():
 @pytest.fixture(scope="module")
 def planted():
     """The planted backward pass checked by naive_check, the python and the generic engine."""
-    X, Y, parameters, gradients = network(fixed=False)
-    return {
-        "naive": fc.naive_check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=1e-7),
-        "python": fc.check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=1e-7,
-                           engine="python"),
-        "generic": fc.check(ex.seed_cost, parameters, gradients, X, Y, eps=1e-7),
-    }
+    return through_every_engine(*network(fixed=False))
 
 
 @pytest.mark.parametrize("entry", ["naive", "python", "generic"])
@@ -136,13 +140,8 @@ def test_naive_check_reproduces_the_exercise_loop_bit_for_bit():
 def fixed():
     """The fixed backward pass through every entry point, and through the seed's loop."""
     X, Y, parameters, gradients = network(fixed=True)
-    return {
-        "naive": fc.naive_check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=1e-7),
-        "python": fc.check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=1e-7,
-                           engine="python"),
-        "generic": fc.check(ex.seed_cost, parameters, gradients, X, Y, eps=1e-7),
-        "loop": gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7)[0],
-    }
+    return dict(through_every_engine(X, Y, parameters, gradients),
+                loop=gradient_check_n(parameters, gradients, X, Y, epsilon=1e-7)[0])
 
 
 def test_published_fixed_figure_is_about_1_19e_7():
