@@ -28,10 +28,10 @@ import pytest
 
 import fastcheck
 from fastcheck.blas import single_threaded_blas
-from fastcheck.jitcost import kernel_data
-from fastcheck.kernels.central import CENTRAL, finite_difference
+from fastcheck.costs.jit import JitCostAdapter
+from fastcheck.kernels.central import CENTRAL, sweep
 
-import networks
+from fastcheck.app import registry as networks
 
 NETWORKS = [pytest.param(name, id=name, marks=pytest.mark.benchmark(group=name))
             for name in networks.WORKLOADS]
@@ -87,18 +87,18 @@ def kernel_call(workload):
     Its inputs are built here, as the facade would build them, so only the
     kernel is timed; BLAS is single-threaded throughout, as under the facade.
     """
-    layout = fastcheck.Layout.from_params(workload.params)
-    theta = layout.flatten(workload.params)
-    X, Y = kernel_data(workload.args)
+    adapter = JitCostAdapter(workload.jit_cost, workload.params, workload.args)
+    layout, theta = adapter.layout, adapter.theta
+    engine = adapter.build("generic", "central", numba.get_num_threads())
+    kernel = sweep()
     idx = np.arange(layout.size, dtype=np.int64)
     h = np.full(layout.size, workload.eps)
-    scratch = np.repeat(theta[None, :], numba.get_num_threads(), axis=0)
+    scratch = engine.scratch
     out = np.full(layout.size, np.nan)
     aux = np.zeros(layout.size)  # Richardson's D(h) - D(h/2); CENTRAL leaves it alone
 
     def run():
-        finite_difference(workload.jit_cost.dispatcher, CENTRAL, idx, h, X, Y, scratch,
-                          out, aux)
+        kernel(engine.function, CENTRAL, idx, h, engine.fdata, engine.idata, scratch, out, aux)
         return out
 
     with single_threaded_blas():
@@ -116,8 +116,8 @@ def test_generic_kernel(benchmark, workload, reference, kernel_call):
 
 
 #: Run in a fresh interpreter (cwd: this directory); prints the seconds each
-#: step took as JSON. fastcheck's kernels and the jit costs have explicit
-#: signatures, so Numba compiles (or loads from its cache) at import.
+#: step took as JSON. Nothing compiles at import: the kernels compile (or load
+#: from Numba's cache) on the first check.
 FIRST_CALL = """
 import json, time
 clock = [time.perf_counter()]
@@ -125,9 +125,9 @@ import numba, numpy, scipy.linalg, threadpoolctl, tqdm
 clock.append(time.perf_counter())
 import fastcheck
 clock.append(time.perf_counter())
-from fastcheck import exercises
+from fastcheck.app import exercises
 clock.append(time.perf_counter())
-import networks
+from fastcheck.app import registry as networks
 clock.append(time.perf_counter())
 w = networks.seed_workload()
 for _ in range(2):

@@ -27,7 +27,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.sampling import coordinates
-from fastcheck.testing import random_problem
+from fastcheck.app.registry import random_problem
 
 # (sizes, examples, coordinates the slow engines are timed on)
 NETWORKS = {
@@ -113,7 +113,7 @@ def test_naive(benchmark, network):
 PEAK_SCRIPT = textwrap.dedent("""
     import gc, sys
     import fastcheck as fc
-    from fastcheck.testing import random_problem
+    from fastcheck.app.registry import random_problem
     model = fc.models.MLP([784, 1024, 256, 10])
     params, X, Y = random_problem(model, 32, seed=0)
     grads = model.backward(params, X, Y)

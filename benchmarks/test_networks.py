@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import fastcheck
-from fastcheck.jitcost import kernel_data
+from fastcheck.costs.jit import kernel_data
 
-import networks
+from fastcheck.app import registry as networks
 
 
 @pytest.fixture(scope="module", params=list(networks.WORKLOADS))

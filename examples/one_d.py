@@ -1,7 +1,7 @@
 """The exercise's 1-D gradient check: J(theta) = theta * x at x = 2, theta = 4."""
 
 import fastcheck as fc
-from fastcheck import exercises as ex
+from fastcheck.app import exercises as ex
 
 x, theta = 2.0, 4.0
 res = fc.check(ex.cost_1d, {"theta": theta}, {"dtheta": ex.backward_propagation(x, theta)},

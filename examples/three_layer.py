@@ -1,7 +1,7 @@
 """The exercise's N-dimensional check: a 3-layer network with two planted mistakes."""
 
 import fastcheck as fc
-from fastcheck import exercises as ex
+from fastcheck.app import exercises as ex
 
 X, Y, params = ex.gradient_check_n_test_case()
 _, cache = ex.forward_propagation_n(params, X, Y)

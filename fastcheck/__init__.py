@@ -5,15 +5,23 @@
 >>> print(res)                                   # doctest: +SKIP
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from . import errors
 from . import models
 from .check import check
+from .costs import JitCost, jit_cost
 from .directions import check_directions
-from .jitcost import jit_cost
 from .layout import Layout
 from .naive import naive_check
-from .result import DEFAULT_THRESHOLD, CheckResult, TensorRow, relative_difference
+from .result import CheckResult, DirectionsResult, TensorRow
+from .verdict import DEFAULT_THRESHOLD, relative_difference
 
-__all__ = ["check", "check_directions", "models", "naive_check", "jit_cost", "Layout", "CheckResult", "TensorRow",
-           "relative_difference", "DEFAULT_THRESHOLD", "errors"]
-__version__ = "0.1.0"
+try:
+    __version__ = version("fastcheck")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["check", "check_directions", "models", "naive_check", "jit_cost", "JitCost",
+           "Layout", "CheckResult", "DirectionsResult", "TensorRow", "relative_difference",
+           "DEFAULT_THRESHOLD", "errors"]

@@ -1,5 +1,5 @@
-import sys
+"""``python -m fastcheck``: the command line."""
 
-from .cli import main
+from fastcheck.app.cli import main
 
-sys.exit(main())
+raise SystemExit(main())

@@ -8,13 +8,14 @@ engine limits BLAS to one thread for the length of a check.
 import contextlib
 import functools
 
-import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS Numba calls, so it can be found)
-from threadpoolctl import ThreadpoolController
-
 
 @functools.lru_cache(maxsize=1)
 def _controller():
-    # Scanning the loaded libraries is slow (milliseconds); do it once.
+    # Loads the BLAS Numba calls (SciPy's), so that it can be found, and scans
+    # the loaded libraries once: both are slow, so neither happens at import.
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 

@@ -11,13 +11,12 @@ import time
 
 import numpy as np
 
-from .check import precision_notes
-from .dispatch import make_evaluator, prepare
+from .check import prepare
 from .errors import OptionError
 from .memory import ensure_fits
 from .sampling import validate_seed
-from .result import CheckResult, relative_difference, resolve_threshold
 from .step import RELATIVE_STEP, positive_finite
+from .verdict import judge_directions, precision_notes, resolve_threshold
 
 
 def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshold=None):
@@ -38,22 +37,22 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
 
     Returns
     -------
-    CheckResult
+    DirectionsResult
         ``difference`` compares the (n,) directional derivatives of the backward
-        pass with their estimates; ``directions`` holds both and each
-        direction's relative error. No per-tensor rows: directions mix tensors.
+        pass with their estimates; ``expected``, ``estimate`` and ``errors``
+        hold them per direction. No per-tensor rows: directions mix tensors.
     """
     threshold = resolve_threshold(threshold)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise OptionError(f"n must be a positive number of directions, got {n!r}")
     seed = validate_seed(seed)
-    cost, layout, theta, grad_flat = prepare(cost, params, grads)
+    adapter, grad_flat = prepare(cost, params, grads, args)
+    layout, theta, evaluate = adapter.layout, adapter.theta, adapter.evaluate
     ensure_fits(16 * int(n), f"n={n} directions")
     h = (RELATIVE_STEP["central"] * max(1.0, float(np.abs(theta).max()))
          if eps is None else positive_finite(eps, "eps"))
 
     start = time.perf_counter()
-    evaluate, _ = make_evaluator(cost, layout, args)
     evaluate(theta, "at the given parameters")
     rng = np.random.default_rng(seed)
     expected, estimate = np.empty(n), np.empty(n)
@@ -70,12 +69,6 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
         expected[k] = grad_flat @ v
     seconds = time.perf_counter() - start
 
-    errors = np.abs(expected - estimate) / np.maximum(np.abs(expected) + np.abs(estimate),
-                                                       np.finfo(np.float64).tiny)
-    return CheckResult(
-        difference=relative_difference(expected, estimate), threshold=threshold,
-        layout=layout, grad_flat=grad_flat, gradapprox_flat=np.full(layout.size, np.nan),
-        indices=np.empty(0, dtype=np.int64), per_tensor=[], method="central",
-        engine="directions", eps=None if eps is None else float(eps),
-        evaluations=2 * int(n) + 1, seconds=seconds, notes=precision_notes(params),
-        directions={"expected": expected, "estimate": estimate, "errors": errors, "h": h})
+    return judge_directions(layout=layout, expected=expected, estimate=estimate, h=h,
+                            threshold=threshold, evaluations=2 * int(n) + 1, seconds=seconds,
+                            notes=precision_notes(params))

@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 
-from .dispatch import make_evaluator, prepare
-from .engines import perturbed
-from .result import CheckResult, relative_difference, resolve_threshold, tensor_rows
+from .check import prepare
+from .engines.python import perturbed
 from .errors import OptionError
 from .step import positive_finite, steps_for
+from .verdict import judge, resolve_threshold
 
 
 def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=None):
@@ -26,14 +26,14 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
     """
     eps = positive_finite(eps, "eps")
     threshold = resolve_threshold(threshold)
-    cost, layout, parameters_values, grad = prepare(cost, params, grads)
-    evaluate, _ = make_evaluator(cost, layout, args)
+    adapter, grad = prepare(cost, params, grads, args)
+    layout, parameters_values, evaluate = adapter.layout, adapter.theta, adapter.evaluate
     idx = np.arange(layout.size, dtype=np.int64) if indices is None else \
         flat_indices(indices, layout.size)
-    steps_for(parameters_values[idx], eps, lambda k: layout.describe(idx[k]))
+    h = steps_for(parameters_values[idx], eps, lambda k: layout.describe(idx[k]))
 
     start = time.perf_counter()
-    evaluate(parameters_values, "at the given parameters")
+    j0 = evaluate(parameters_values, "at the given parameters")
     gradapprox = np.full(layout.size, np.nan)
     for i in idx:
         thetaplus = np.copy(parameters_values)
@@ -45,11 +45,11 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
         gradapprox[i] = (j_plus - j_minus) / (2.0 * eps)
     seconds = time.perf_counter() - start
 
-    return CheckResult(
-        difference=relative_difference(grad[idx], gradapprox[idx]), threshold=threshold,
-        layout=layout, grad_flat=grad, gradapprox_flat=gradapprox, indices=idx,
-        per_tensor=tensor_rows(layout, grad, gradapprox, idx), method="central",
-        engine="naive", eps=eps, evaluations=2 * idx.size + 1, seconds=seconds)
+    n = idx.size
+    return judge(layout=layout, grad_flat=grad, approx=gradapprox[idx], idx=idx,
+                 threshold=threshold, method="central", engine="naive", eps=eps, h=h, j0=j0,
+                 aux=np.zeros(n), kinked=np.zeros(n, dtype=bool), evaluations=2 * n + 1,
+                 seconds=seconds, notes=[], scratch_bytes=0)
 
 
 def flat_indices(indices, P):

@@ -17,10 +17,12 @@ Comparisons use ``.real`` and every branch is an analytic function of its
 input, so the same code runs on complex128 theta for the complex step.
 """
 
-import numpy as np
-from numba import njit, prange
+import functools
 
-from .central import RICHARDSON, richardson
+import numpy as np
+from numba import njit
+
+from .signatures import COMPLEX_COST_SIG, COST_SIG
 
 LINEAR, RELU, LEAKY_RELU, TANH, SIGMOID, SOFTMAX = 0, 1, 2, 3, 4, 5
 BCE, CE, MSE = 0, 1, 2
@@ -49,8 +51,25 @@ def weights(theta, sizes, offsets, l):
 
 
 @njit(cache=True)
+def unit(z, code):
+    """g(z) for one pre-activation, every code but SOFTMAX."""
+    if code == RELU:
+        return z if z.real > 0.0 else 0.0 * z
+    if code == LEAKY_RELU:
+        return z if z.real > 0.0 else LEAKY_SLOPE * z
+    if code == TANH:
+        return np.tanh(z)
+    if code == SIGMOID:
+        if z.real >= 0.0:
+            return 1.0 / (1.0 + np.exp(-z))
+        e = np.exp(z)
+        return e / (1.0 + e)
+    return z
+
+
+@njit(cache=True)
 def activate(Z, code):
-    """A = g(Z), elementwise for every code but SOFTMAX (per column)."""
+    """A = g(Z): softmax per column, else ``unit`` elementwise."""
     A = np.empty_like(Z)
     n, m = Z.shape
     if code == SOFTMAX:
@@ -67,22 +86,7 @@ def activate(Z, code):
         return A
     for i in range(n):
         for j in range(m):
-            z = Z[i, j]
-            if code == RELU:
-                A[i, j] = z if z.real > 0.0 else 0.0 * z
-            elif code == LEAKY_RELU:
-                A[i, j] = z if z.real > 0.0 else LEAKY_SLOPE * z
-            elif code == TANH:
-                A[i, j] = np.tanh(z)
-            elif code == SIGMOID:
-                # exp of a non-positive real part only: no overflow for large |z|.
-                if z.real >= 0.0:
-                    A[i, j] = 1.0 / (1.0 + np.exp(-z))
-                else:
-                    e = np.exp(z)
-                    A[i, j] = e / (1.0 + e)
-            else:
-                A[i, j] = z
+            A[i, j] = unit(Z[i, j], code)
     return A
 
 
@@ -239,55 +243,34 @@ def backward(theta, sizes, acts, loss, l2, X, Y, grad):
             dZ = (W.T @ dZ) * derivative(Z_prev, A_prev, acts[l - 1])
 
 
-@njit(parallel=True, cache=True)
-def finite_difference(sizes, acts, loss, l2, X, Y, method, idx, h, scratch, out, aux):
-    """The generic engine on a built-in network: full forwards per coordinate.
-
-    ``method`` CENTRAL: out[k] = (J(theta + h e_i) - J(theta - h e_i)) / (2h),
-    i = idx[k]; RICHARDSON: the same at h and h/2 combined to O(h^4), with
-    aux[k] = D(h) - D(h/2). ``scratch`` (R, P) rows equal theta on entry and on
-    exit (restored by writing back the saved value); row r handles k = r, r + R, ...
-    """
-    n = idx.shape[0]
-    rows = scratch.shape[0]
-    for r in prange(rows):
-        row = scratch[r]
-        for k in range(r, n, rows):
-            i = idx[k]
-            saved = row[i]
-            row[i] = saved + h[k]
-            j_plus = cost(row, sizes, acts, loss, l2, X, Y)
-            row[i] = saved - h[k]
-            j_minus = cost(row, sizes, acts, loss, l2, X, Y)
-            d_coarse = (j_plus - j_minus) / (2.0 * h[k])
-            if method == RICHARDSON:
-                half = 0.5 * h[k]
-                row[i] = saved + half
-                j_plus = cost(row, sizes, acts, loss, l2, X, Y)
-                row[i] = saved - half
-                j_minus = cost(row, sizes, acts, loss, l2, X, Y)
-                d_fine = (j_plus - j_minus) / (2.0 * half)
-                out[k] = richardson(d_coarse, d_fine)
-                aux[k] = d_coarse - d_fine
-            else:
-                out[k] = d_coarse
-            row[i] = saved
+# -- the network as a cost of the generic kernel's fixed type -----------------
+#
+# idata = [L, n0 .. nL, act_1 .. act_L, loss]; fdata = [l2, X (n0 * m), Y (nL * m)]
+# (complex for the complex step: Numba's @ wants the weights' dtype in X).
 
 
-@njit(parallel=True, cache=True)
-def complex_step(sizes, acts, loss, l2, X, Y, idx, h, scratch, out):
-    """out[k] = Im J(theta + i h[k] e_i) / h[k] on a built-in network.
+def pack(sizes, acts, loss, l2, X, Y, dtype=np.float64):
+    """(fdata, idata) for ``packed_cost``: the network and its data, flat."""
+    idata = np.concatenate(([sizes.shape[0] - 1], sizes, acts, [loss])).astype(np.int64)
+    fdata = np.concatenate(([l2], X.ravel(), Y.ravel())).astype(dtype)
+    return fdata, idata
 
-    ``X`` is complex128 (Numba's @ wants matching dtypes); ``scratch`` (R, P)
-    complex rows equal theta on entry and on exit.
-    """
-    n = idx.shape[0]
-    rows = scratch.shape[0]
-    for r in prange(rows):
-        row = scratch[r]
-        for k in range(r, n, rows):
-            i = idx[k]
-            saved = row[i]
-            row[i] = saved + 1j * h[k]
-            out[k] = cost(row, sizes, acts, loss, l2, X, Y).imag / h[k]
-            row[i] = saved
+
+def _packed_cost(theta, fdata, idata):
+    """J(theta) for the network and data that ``pack`` laid out."""
+    L = idata[0]
+    sizes = idata[1:L + 2]
+    acts = idata[L + 2:2 * L + 2]
+    loss = idata[2 * L + 2]
+    n0, nL = sizes[0], sizes[L]
+    m = (fdata.shape[0] - 1) // (n0 + nL)
+    X = fdata[1:1 + n0 * m].reshape((n0, m))
+    Y = fdata[1 + n0 * m:].reshape((nL, m)).real
+    return cost(theta, sizes, acts, loss, fdata[0].real, X, Y)
+
+
+@functools.cache
+def packed_cost(complex_step=False):
+    """``_packed_cost`` compiled for the generic kernel's cost type, on first use."""
+    return njit(COMPLEX_COST_SIG if complex_step else COST_SIG, cache=True,
+                fastmath=False)(_packed_cost)

@@ -16,7 +16,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.models import MLP
-from fastcheck.testing import random_problem
+from fastcheck.app.registry import random_problem
 
 #: The network every test uses unless it says otherwise: P = 5*4+4 + 3*4+3 = 39.
 SMALL = ["--sizes", "5,4,3", "--batch", "6"]

@@ -6,7 +6,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.models import MLP
-from fastcheck.testing import random_problem
+from fastcheck.app.registry import random_problem
 
 from test_models import COMBOS
 

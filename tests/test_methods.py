@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck import exercises as ex
+from fastcheck.app import exercises as ex
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
 from fastcheck.step import RELATIVE_STEP
@@ -110,7 +110,7 @@ def test_a_pre_activation_within_h_of_zero_is_reported_as_a_kink():
         assert not res.passed and res.verdict == "kinks" and res.depends_on_kinks
         assert res.difference_without_kinks < 1e-7
         assert res.suspects == []
-        assert {row.name: row.status(res.threshold) for row in res.per_tensor} == \
+        assert {row.name: row.status for row in res.per_tensor} == \
             {"W1": "kinks", "b1": "kinks", "W2": "ok", "b2": "ok"}
         report = str(res)
         assert "kinks: " in report and "b1[0, 0]" in report and "depends on them" in report

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck import exercises as ex
+from fastcheck.app import exercises as ex
 from fastcheck.errors import DataError, OptionError, ParameterError
 from fastcheck.models import MLP
 

@@ -237,13 +237,13 @@ def test_scaling_one_gradient_tensor_makes_its_row_wrong(problem, data, d):
     res = fc.check(model, params, bad, X, Y)
     assert res.kinks == exact.kinks
     rows = {row.name: row for row in res.per_tensor}
-    assert rows[name].status(res.threshold) == "WRONG", str(res)
+    assert rows[name].status == "WRONG", str(res)
     assert name in res.suspects, str(res)
     judgeable = [rows[other] for other in eligible]
     assert max(judgeable, key=clean_difference).name == name, str(res)
     for row in judgeable:
         if row.name != name:
-            assert row.status(res.threshold) != "WRONG", str(res)
+            assert row.status != "WRONG", str(res)
     total = float(np.linalg.norm(exact.grad_flat[smooth]))
     if d * norms[name] >= 1e-5 * total:
         # The planted error is a visible share of the judgeable gradient: the check fails,
@@ -279,5 +279,5 @@ def test_a_gradient_at_rounding_level_is_not_called_wrong(z, engine):
     assert passes_honestly(res), str(res)
     w2 = next(row for row in res.per_tensor if row.name == "W2")
     assert w2.max_abs_error < 1e-10                     # the estimate is as good as it gets
-    assert w2.status(res.threshold) != "WRONG", str(res)
+    assert w2.status != "WRONG", str(res)
     assert res.suspects == [], str(res)

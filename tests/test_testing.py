@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck import exercises as ex
+from fastcheck.app import exercises as ex
 from fastcheck.errors import OptionError
 from fastcheck.models import MLP
-from fastcheck.testing import assert_gradients_match, random_problem
+from fastcheck.app.registry import random_problem
+from fastcheck.testing import assert_gradients_match
 
 
 def exercise(fixed):

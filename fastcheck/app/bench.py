@@ -32,15 +32,12 @@ from dataclasses import asdict, dataclass, replace
 import numba
 import numpy as np
 
-from . import exercises
-from .blas import single_threaded_blas
-from .check import check
-from .errors import OptionError
-from .models import MLP
-from .naive import naive_check
-from .result import relative_difference
-from .sampling import coordinates
-from .testing import random_problem
+from fastcheck.blas import single_threaded_blas
+from fastcheck.check import check
+from fastcheck.errors import OptionError
+from fastcheck.naive import naive_check
+from fastcheck.sampling import coordinates
+from fastcheck.verdict import relative_difference
 
 #: Engines in table order; peers come last.
 ENGINES = ("naive", "python", "generic", "layered", "scipy", "torch")
@@ -51,11 +48,6 @@ SAMPLED = frozenset({"naive", "python", "scipy", "torch"})
 #: Coordinates the sampled engines are timed on, by default and with --quick.
 DEFAULT_SAMPLE = 500
 QUICK_SAMPLE = 60
-#: The default networks after the seed's: (layer sizes, examples).
-DEFAULT_MLPS = (((64, 64, 32, 1), 64), ((784, 64, 10), 32))
-#: --quick: after the seed's (P = 47, below QUICK_SAMPLE: run in full), one
-#: network that is sampled (P = 145).
-QUICK_MLPS = (((16, 8, 1), 8),)
 
 NOTES = {
     "naive": "naive: fastcheck.naive_check, the exercise's loop (copy theta, perturb one "
@@ -67,44 +59,6 @@ NOTES = {
 }
 TORCH_MISSING = ("torch: not installed, skipped (pip install torch to compare with "
                  "torch.autograd.gradcheck)")
-
-
-@dataclass(frozen=True)
-class Network:
-    """A built-in model with its parameters, exact gradients and data."""
-
-    name: str
-    model: MLP
-    params: dict
-    grads: dict
-    X: np.ndarray
-    Y: np.ndarray
-
-    @property
-    def size(self):
-        """P, the number of scalar parameters."""
-        return self.model.n_params
-
-
-def seed_network():
-    """The exercise's network [4, 5, 3, 1] on its 3 examples (P = 47)."""
-    X, Y, params = exercises.gradient_check_n_test_case()
-    model = MLP([4, 5, 3, 1], hidden="relu", output="sigmoid", loss="bce")
-    return Network("seed [4,5,3,1]x3", model, params, model.backward(params, X, Y), X, Y)
-
-
-def mlp_network(sizes, batch, seed=0):
-    """MLP(sizes) with ReLU, sigmoid and cross-entropy, on ``batch`` random examples."""
-    model = MLP(list(sizes), hidden="relu", output="sigmoid", loss="bce")
-    params, X, Y = random_problem(model, batch, seed)
-    name = f"[{','.join(str(n) for n in sizes)}]x{batch}"
-    return Network(name, model, params, model.backward(params, X, Y), X, Y)
-
-
-def default_networks(quick=False, seed=0):
-    """The seed network, then ``DEFAULT_MLPS`` (``QUICK_MLPS`` with ``quick``)."""
-    mlps = QUICK_MLPS if quick else DEFAULT_MLPS
-    return [seed_network()] + [mlp_network(sizes, batch, seed) for sizes, batch in mlps]
 
 
 # -- one engine on one network ----------------------------------------------

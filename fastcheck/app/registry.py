@@ -1,6 +1,11 @@
-"""Benchmark workloads: the seed exercise's network and an MLP [64, 64, 32, 1].
+"""The one registry of networks and costs that ``fastcheck bench``, the demo
+and ``benchmarks/`` all draw from.
 
-Each workload carries the same network twice, as a NumPy cost
+Built-in networks (``Network``): the seed exercise's [4, 5, 3, 1] on its 3
+examples and random MLPs (``mlp_network``), with data from ``random_problem``.
+
+User-style workloads (``Workload``, ``WORKLOADS``): the seed exercise's network
+and an MLP [64, 64, 32, 1]. Each workload carries the same network twice, as a NumPy cost
 ``cost(params, X, Y)`` over a dict (what ``naive_check`` and the python engine
 run) and as a ``@fastcheck.jit_cost`` over the flat vector (what the generic
 engine runs), plus a backward pass with planted mistakes, so that every
@@ -13,10 +18,19 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastcheck
-from fastcheck import exercises
+from fastcheck.models import MLP as Model
+
+from . import exercises
 
 SEED = "seed"
 MLP = "mlp-64-64-32-1"
+
+#: The demo's large network: layer sizes and examples (P = 50,890).
+LARGE = ((784, 64, 10), 32)
+#: `fastcheck bench`'s networks after the seed's: (layer sizes, examples).
+DEFAULT_MLPS = (((64, 64, 32, 1), 64), ((784, 64, 10), 32))
+#: --quick: after the seed's (P = 47), one small network (P = 145).
+QUICK_MLPS = (((16, 8, 1), 8),)
 
 #: The MLP's layer sizes, input first, and its number of examples.
 LAYERS = (64, 64, 32, 1)
@@ -140,3 +154,66 @@ def mlp_workload(seed=0):
 
 #: The workloads by name, in the order the report lists them.
 WORKLOADS = {SEED: seed_workload, MLP: mlp_workload}
+
+
+# -- built-in networks ----------------------------------------------------------
+
+def random_problem(model, batch, seed=0):
+    """Parameters and data for a built-in model: (params, X (n0, batch), Y).
+
+    ``params`` is ``model.init_params(seed)``. X is standard normal; Y holds
+    labels that fit the loss: 0/1 entries (nL, batch) for "bce", integer
+    classes (batch,) for "ce", standard normal targets (nL, batch) for "mse".
+    The data come from ``numpy.random.default_rng([1, seed])``, a stream apart
+    from the parameters' ``default_rng(seed)``: drawn from the same stream, X
+    would repeat the first weights' draws.
+    """
+    params = model.init_params(seed)
+    rng = np.random.default_rng([1, seed])
+    n0, n_out = int(model.sizes[0]), int(model.sizes[-1])
+    X = rng.standard_normal((n0, batch))
+    if model.loss == "bce":
+        Y = rng.integers(0, 2, size=(n_out, batch)).astype(np.float64)
+    elif model.loss == "ce":
+        Y = rng.integers(0, n_out, size=batch)
+    else:
+        Y = rng.standard_normal((n_out, batch))
+    return params, X, Y
+
+
+@dataclass(frozen=True)
+class Network:
+    """A built-in model with its parameters, exact gradients and data."""
+
+    name: str
+    model: Model
+    params: dict
+    grads: dict
+    X: np.ndarray
+    Y: np.ndarray
+
+    @property
+    def size(self):
+        """P, the number of scalar parameters."""
+        return self.model.n_params
+
+
+def seed_network():
+    """The exercise's network [4, 5, 3, 1] on its 3 examples (P = 47)."""
+    X, Y, params = exercises.gradient_check_n_test_case()
+    model = Model([4, 5, 3, 1], hidden="relu", output="sigmoid", loss="bce")
+    return Network("seed [4,5,3,1]x3", model, params, model.backward(params, X, Y), X, Y)
+
+
+def mlp_network(sizes, batch, seed=0):
+    """MLP(sizes) with ReLU, sigmoid and cross-entropy, on ``batch`` random examples."""
+    model = Model(list(sizes), hidden="relu", output="sigmoid", loss="bce")
+    params, X, Y = random_problem(model, batch, seed)
+    name = f"[{','.join(str(n) for n in sizes)}]x{batch}"
+    return Network(name, model, params, model.backward(params, X, Y), X, Y)
+
+
+def default_networks(quick=False, seed=0):
+    """The seed network, then ``DEFAULT_MLPS`` (``QUICK_MLPS`` with ``quick``)."""
+    mlps = QUICK_MLPS if quick else DEFAULT_MLPS
+    return [seed_network()] + [mlp_network(sizes, batch, seed) for sizes, batch in mlps]

@@ -13,13 +13,14 @@ import zipfile
 
 import numpy as np
 
-from . import bench, demo
-from .check import METHODS, check
-from .directions import check_directions
-from .dispatch import ENGINES
-from .errors import FastcheckError
-from .models import HIDDEN, LOSSES, MLP
-from .testing import random_problem
+from fastcheck.check import METHODS, check
+from fastcheck.costs import ENGINES
+from fastcheck.directions import check_directions
+from fastcheck.errors import FastcheckError
+from fastcheck.models import HIDDEN, LOSSES, MLP
+
+from . import bench, demo, registry
+from .registry import random_problem
 
 #: The output activation that goes with each loss, and back.
 OUTPUT_OF = {loss: output for loss, (output, _, _) in LOSSES.items()}
@@ -221,8 +222,8 @@ def _bench(args):
         raise UsageError("--batch goes with --sizes, which chooses the network")
     if args.plot:
         bench.require_matplotlib()
-    networks = ([bench.mlp_network(args.sizes, args.batch or 32, args.seed)] if args.sizes
-                else bench.default_networks(quick=args.quick, seed=args.seed))
+    networks = ([registry.mlp_network(args.sizes, args.batch or 32, args.seed)] if args.sizes
+                else registry.default_networks(quick=args.quick, seed=args.seed))
     sample = args.sample or (bench.QUICK_SAMPLE if args.quick else bench.DEFAULT_SAMPLE)
     result = bench.run(networks, sample=sample, threads=args.threads)
     print(json.dumps(result.to_dict()) if args.json else bench.format_bench(result))
@@ -255,7 +256,7 @@ def _add_model_flags(parser):
                        help="examples in the random data (default 32)")
     model.add_argument("--seed", type=seed_value, default=0,
                        help="seeds the parameters (model.init_params), the data "
-                            "(fastcheck.testing.random_problem) and any sample (default 0)")
+                            "(fastcheck.app.registry.random_problem) and any sample (default 0)")
 
 
 def _add_check(sub):

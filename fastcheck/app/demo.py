@@ -3,12 +3,11 @@ then a network of 50,890 parameters checked in full, against the naive loop."""
 
 import time
 
+from fastcheck.check import check
+
 from . import bench
 from . import exercises as ex
-from .check import check
-
-#: The large network: layer sizes and examples (P = 50,890).
-LARGE = ((784, 64, 10), 32)
+from .registry import LARGE, mlp_network
 #: Coordinates the naive loop is timed on before extrapolating to all of them.
 NAIVE_SAMPLE = 200
 
@@ -35,7 +34,7 @@ def large_network_check():
     Returns (result, wall seconds of the check, seconds of the engine's first
     call on a few coordinates, the naive loop's ``bench.Row`` on a sample).
     """
-    net = bench.mlp_network(*LARGE)
+    net = mlp_network(*LARGE)
     first = bench.first_call(net, "layered")
     start = time.perf_counter()
     res = check(net.model, net.params, net.grads, net.X, net.Y)
@@ -61,7 +60,7 @@ def run(write=print):
     write("4. Fixed, with fastcheck's default step (eps=None: cbrt(eps_machine) * max(1, |theta|))")
     write(three_layer_check(fixed=True, eps=None))
     write("")
-    (sizes, batch), P = LARGE, bench.mlp_network(*LARGE).size
+    (sizes, batch), P = LARGE, mlp_network(*LARGE).size
     write(f"5. A larger network: MLP {list(sizes)} (ReLU, sigmoid, binary cross-entropy), "
           f"{batch} "
           f"random examples, {P:,} parameters, its exact backward checked in full")

@@ -1,25 +1,26 @@
-"""The layered engine's facade: cache one forward pass, then run the kernel.
+"""The layered engine: cache one forward pass of a built-in MLP, then recompute
+per coordinate only what the perturbation changes (``kernels/layered.py``).
 
-See ``kernels/layered.py`` for what is recomputed per coordinate. Scratch is
-O(threads * n_max * m) beyond the caches (Z and A of every layer, W^T), never
-O(P) per thread: the kernel reads theta and never perturbs a copy of it.
+Scratch is O(threads * work width) beyond the caches (Z and A of every layer,
+W^T), never O(P) per thread: the kernel reads theta and never perturbs a copy.
 """
 
 import numpy as np
 
-from .engines import METHOD_CODES, Engine
-from .kernels import layered as K
-from .kernels import mlp
+from ..kernels import layered as K
+from ..kernels import mlp
+from .base import METHOD_CODES, Engine, empty_block
 
 
 class LayeredEngine(Engine):
     """Finite differences of a built-in MLP from its cached activations.
 
-    Coordinates where a ReLU-type pre-activation changes sign between
-    theta - h and theta + h are collected in ``flagged`` (flat indices).
+    A block's ``kinks`` flag the coordinates where a ReLU-type pre-activation
+    changes sign between theta - h and theta + h.
     """
 
     name = "layered"
+    parallel = True
 
     def __init__(self, model, theta, X, Y, rows, method="central"):
         sizes, m = model.sizes, X.shape[1]
@@ -44,25 +45,35 @@ class LayeredEngine(Engine):
         dtype = np.complex128 if method == "complex" else np.float64
         self.work = np.empty((rows, K.work_width(sizes, m)), dtype=dtype)
         self.cols = np.empty((rows, m), dtype=np.int64)
-        self.flagged = []
 
-    def __call__(self, idx, h, out, aux):
+    @staticmethod
+    def scratch_bytes(sizes, m, rows, method):
+        """Bytes the engine allocates: the caches (Z, A, W^T) and each thread's work."""
+        sizes = [int(n) for n in sizes]
+        width = 16 if method == "complex" else 8
+        caches = 2 * sum(sizes[1:]) * m * 8 + sum(a * b for a, b in zip(sizes, sizes[1:])) * 8
+        return caches + rows * (int(K.work_width(np.asarray(sizes, dtype=np.int64), m)) * width
+                                + m * 8)
+
+    def block(self, idx, h):
         model = self.model
+        res = empty_block(idx.shape[0])
         caches = (self.X, self.WT, self.wt_off, self.ZT, self.AT, self.z_off, self.YT,
                   self.base_example, self.base_logit)
         if self.method == "complex":
             # The complex step moves no real part, so it crosses no kink.
             K.layered_complex_step(self.theta, model.sizes, model.acts, model._loss_code,
-                                   model.l2, *caches, idx, h, self.work, self.cols, out)
-            return
+                                   model.l2, *caches, idx, h, self.work, self.cols, res.out)
+            return res
         kinks = np.zeros(idx.shape[0], dtype=np.uint8)
         K.layered_difference(self.theta, model.sizes, model.acts, model._loss_code, model.l2,
                              *caches, METHOD_CODES[self.method], idx, h, self.work,
-                             self.cols, out, aux, kinks)
-        self.flagged.append(idx[kinks.astype(bool)])
+                             self.cols, res.out, res.aux, kinks)
+        res.kinks[:] = kinks.astype(bool)
+        return res
 
 
-class KinkWatch(Engine):
+class KinkWatched(Engine):
     """Another engine's estimates, with the layered kernel watching for kinks.
 
     The generic and python engines evaluate whole forward passes and cannot see
@@ -72,18 +83,12 @@ class KinkWatch(Engine):
 
     def __init__(self, engine, watcher):
         self.engine, self.watcher = engine, watcher
-        self.name, self.flagged = engine.name, watcher.flagged
+        self.name, self.parallel = engine.name, engine.parallel
 
-    def __enter__(self):
-        self.engine.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.engine.__exit__(*exc)
-
-    def __call__(self, idx, h, out, aux):
-        self.engine(idx, h, out, aux)
-        self.watcher(idx, h, np.empty_like(out), np.empty_like(aux))
+    def block(self, idx, h):
+        res = self.engine.block(idx, h)
+        res.kinks[:] = self.watcher.block(idx, h).kinks
+        return res
 
 
 def _transpose(flat, offsets, l, n, m):

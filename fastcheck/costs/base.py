@@ -1,0 +1,102 @@
+"""What every cost adapter offers the facade and the drivers.
+
+An adapter knows one kind of cost: how its parameters are laid out in theta
+(P,), how to evaluate it at a flat theta from Python, which engines can run it
+(the first is its default), how much scratch each needs and how to build them.
+Adapters hold only plain data (the user's cost, theta, the converted data), so
+a driver can ship one to another process, which builds its own engines there.
+"""
+
+import numbers
+
+import numpy as np
+
+from ..errors import CostError, OptionError
+
+#: Every engine a check can ask for by name.
+ENGINES = ("auto", "python", "generic", "layered")
+
+
+def cost_value(value, where, complex_input=False):
+    """The cost's return ``value`` as a finite float (complex for the complex
+    step), or ``CostError``.
+
+    A tuple counts by its first element (the seed's ``forward_propagation_n``
+    returns ``(cost, cache)``). ``where`` says at which point it was evaluated.
+    """
+    if isinstance(value, tuple):
+        if not value:
+            raise CostError(f"the cost returned an empty tuple {where}; return the cost, "
+                            "or a tuple whose first element is the cost")
+        value = value[0]
+    if complex_input:
+        if isinstance(value, (complex, np.complexfloating)) or (
+                isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "c"):
+            value = complex(value)
+            if not (np.isfinite(value.real) and np.isfinite(value.imag)):
+                raise CostError(f"the cost returned {value} {where}; it must be finite")
+            return value
+        raise CostError(f"the cost returned {type(value).__name__} for complex parameters "
+                        f"{where}: it cannot run in complex arithmetic (abs, np.real, "
+                        "float() or a real-only function drops the imaginary part). "
+                        "Use method='central' or 'richardson'")
+    scalar = isinstance(value, (numbers.Real, np.floating, np.integer)) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf")
+    if not scalar or isinstance(value, (bool, np.bool_)):
+        shape = f" of shape {value.shape}" if isinstance(value, np.ndarray) else ""
+        raise CostError(f"the cost returned {type(value).__name__}{shape} {where}; it must "
+                        "return a finite scalar such as a float (for a (1, 1) array, "
+                        "return cost.item())")
+    value = float(value)
+    if not np.isfinite(value):
+        raise CostError(f"the cost returned {value} {where}; it must be finite there. "
+                        "Look for log(0), division by zero or overflow in the forward pass")
+    return value
+
+
+class CostAdapter:
+    """Base of the adapters. Subclasses set ``engines`` and implement the rest.
+
+    Attributes: ``layout`` (``fastcheck.Layout``), ``theta`` (P,) float64, a
+    private copy of the parameters; ``notes``, lines the report should carry.
+    """
+
+    kind = "cost"
+    #: The engines that can run this cost, the default first.
+    engines = ("python",)
+
+    def __init__(self):
+        self.notes = []
+
+    @classmethod
+    def accepts(cls, cost):
+        """True when this adapter knows ``cost``'s kind."""
+        raise NotImplementedError
+
+    def evaluate(self, theta, where):
+        """J at a flat ``theta`` (P,), real or complex, checked by ``cost_value``."""
+        raise NotImplementedError
+
+    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None):
+        """The engine to run for ``name`` ("auto": the default), or ``OptionError``."""
+        if name not in ENGINES:
+            raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
+                              f"got {name!r}")
+        if name == "auto":
+            return self.engines[0]
+        if name not in self.engines:
+            raise OptionError(self.refusal(name))
+        return name
+
+    def refusal(self, name):
+        """Why engine ``name`` cannot run this cost, and what to do instead."""
+        return (f"engine={name!r} cannot check a {self.kind}; it runs on "
+                f"{', '.join(map(repr, self.engines))}")
+
+    def scratch_bytes(self, engine, method, rows):
+        """Bytes engine ``engine`` will allocate with ``rows`` threads."""
+        raise NotImplementedError
+
+    def build(self, engine, method, rows):
+        """A ready ``fastcheck.engines.Engine`` with scratch for ``rows`` threads."""
+        raise NotImplementedError

@@ -1,0 +1,53 @@
+"""The generic engine: compiled full evaluations of a cost per coordinate, in parallel."""
+
+import numpy as np
+
+from ..errors import CostError
+from ..kernels.central import complex_sweep, sweep
+from .base import METHOD_CODES, Engine, empty_block
+
+
+class GenericEngine(Engine):
+    """Two (four) compiled evaluations of ``function`` per coordinate, prange-parallel.
+
+    ``function(theta, fdata, idata)`` has the fixed cost type of
+    ``kernels/signatures.py`` (complex for method "complex"); ``fdata`` and
+    ``idata`` are its packed arguments. Each of the ``rows`` threads owns one
+    row of an (R, P) scratch copy of theta, perturbed in place and restored.
+    """
+
+    name = "generic"
+    parallel = True
+
+    def __init__(self, function, fdata, idata, theta, rows, method="central"):
+        self.function, self.fdata, self.idata, self.method = function, fdata, idata, method
+        dtype = np.complex128 if method == "complex" else np.float64
+        self.theta = theta.astype(dtype)
+        self.scratch = np.repeat(self.theta[None, :], rows, axis=0)
+
+    @staticmethod
+    def scratch_bytes(P, rows, method):
+        """Bytes the engine allocates beyond theta: its (R, P) rows."""
+        return rows * P * (16 if method == "complex" else 8)
+
+    def block(self, idx, h):
+        res = empty_block(idx.shape[0])
+        try:
+            if self.method == "complex":
+                complex_sweep()(self.function, idx, h, self.fdata, self.idata, self.scratch,
+                                res.out)
+            else:
+                sweep()(self.function, METHOD_CODES[self.method], idx, h, self.fdata,
+                        self.idata, self.scratch, res.out, res.aux)
+        except Exception as exc:
+            # A compiled cost that raised on the calling thread surfaces here (as
+            # SystemError); on other threads it only leaves NaN behind. Either
+            # way its row is left perturbed, and the driver names the coordinate.
+            self.scratch[:] = self.theta
+            return res._replace(error=exc.__cause__ or exc)
+        if not (self.scratch == self.theta).all():
+            if np.isfinite(res.out).all():
+                raise CostError("the compiled cost wrote into theta; a cost must not modify "
+                                "its input (copy it first)")
+            self.scratch[:] = self.theta  # a raising cost left its row perturbed
+        return res
