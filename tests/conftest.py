@@ -1,4 +1,10 @@
-"""Hypothesis profiles for the property tests.
+"""Numba's thread count and the Hypothesis profiles for the property tests.
+
+The reproducibility and thread tests compare one thread with two: so that
+they compare something on a one-core machine too, Numba gets at least two
+threads (set before anything imports numba; an explicit setting wins).
+
+Hypothesis profiles:
 
 "ci" (the default) is derandomized, so a CI run draws the same examples every
 time and a failure reproduces on any machine; 30 examples per test keeps the
@@ -8,7 +14,11 @@ many more of them, for a local hunt: ``pytest --hypothesis-profile=thorough``.
 makes one example slow without anything being wrong.
 """
 
-from hypothesis import HealthCheck, settings
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci", max_examples=30, deadline=None, derandomize=True, print_blob=True,

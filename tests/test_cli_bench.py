@@ -1,4 +1,4 @@
-"""``fastcheck bench``, run through its real entry point on tiny networks.
+"""``fastcheck bench``, run in process through ``cli.main`` on tiny networks.
 
 No timing is asserted (other jobs share the machine); what is asserted is that
 every engine ran, estimated the gradient it was given (its difference from the
@@ -7,19 +7,17 @@ model's exact backward), and that the table's arithmetic holds.
 
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 
 import pytest
+from clirun import run_cli
 
 ENGINES = ["naive", "python", "generic", "layered", "scipy"]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
-def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fastcheck", "bench", *args],
-                          capture_output=True, text=True, timeout=300, env=env)
+def run(*args):
+    return run_cli("bench", *args)
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +80,10 @@ def test_one_network_from_sizes():
     assert [r["engine"] for r in rows] == ENGINES + (["torch"] if HAS_TORCH else [])
 
 
-def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path):
-    # A matplotlib that fails to import stands in for a missing one, installed or not.
-    (tmp_path / "matplotlib").mkdir()
-    (tmp_path / "matplotlib" / "__init__.py").write_text(
-        "raise ImportError(\"No module named 'matplotlib'\")\n")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    done = run("--quick", "--plot", str(tmp_path / "out.png"), env=env)
+def test_plot_without_matplotlib_exits_2_with_the_install_hint(tmp_path, monkeypatch):
+    # None in sys.modules makes `import matplotlib` fail, installed or not.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    done = run("--quick", "--plot", str(tmp_path / "out.png"))
     assert done.returncode == 2
     assert done.stdout == ""  # it failed before benchmarking anything
     assert len(done.stderr.splitlines()) == 1

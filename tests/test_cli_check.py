@@ -1,7 +1,7 @@
-"""``fastcheck check``, run through its real entry points.
+"""``fastcheck check``, run in process through ``cli.main`` (tests/clirun.py), and
+once through the installed console script.
 
-Small networks keep each run near a second (most of it Python and Numba
-start-up). References are computed in this process with the public API on
+Small networks keep each run fast. References are computed in this process with the public API on
 the same arrays, so every assertion compares the command line with something
 it did not compute itself.
 """
@@ -9,12 +9,12 @@ it did not compute itself.
 import json
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastcheck as fc
+from clirun import run_cli
 from fastcheck.models import MLP
 from fastcheck.app.registry import random_problem
 
@@ -23,8 +23,9 @@ SMALL = ["--sizes", "5,4,3", "--batch", "6"]
 
 
 def run(*args, executable=None):
-    argv = ([executable] if executable else [sys.executable, "-m", "fastcheck"]) + list(args)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if executable is None:
+        return run_cli(*args)
+    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=120)
 
 
 def run_json(*args):
