@@ -1,26 +1,31 @@
 """``check``: the facade. Validate the options, ask the cost's adapter for the
-engine, hand the coordinates to a driver, hand the numbers to the verdict."""
+engine, hand the coordinates to a driver, look closer where the verdict asks,
+hand the numbers to the verdict."""
 
 import time
 
 import numpy as np
 
+from . import verdict as V
 from .costs import adapt
-from .errors import OptionError
+from .engines.probe import one_sided
+from .errors import CostError, OptionError
 from .run import run_local, validate_threads
 from .sampling import coordinates, validate_seed
-from .step import steps_for
-from .verdict import judge, precision_notes, resolve_threshold
+from .step import default_steps, steps_for
 
 METHODS = ("central", "richardson", "complex")
 #: Cost evaluations per coordinate of each method.
 EVALUATIONS = {"central": 2, "richardson": 4, "complex": 1}
+#: Coordinates per tensor on which the complex step is compared with real
+#: differences before it is trusted.
+COMPLEX_PROBES = 2
 
 
 def prepare(cost, params, grads, args):
     """Validate a check's inputs: (adapter, grad_flat (P,)) for ``cost``."""
     adapter = adapt(cost, params, args)
-    return adapter, adapter.layout.gather_grads(grads)
+    return adapter, adapter.layout.gather_grads(grads, adapter.notes)
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
@@ -37,7 +42,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         The parameters, in the order they are stacked into theta (P,).
     grads : mapping of str -> array_like
         The backward pass's gradients, keyed ``dW1`` or ``W1`` for parameter
-        ``W1``, each of its parameter's shape; other keys are ignored.
+        ``W1``, each of its parameter's shape (or that shape with axes of
+        length 1 added or dropped); other keys are ignored.
     *args
         Passed to the cost after the parameters (jit costs and models: X, Y).
     eps : float, optional
@@ -45,12 +51,14 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         c * max(1, |theta_i|), c = cbrt(machine epsilon) for "central",
         machine epsilon ** (1/5) for "richardson"; 1e-20 for "complex".
     threshold : float, optional
-        The check passes when ``difference < threshold``; default 1e-7.
+        Each coordinate may differ from its estimate by its error estimate plus
+        ``threshold`` times the larger of the two; default 1e-7. The
+        exercise's relative ``difference`` is reported as it always was.
     method : {"central", "richardson", "complex"}
         Central differences, O(h^2), 2 evaluations per coordinate; Richardson's
-        O(h^4) combination of steps h and h/2, 4 evaluations, which also flags
-        kinks; the complex step Im J(theta + i h e_i) / h, 1 evaluation, exact
-        to rounding, for costs that run in complex arithmetic.
+        O(h^4) combination of steps h and h/2, 4 evaluations; the complex step
+        Im J(theta + i h e_i) / h, 1 evaluation, exact to rounding, for costs
+        that run in complex arithmetic (verified before it is trusted).
     sample : int or float, optional
         Check this many coordinates (or this fraction of P), stratified so that
         every tensor is represented; deterministic for ``seed``.
@@ -66,8 +74,10 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     Returns
     -------
     CheckResult
+        ``passed`` is True when every coordinate agrees with the gradient
+        within its error estimate (at kinks: within the left and right slopes).
     """
-    threshold = resolve_threshold(threshold)
+    threshold = V.resolve_threshold(threshold)
     if method not in METHODS:
         raise OptionError(f"method must be one of {', '.join(map(repr, METHODS))}, "
                           f"got {method!r}")
@@ -82,17 +92,89 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 
     start = time.perf_counter()
-    if method == "complex":  # fails early for a cost that cannot run complex
-        adapter.evaluate(theta.astype(np.complex128), "at the given parameters")
     tick = time.perf_counter()
     j0 = adapter.evaluate(theta, "at the given parameters")
     per_coordinate = EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)
+    ensure_deterministic(adapter, theta, j0)
+    noise = V.cost_noise(j0, adapter.value_eps)
+    # Real steps for looking closer (the complex step's own is far too small).
+    h_real = h if method != "complex" else default_steps(theta[idx], "central")
+    verified = (verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed)
+                if method == "complex" else 0)
     est = run_local(adapter, name, method, idx, h, threads=threads, progress=progress,
                     seconds_per_coordinate=per_coordinate)
+    grad = grad_flat[idx]
+    error = V.error_estimate(method, h, est.out, grad, noise)
+    allowed = V.allowance(error, grad, est.out, threshold)
+    judgement = np.zeros(idx.size, dtype=np.int8)
+    tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
+    order = V.probe_order(tensor, grad, est.out, allowed)[:V.PROBE_MAX]
+    if order.size:
+        slopes = one_sided(adapter.evaluate, theta, layout, idx[order], h_real[order], j0,
+                           deadline=time.perf_counter() + V.PROBE_SECONDS)
+        done = order[:len(slopes)]
+        judgement[order] = V.UNRESOLVED
+        judgement[done], _ = V.judge_probes(grad[done], slopes, h_real[done], noise, threshold)
+        error[done] = 6.0 * noise / h_real[done]
+    if adapter.value_eps > V.CHECKABLE_EPS:  # too coarse: say so rather than judge
+        judgement[judgement != V.MISTAKE] = V.UNRESOLVED
+    flagged = est.kinks | (judgement == V.KINK)
     seconds = time.perf_counter() - start
-    return judge(layout=layout, grad_flat=grad_flat, approx=est.out, idx=idx,
-                 threshold=threshold, method=method, engine=est.engine,
-                 eps=None if eps is None else float(eps), h=h, j0=j0, aux=est.aux,
-                 kinked=est.kinks, evaluations=EVALUATIONS[method] * idx.size + 1,
-                 seconds=seconds, notes=adapter.notes + precision_notes(params),
-                 scratch_bytes=est.scratch_bytes)
+    return V.judge(layout=layout, grad_flat=grad_flat, approx=est.out, idx=idx,
+                   threshold=threshold, method=method, engine=est.engine,
+                   eps=None if eps is None else float(eps), error=error, allowed=allowed,
+                   judgement=judgement, flagged=flagged,
+                   evaluations=(EVALUATIONS[method] * idx.size + 2 + verified
+                                + 4 * int((judgement[order] != V.UNRESOLVED).sum())),
+                   seconds=seconds, notes=adapter.notes + V.precision_notes(params),
+                   scratch_bytes=est.scratch_bytes)
+
+
+def ensure_deterministic(adapter, theta, j0):
+    """``CostError`` unless a second evaluation at theta gives ``j0`` again: a
+    random layer (unseeded dropout, noise) makes differences that no gradient
+    could match, and fastcheck would blame the gradient for them."""
+    again = adapter.evaluate(theta, "at the given parameters, a second time")
+    if again != j0:
+        raise CostError(
+            f"the cost is not deterministic: two evaluations at the same parameters gave "
+            f"{j0!r} and {again!r} (a difference of {abs(again - j0):.3g}). A random layer "
+            "(dropout, noise) must draw the same numbers every call: seed it inside the "
+            "cost (rng = np.random.default_rng(0) on each call) or turn it off for the check")
+
+
+def verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed):
+    """``CostError`` unless the cost carries the imaginary part of its parameters;
+    else the number of evaluations it took (five per coordinate it tried).
+
+    A cost that drops it (``np.var`` of complex data is real, a complex value
+    assigned into a float array keeps the real part, ``abs``) gives a complex
+    step that is simply wrong. On ``COMPLEX_PROBES`` coordinates per tensor:
+    Re J(theta + i h e_i) must be J(theta) to rounding, and Im J / h must lie
+    within the real one-sided slopes there (a bracket, so kinks do not count).
+    """
+    layout, theta = adapter.layout, adapter.theta
+    tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
+    rng = np.random.default_rng(seed)
+    picks = np.concatenate([rng.permutation(np.flatnonzero(tensor == t))[:COMPLEX_PROBES]
+                            for t in np.unique(tensor)])
+    row = theta.astype(np.complex128)
+    for k in picks:
+        i = int(idx[k])
+        row[i] += 1j * h[k]
+        value = adapter.evaluate(row, f"with {layout.describe(i)} perturbed by +ih")
+        row[i] = theta[i]
+        slope = value.imag / h[k]
+        slopes = one_sided(adapter.evaluate, theta, layout, idx[k:k + 1], h_real[k:k + 1], j0)
+        code, real = V.judge_probes(np.array([slope]), slopes, h_real[k:k + 1], noise,
+                                    threshold)
+        if abs(value.real - j0) > noise or code[0] == V.MISTAKE:
+            raise CostError(
+                f"the cost does not carry the imaginary part of its parameters, so "
+                f"method='complex' cannot check it: at {layout.describe(i)} the complex step "
+                f"gives {slope:.6g} (real part {value.real!r}) where real differences give "
+                f"{real[0]:.6g} (J = {j0!r}). Something in the forward pass keeps only real "
+                "parts: np.var or np.std of complex data, abs(), a complex value assigned "
+                "into a float array (np.zeros without dtype), float(). Use "
+                "method='central' or 'richardson'")
+    return 5 * picks.size

@@ -16,7 +16,7 @@ from .errors import OptionError
 from .memory import ensure_fits
 from .sampling import validate_seed
 from .step import RELATIVE_STEP, positive_finite
-from .verdict import judge_directions, precision_notes, resolve_threshold
+from .verdict import cost_noise, judge_directions, precision_notes, resolve_threshold
 
 
 def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshold=None):
@@ -53,7 +53,7 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
          if eps is None else positive_finite(eps, "eps"))
 
     start = time.perf_counter()
-    evaluate(theta, "at the given parameters")
+    j0 = evaluate(theta, "at the given parameters")
     rng = np.random.default_rng(seed)
     expected, estimate = np.empty(n), np.empty(n)
     for k in range(int(n)):
@@ -70,5 +70,6 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     seconds = time.perf_counter() - start
 
     return judge_directions(layout=layout, expected=expected, estimate=estimate, h=h,
-                            threshold=threshold, evaluations=2 * int(n) + 1, seconds=seconds,
-                            notes=precision_notes(params))
+                            noise=cost_noise(j0, adapter.value_eps), threshold=threshold,
+                            evaluations=2 * int(n) + 1, seconds=seconds,
+                            notes=adapter.notes + precision_notes(params))

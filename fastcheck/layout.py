@@ -46,6 +46,11 @@ def first_nonfinite(array):
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
 
 
+def _squeezed(shape):
+    """``shape`` without its axes of length 1."""
+    return tuple(n for n in shape if n != 1)
+
+
 def format_index(index):
     """``(2, 3)`` -> ``"[2, 3]"``; ``()`` -> ``""`` (a 0-d tensor)."""
     return "[" + ", ".join(str(i) for i in index) + "]" if index else ""
@@ -112,8 +117,12 @@ class Layout:
         return {name: theta[self.span(k)].reshape(shape)
                 for k, (name, shape) in enumerate(zip(self.names, self.shapes))}
 
-    def gather_grads(self, grads):
+    def gather_grads(self, grads, notes=None):
         """The gradients as one (P,) float64 vector in layout order.
+
+        A gradient whose shape differs from its parameter's only by axes of
+        length 1 (a bias (M,) with its gradient kept as (1, M)) is taken as it
+        is, with one line added to ``notes`` (a list) naming those tensors.
 
         ``grads`` names every tensor ``W1`` either ``dW1`` (the seed's
         convention) or ``W1``, one convention for the whole dict, decided once
@@ -137,18 +146,25 @@ class Layout:
                                 "grads mixes 'dX' and 'X' keys; name every gradient the same "
                                 "way")
         flat = np.empty(self.size, dtype=np.float64)
+        reshaped = []
         for k, (name, shape) in enumerate(zip(self.names, self.shapes)):
             key = "d" + name if prefixed else name
             array = as_numeric_array(grads[key], f"gradient {key!r}", error=GradientError)
             if array.shape != shape:
-                raise GradientError(f"gradient {key!r} has shape {array.shape} but parameter "
-                                    f"{name!r} has shape {shape}; they must match exactly "
-                                    "(reshape the gradient, not the parameter)")
+                if _squeezed(array.shape) != _squeezed(shape):
+                    raise GradientError(f"gradient {key!r} has shape {array.shape} but "
+                                        f"parameter {name!r} has shape {shape}; they must "
+                                        "hold the same entries (reshape the gradient, not "
+                                        "the parameter)")
+                reshaped.append(f"{key} {array.shape} for {name} {shape}")
             bad = first_nonfinite(array)
             if bad is not None:
                 raise GradientError(f"gradient {key!r} is not finite at {key}{format_index(bad)}"
                                     f" = {array[bad]}; the backward pass produced it")
             flat[self.span(k)] = array.ravel()
+        if reshaped and notes is not None:
+            notes.append("gradients taken with axes of length 1 added or dropped: "
+                         + ", ".join(reshaped))
         return flat
 
     def locate(self, i):

@@ -14,7 +14,7 @@ from .check import prepare
 from .engines.python import perturbed
 from .errors import OptionError
 from .step import positive_finite, steps_for
-from .verdict import judge, resolve_threshold
+from . import verdict as V
 
 
 def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=None):
@@ -25,7 +25,7 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
     to those coordinates, which is how benchmarks time it on large networks.
     """
     eps = positive_finite(eps, "eps")
-    threshold = resolve_threshold(threshold)
+    threshold = V.resolve_threshold(threshold)
     adapter, grad = prepare(cost, params, grads, args)
     layout, parameters_values, evaluate = adapter.layout, adapter.theta, adapter.evaluate
     idx = np.arange(layout.size, dtype=np.int64) if indices is None else \
@@ -45,11 +45,16 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
         gradapprox[i] = (j_plus - j_minus) / (2.0 * eps)
     seconds = time.perf_counter() - start
 
-    n = idx.size
-    return judge(layout=layout, grad_flat=grad, approx=gradapprox[idx], idx=idx,
-                 threshold=threshold, method="central", engine="naive", eps=eps, h=h, j0=j0,
-                 aux=np.zeros(n), kinked=np.zeros(n, dtype=bool), evaluations=2 * n + 1,
-                 seconds=seconds, notes=[], scratch_bytes=0)
+    # The loop's own verdict: each coordinate against its error estimate, no closer look.
+    approx = gradapprox[idx]
+    error = V.error_estimate("central", h, approx, grad[idx], V.cost_noise(j0, adapter.value_eps))
+    allowed = V.allowance(error, grad[idx], approx, threshold)
+    judgement = np.where(np.abs(grad[idx] - approx) <= allowed, V.CONSISTENT, V.MISTAKE)
+    return V.judge(layout=layout, grad_flat=grad, approx=approx, idx=idx, threshold=threshold,
+                   method="central", engine="naive", eps=eps, error=error, allowed=allowed,
+                   judgement=judgement, flagged=np.zeros(idx.size, dtype=bool),
+                   evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes,
+                   scratch_bytes=0)
 
 
 def flat_indices(indices, P):

@@ -35,8 +35,9 @@ class TensorRow:
     ``difference`` is the relative difference over this tensor's checked
     entries, ``max_abs_error`` the largest |grad - gradapprox| among them,
     ``worst_index`` where it occurs (an index into the tensor's shape),
-    ``noise`` the largest rounding floor among them, ``status`` the verdict's
-    word for the tensor.
+    ``detectable`` the smallest error this check can detect in every entry
+    (the largest allowance among them), ``status`` the verdict's word for the
+    tensor: "ok", "kinks", "unsure" or "WRONG".
     """
 
     name: str
@@ -47,7 +48,7 @@ class TensorRow:
     worst_index: tuple
     kinks: int = 0
     difference_without_kinks: float = None
-    noise: float = 0.0
+    detectable: float = 0.0
     status: str = "ok"
 
     @property
@@ -59,16 +60,18 @@ class TensorRow:
                 "checked": self.checked, "difference": self.difference,
                 "max_abs_error": self.max_abs_error, "worst_index": list(self.worst_index),
                 "kinks": self.kinks, "difference_without_kinks": self.difference_without_kinks,
-                "noise": self.noise, "status": self.status}
+                "detectable": self.detectable, "status": self.status}
 
 
 @dataclass(frozen=True)
 class CheckResult:
     """What ``fastcheck.check`` found.
 
-    ``gradapprox_flat`` and ``grad_flat`` are (P,) float64 in layout order;
-    entries a sampled check skipped are NaN in ``gradapprox_flat``.
-    ``indices`` lists the checked flat indices, sorted.
+    ``gradapprox_flat``, ``grad_flat`` and ``error_flat`` (each estimate's
+    error estimate) are (P,) float64 in layout order; entries a sampled check
+    skipped are NaN in ``gradapprox_flat`` and ``error_flat``. ``indices``
+    lists the checked flat indices, sorted; ``judgement`` (n,) the verdict's
+    code for each (see ``fastcheck.verdict``).
     """
 
     difference: float
@@ -79,7 +82,9 @@ class CheckResult:
     layout: object = field(repr=False)
     grad_flat: np.ndarray = field(repr=False)
     gradapprox_flat: np.ndarray = field(repr=False)
+    error_flat: np.ndarray = field(repr=False)
     indices: np.ndarray = field(repr=False)
+    judgement: np.ndarray = field(repr=False)
     per_tensor: list = field(repr=False)
     method: str = "central"
     engine: str = "python"
@@ -96,6 +101,12 @@ class CheckResult:
     def gradapprox(self):
         """dict name -> array of the parameter's shape (a copy)."""
         return self.layout.unflatten(self.gradapprox_flat.copy())
+
+    @property
+    def error_estimate(self):
+        """dict name -> array of the parameter's shape: how far each estimate may be
+        off from rounding (and truncation, where it was examined); NaN where unchecked."""
+        return self.layout.unflatten(self.error_flat.copy())
 
     @property
     def checked(self):
@@ -184,7 +195,7 @@ def _head(res, visited, step, scratch_bytes=0):
     verdict = "PASSED" if res.passed else "FAILED"
     return [
         f"fastcheck {verdict}: difference = {res.difference:.6e} "
-        f"({'<' if res.passed else '>='} threshold {res.threshold:g})",
+        f"({'<' if res.difference < res.threshold else '>='} threshold {res.threshold:g})",
         f"  {visited}, engine {res.engine}, method {res.method}, eps {step}, "
         f"{res.evaluations} cost evaluations in {res.seconds:.3g} s"
         + (f", scratch {format_bytes(scratch_bytes)}" if scratch_bytes else ""),
@@ -204,19 +215,20 @@ def format_report(res):
     if res.kinks:
         shown = ", ".join(name + format_index(index) for name, index in res.kinks[:8])
         more = f" and {len(res.kinks) - 8} more" if len(res.kinks) > 8 else ""
-        depends = "depends" if res.depends_on_kinks else "does not depend"
+        how = ("the gradient was judged against the left and right slopes there"
+               if res.depends_on_kinks else "the estimates there agree with the gradient anyway")
         lines.append(f"  kinks: {len(res.kinks)} coordinates whose steps cross a kink: "
                      f"{shown}{more}")
         lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
-                     f"the verdict {depends} on them")
+                     f"{how}")
     lines += notes
     header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
-              "verdict")
+              "detectable", "verdict")
     table = [header]
     for row in res.per_tensor:
         table.append((row.name, str(row.shape), str(row.checked), f"{row.difference:.3e}",
                       f"{row.max_abs_error:.3e}", f"{row.name}{format_index(row.worst_index)}",
-                      row.status))
+                      f"{row.detectable:.1e}", row.status))
     widths = [max(len(r[c]) for r in table) for c in range(len(header))]
     lines.append("")
     for r in table:

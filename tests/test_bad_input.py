@@ -163,14 +163,15 @@ BIG = params(W=W0 * 1e20)                                    # theta + 1e-30 == 
 CASES = [
     # -- gradients ---------------------------------------------------------------------
     ("grad-missing", check(g=grads(db=None)), GradientError, r"parameter 'b'.*'db'"),
-    ("grad-extra-axis", check(g=grads(dW=(np.cos(W0) * X0)[None])), GradientError,
-     r"'dW' has shape \(1, 3, 4\).*'W' has shape \(3, 4\)"),
-    ("grad-5-vs-param-5x1", check(p={"v": np.ones((5, 1))}, g={"dv": np.ones(5)},
+    # Axes of length 1 may differ (tests/test_verdict.py); other reshapes may not.
+    ("grad-flattened", check(g=grads(dW=(np.cos(W0) * X0).reshape(12, 1))), GradientError,
+     r"'dW' has shape \(12, 1\).*'W' has shape \(3, 4\)"),
+    ("grad-6-vs-param-5x1", check(p={"v": np.ones((5, 1))}, g={"dv": np.ones(6)},
                                   cost=lambda p, *data: float(np.sum(p["v"]))), GradientError,
-     r"'dv' has shape \(5,\).*'v' has shape \(5, 1\)"),
-    ("grad-5x1-vs-param-5", check(p={"v": np.ones(5)}, g={"dv": np.ones((5, 1))},
+     r"'dv' has shape \(6,\).*'v' has shape \(5, 1\)"),
+    ("grad-5x2-vs-param-5", check(p={"v": np.ones(5)}, g={"dv": np.ones((5, 2))},
                                   cost=lambda p, *data: float(np.sum(p["v"]))), GradientError,
-     r"'dv' has shape \(5, 1\).*'v' has shape \(5,\)"),
+     r"'dv' has shape \(5, 2\).*'v' has shape \(5,\)"),
     ("grad-transposed", check(g=grads(dW=(np.cos(W0) * X0).T)), GradientError,
      r"'dW' has shape \(4, 3\)"),
     ("grad-object", check(g=grads(dW=(np.cos(W0) * X0).astype(object))), InputTypeError,
@@ -311,8 +312,8 @@ CASES = [
     ("dirs-threshold-nan", directions(threshold=float("nan")), OptionError, r"threshold"),
     ("dirs-seed-string", directions(seed="a"), OptionError, r"seed"),
     ("dirs-grad-missing", directions(g=grads(dW=None)), GradientError, r"parameter 'W'"),
-    ("dirs-grad-shape", directions(g=grads(db=B0.ravel())), GradientError,
-     r"'db' has shape \(3,\)"),
+    ("dirs-grad-shape", directions(g=grads(db=np.ones(4))), GradientError,
+     r"'db' has shape \(4,\)"),
     ("dirs-param-complex", directions(p=params(W=W0 * 1j)), ParameterError,
      r"'W' is complex"),
     ("dirs-empty", directions(p={}, g={}), ParameterError, r"params is empty"),
@@ -650,7 +651,7 @@ def test_python_cost_receives_the_callers_data_unchanged(variant):
         return py_cost(p, X)
 
     res = fc.check(cost, params(), grads(), X2)
-    assert all(x is X2 for x in seen) and len(seen) == 2 * P + 1
+    assert all(x is X2 for x in seen) and len(seen) == 2 * P + 2  # J(theta) twice
     ref = fc.check(py_cost, params(), grads(), X0)
     np.testing.assert_allclose(res.gradapprox_flat, ref.gradapprox_flat, rtol=1e-12, atol=0)
 
@@ -683,7 +684,8 @@ def test_float32_is_checked_in_float64(engine):
                      {k: v.astype(np.float64) for k, v in g32.items()})
     res = run_engine(engine, p32, g32)
     assert_same_result(res, ref)
-    assert res.notes and all("float32; checked in float64" in note for note in res.notes)
+    assert len(res.notes) == 1 and res.notes[0].startswith("checked in float64: ")
+    assert "(float32)" in res.notes[0]
 
 
 def scalar_cost(p, x):

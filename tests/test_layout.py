@@ -175,13 +175,19 @@ def test_missing_gradient_is_a_gradient_error_naming_the_tensor():
         layout.gather_grads({"dW1": np.zeros((2, 3)), "ds": 0.0})
 
 
-def test_gradient_of_shape_5_for_parameter_5x1_is_an_error():
-    """(5,) is not (5, 1): no silent broadcasting or reshaping of gradients."""
-    layout = Layout.from_params({"b1": np.zeros((5, 1))})
-    with pytest.raises(GradientError, match=r"b1.*\(5,\).*\(5, 1\)"):
-        layout.gather_grads({"db1": np.zeros(5)})
+def test_gradient_differing_by_axes_of_length_1_is_taken_with_one_note():
+    """(5,), (1, 5) and (5, 1, 1) hold the entries of a (5, 1) bias: taken, in order, with
+    one note naming them; (6,) or (5, 2) are not, and nothing is broadcast."""
+    layout = Layout.from_params({"b1": np.zeros((5, 1)), "b2": np.zeros(3)})
+    for b1 in (np.arange(5.0), np.arange(5.0)[None, :], np.arange(5.0)[:, None, None]):
+        notes = []
+        flat = layout.gather_grads({"db1": b1, "db2": np.ones((1, 3))}, notes)
+        np.testing.assert_array_equal(flat, [0, 1, 2, 3, 4, 1, 1, 1])
+        assert len(notes) == 1 and "db2 (1, 3) for b2 (3,)" in notes[0]
+    with pytest.raises(GradientError, match=r"b1.*\(6,\).*\(5, 1\)"):
+        layout.gather_grads({"db1": np.zeros(6), "db2": np.zeros(3)})
     with pytest.raises(GradientError):
-        layout.gather_grads({"db1": np.zeros((1, 5))})
+        layout.gather_grads({"db1": np.zeros((5, 2)), "db2": np.zeros(3)})
 
 
 def test_non_finite_gradient_is_a_gradient_error():

@@ -17,6 +17,17 @@ from ..errors import CostError, OptionError
 ENGINES = ("auto", "python", "generic", "layered")
 
 
+def value_precision(value):
+    """The machine epsilon of a cost's returned ``value`` if it is a NumPy float of
+    lower precision than float64, else None (Python floats are float64)."""
+    if isinstance(value, tuple) and value:
+        value = value[0]
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype.kind in "fc" and np.finfo(dtype).eps > np.finfo(np.float64).eps:
+        return float(np.finfo(dtype).eps), dtype
+    return None
+
+
 def cost_value(value, where, complex_input=False):
     """The cost's return ``value`` as a finite float (complex for the complex
     step), or ``CostError``.
@@ -58,7 +69,9 @@ class CostAdapter:
     """Base of the adapters. Subclasses set ``engines`` and implement the rest.
 
     Attributes: ``layout`` (``fastcheck.Layout``), ``theta`` (P,) float64, a
-    private copy of the parameters; ``notes``, lines the report should carry.
+    private copy of the parameters; ``notes``, lines the report should carry;
+    ``value_eps``, the machine epsilon of the precision the cost's value comes
+    in (a float32 cost is known far less well than a float64 one).
     """
 
     kind = "cost"
@@ -67,6 +80,7 @@ class CostAdapter:
 
     def __init__(self):
         self.notes = []
+        self.value_eps = float(np.finfo(np.float64).eps)
 
     @classmethod
     def accepts(cls, cost):
