@@ -5,6 +5,7 @@
 >>> print(res)                                   # doctest: +SKIP
 """
 
+from .runtime import configure as _configure_runtime; _configure_runtime()  # noqa: E702, before any kernel loads
 from . import errors
 from . import models
 from .check import check
