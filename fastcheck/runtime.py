@@ -2,7 +2,9 @@
 
 ``configure()`` runs at ``import fastcheck``, before any of fastcheck's kernels
 is compiled or loaded and before Numba starts its threads: the threading layer
-cannot change once they run. It compiles nothing; it costs a few milliseconds.
+cannot change once they run, and a damaged cache file must already read as a
+miss when the first kernel loads (``numba_cache``). It compiles nothing; it
+costs a few milliseconds.
 
 The threading layer
 -------------------
@@ -52,6 +54,8 @@ import warnings
 
 import numba
 
+from . import numba_cache
+
 #: The file name under which Numba loads TBB's runtime library, per platform.
 LIBTBB = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib", "win32": "tbb12.dll"}
 
@@ -69,6 +73,7 @@ def configure():
     if _configured:
         return
     _configured = True
+    numba_cache.install()
     configure_threading()
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
