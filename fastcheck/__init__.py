@@ -5,7 +5,8 @@
 >>> print(res)                                   # doctest: +SKIP
 """
 
-from .runtime import configure as _configure_runtime; _configure_runtime()  # noqa: E702, before any kernel loads
+from .runtime import configure as _configure_runtime
+_configure_runtime()  # first: Numba's threading layer and cache recovery, before any kernel loads
 from . import errors
 from . import models
 from .check import check
