@@ -5,9 +5,13 @@
 >>> print(res)                                   # doctest: +SKIP
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from .runtime import configure as _configure_runtime
 
-from . import errors
+_configure_runtime()  # first: Numba's threading layer and cache recovery, before any kernel loads
+
+from importlib.metadata import PackageNotFoundError, version  # noqa: E402
+
+from . import errors  # noqa: E402
 from . import models
 from .check import check
 from .costs import JitCost, jit_cost

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..errors import CostError
+from ..runtime import kernel_for
 from ..kernels.central import complex_sweep, sweep
 from .base import METHOD_CODES, Engine, empty_block
 
@@ -34,10 +35,10 @@ class GenericEngine(Engine):
         res = empty_block(idx.shape[0])
         try:
             if self.method == "complex":
-                complex_sweep()(self.function, idx, h, self.fdata, self.idata, self.scratch,
+                kernel_for(complex_sweep())(self.function, idx, h, self.fdata, self.idata, self.scratch,
                                 res.out)
             else:
-                sweep()(self.function, METHOD_CODES[self.method], idx, h, self.fdata,
+                kernel_for(sweep())(self.function, METHOD_CODES[self.method], idx, h, self.fdata,
                         self.idata, self.scratch, res.out, res.aux)
         except Exception as exc:
             # A compiled cost that raised on the calling thread surfaces here (as

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..kernels import layered as K
 from ..kernels import mlp
+from ..runtime import kernel_for
 from .base import METHOD_CODES, Engine, empty_block
 
 
@@ -62,11 +63,11 @@ class LayeredEngine(Engine):
                   self.base_example, self.base_logit)
         if self.method == "complex":
             # The complex step moves no real part, so it crosses no kink.
-            K.layered_complex_step(self.theta, model.sizes, model.acts, model._loss_code,
+            kernel_for(K.layered_complex_step)(self.theta, model.sizes, model.acts, model._loss_code,
                                    model.l2, *caches, idx, h, self.work, self.cols, res.out)
             return res
         kinks = np.zeros(idx.shape[0], dtype=np.uint8)
-        K.layered_difference(self.theta, model.sizes, model.acts, model._loss_code, model.l2,
+        kernel_for(K.layered_difference)(self.theta, model.sizes, model.acts, model._loss_code, model.l2,
                              *caches, METHOD_CODES[self.method], idx, h, self.work,
                              self.cols, res.out, res.aux, kinks)
         res.kinks[:] = kinks.astype(bool)
