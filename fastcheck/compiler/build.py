@@ -2,10 +2,12 @@
 
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
+from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import CompileError
 from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
@@ -159,7 +161,11 @@ def _compile(plan):
     for variant in plan.ordered_variants():
         py_func = getattr(module, f"trampoline_{variant}")
         try:
-            dispatcher = njit(plan.signature, cache=True, fastmath=False)(py_func)
+            with warnings.catch_warnings():
+                # Numba's performance hints point at the generated file, not the
+                # user's line, and would repeat on every fresh compile.
+                warnings.simplefilter("ignore", NumbaPerformanceWarning)
+                dispatcher = njit(plan.signature, cache=True, fastmath=False)(py_func)
         except Exception as exc:  # Numba raises more than NumbaError on bad code
             failures.append(exc)
             if not diagnose.is_dynamic_key(exc):
