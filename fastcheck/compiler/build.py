@@ -178,8 +178,8 @@ def _compile(plan):
     hint = ("that compiles only when every parameter has the same ndim, and here they "
             f"differ ({', '.join(f'{n} {len(s)}-D' for n, s in zip(plan.names, plan.shapes))}); "
             'index params with constant keys such as params["W1"]')
-    raise diagnose.compile_error(failures[-1], plan.code, plan.collection.files,
-                                 hint) from failures[-1]
+    raise diagnose.compile_error(failures[-1], plan.code, plan.collection.lines,
+                                 hint, plan.complex_step) from failures[-1]
 
 
 def _check_layout(code, names, shapes):

@@ -30,30 +30,34 @@ def is_dynamic_key(exc):
     return "on a literal dictionary" in str(exc)
 
 
-def compile_error(exc, code, files, dynamic_key_hint=""):
+def compile_error(exc, code, lines, dynamic_key_hint="", complex_step=False):
     """A one-line ``CompileError`` for ``exc``, raised while compiling the cost ``code``.
 
-    ``files`` are the real paths of the user's code (the cost and its helpers):
-    the innermost location in one of them is the line to show. Numba prints
+    ``lines`` are the ``(real path, line)`` of the user's code (the cost and its
+    helpers): the innermost location among them is the line to show. (Numba
+    also names line 1 of a user's file for code it synthesises, such as the
+    kernel of an array expression; those are not lines of the cost.) Numba prints
     the innermost failure first and then the chain of callers, so the first
     user location in its text is where the cost stopped compiling.
     """
     text = str(exc)
-    where = _where(text, files) or def_location(code)
+    where = _where(text, lines) or def_location(code)
     cause = _cause(text)
     if is_dynamic_key(exc):
         cause = ("a parameter key is computed at run time (params[\"W\" + str(l)]); "
                  + dynamic_key_hint)
+    elif complex_step and "complex" in cause:
+        cause += "; this cost cannot run in complex arithmetic, so the complex step cannot check it"
     return CompileError(" ".join(f"{where}: {cause}".split()))
 
 
-def _where(text, files):
-    """``file:line: "source"`` of the first location in ``text`` inside ``files``."""
+def _where(text, lines):
+    """``file:line: "source"`` of the first location in ``text`` among ``lines``."""
     for match in _LOCATION.finditer(text):
         filename = match.group(1) or match.group(3)
         lineno = int(match.group(2) or match.group(4))
         path = os.path.realpath(os.path.join(os.getcwd(), filename))
-        if path in files:
+        if (path, lineno) in lines:
             return location(path, lineno)
     return None
 

@@ -53,15 +53,15 @@ class Collection:
     """The compiled copy of a cost, its helpers, and the fingerprint of them all.
 
     ``function`` is the Numba dispatcher of the copy (lazy: nothing compiles
-    until it is first called). ``files`` holds the real paths of the code
-    copied (where a compile error is the user's). ``fingerprint`` is a SHA-256 digest of the
+    until it is first called). ``lines`` holds ``(real path, line)`` of every
+    line of code copied: where a compile error is the user's. ``fingerprint`` is a SHA-256 digest of the
     bytecode of every function reached and of every value they read.
     """
 
     def __init__(self, func):
         self._copies = {}
         self._hasher = hashlib.sha256()
-        self.files = set()
+        self.lines = set()
         typing = cpu_target.typing_context
         typing.refresh()
         self._typing = typing
@@ -90,7 +90,9 @@ class Collection:
         # Numba reads globals and cells only when it compiles.
         dispatcher = njit(fastmath=False)(copy)
         self._copies[code] = dispatcher
-        self.files.add(os.path.realpath(code.co_filename))
+        path = os.path.realpath(code.co_filename)
+        self.lines.update((path, line) for inner in _code_objects(code)
+                          for _, line in dis.findlinestarts(inner) if line)
         self._feed("function", func.__qualname__)
         _feed_code(self._feed, code)
         self._feed("defaults", _value_fingerprint(func.__defaults__),
