@@ -184,6 +184,13 @@ def test_closure_cost():
     second.assert_matches()
 
 
+def test_helpers_from_another_module_and_njit_helpers():
+    rng = np.random.default_rng(14)
+    names, shapes, theta = random_params(rng, {"W": (2, 3)})
+    X = rng.standard_normal((3, 5))
+    Case(u.cross_module_cost, names, shapes, theta, (X,)).assert_matches()
+
+
 def test_cost_returning_a_1x1_array():
     rng = np.random.default_rng(9)
     names, shapes, theta = random_params(rng, {"w": (3, 1)})

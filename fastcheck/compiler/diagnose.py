@@ -68,6 +68,10 @@ _RULES = [
     (re.compile(r"Unknown attribute '(\w+)' of type Module\(<module '([\w.]+)'"),
      lambda m: f"Numba cannot compile {m.group(2)}.{m.group(1)}"),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
+                r"<class 'function'>"),
+     lambda m: (f"{m.group(1)} is a Python function of an installed library, which "
+                "fastcheck does not compile; Numba cannot call it")),
+    (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class '([\w.]+)'>"),
      lambda m: (f"{m.group(1)} is a {m.group(2)}, which Numba cannot compile "
                 "(Numba takes numbers, arrays and functions, not other objects or their "

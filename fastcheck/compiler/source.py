@@ -76,9 +76,11 @@ class Collection:
     def _copy(self, func):
         """A compiled copy of ``func`` with its globals and cells resolved (memoised)."""
         code = func.__code__
-        if code in self._copies:
+        # Keyed by the function, not its code: two closures of one factory share
+        # code but not cells.
+        if func in self._copies:
             self._feed("seen", code.co_name)
-            return self._copies[code]
+            return self._copies[func]
         scope = {"__builtins__": builtins}
         # New cells, filled below: the user's closure cells stay theirs.
         cells = tuple(types.CellType() for _ in func.__closure__ or ())
@@ -89,7 +91,7 @@ class Collection:
         # Registered before its dependencies are resolved, so recursion terminates;
         # Numba reads globals and cells only when it compiles.
         dispatcher = njit(fastmath=False)(copy)
-        self._copies[code] = dispatcher
+        self._copies[func] = dispatcher
         path = os.path.realpath(code.co_filename)
         self.lines.update((path, line) for inner in _code_objects(code)
                           for _, line in dis.findlinestarts(inner) if line)
