@@ -71,7 +71,6 @@ class _Plan:
         self.code = code
         self.names, self.shapes = names, shapes
         self.specs = packing.describe(code, args)
-        self.args = args
         self.complex_step = complex_step
         self.collection = Collection(py_func)
         self.source = trampoline.generate(names, shapes, self.specs, flat=flat,
@@ -119,9 +118,9 @@ def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
     Returns a ``CompiledCost``; raises ``CompileError`` with one line naming the
     user's file, line and source text and the cause, Numba's text chained.
     """
+    start = time.perf_counter()
     plan = _Plan(func, names, shapes, args, flat, complex_step)
     fdata, idata = packing.pack(plan.specs, args, complex_step)
-    start = time.perf_counter()
     with _LOCK:
         if plan.key in _COMPILED:
             dispatcher, variant = _COMPILED[plan.key]

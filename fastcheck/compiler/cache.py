@@ -73,6 +73,7 @@ def write_once(path, text):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a shared cache's users
         try:
             os.link(tmp, path)
         except FileExistsError:
