@@ -39,5 +39,9 @@ class SignatureError(FastcheckError, TypeError):
     """A compiled cost does not have the signature the engine calls."""
 
 
+class CompileError(SignatureError):
+    """Numba cannot compile a user's cost; the message names the file, line and cause."""
+
+
 class MemoryBudgetError(FastcheckError, ValueError):
     """A check would need more scratch memory than allowed."""

@@ -1,0 +1,16 @@
+"""Compile a user's plain Python/NumPy cost with Numba, for the generic engine.
+
+    >>> from fastcheck.compiler import compile_cost            # doctest: +SKIP
+    >>> cc = compile_cost(cost, names, shapes, (X, Y))         # doctest: +SKIP
+    >>> cc.function(theta, cc.fdata, cc.idata)                 # doctest: +SKIP
+
+``source`` collects the cost and its helpers (their bytecode and the values
+they read), ``packing`` lays the arguments out in the two buffers,
+``trampoline`` generates the adapter to the fixed cost type, ``cache`` names
+and stores it by a key of all of that, ``diagnose`` turns Numba's errors into
+one line, and ``build`` puts them together.
+"""
+
+from .build import CompiledCost, compile_cost, is_cached
+
+__all__ = ["CompiledCost", "compile_cost", "is_cached"]

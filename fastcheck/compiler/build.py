@@ -1,0 +1,209 @@
+"""``compile_cost``: a user's Python cost as a Numba function of the fixed cost type."""
+
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+from numba.core.errors import NumbaPerformanceWarning
+
+from ..errors import CompileError
+from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
+from . import cache, diagnose, packing, trampoline
+from .source import Collection, python_function
+
+# One compile at a time in this process: Numba holds its own global compiler
+# lock anyway, and this one also guards the in-memory table and sys.modules.
+_LOCK = threading.RLock()
+_COMPILED = {}  # key -> (dispatcher, variant): a second compile_cost in-process is free
+
+
+@dataclass
+class CompiledCost:
+    """A user's cost compiled with the fixed cost type.
+
+    ``function(theta, fdata, idata)`` equals ``float(func(params, *args))``
+    (the first element of a tuple, the one element of a 0-d or (1, 1) array) to
+    rounding, where ``params`` holds C-order views of ``theta`` named and shaped
+    as compiled. ``fdata`` (F,) float64 (complex128 for the complex step) and
+    ``idata`` (I,) int64 are the packed arguments (see ``packing``);
+    ``pack(args)`` packs other arguments of the same kinds, e.g. another batch.
+    ``seconds`` is the wall time of the compile or of the cache load;
+    ``cached`` is True when nothing was compiled. ``notes`` lists conversions
+    that change what the cost computes (float32 data computed in float64).
+    ``variant`` says how ``params`` is presented (see ``trampoline``).
+    """
+
+    function: object
+    fdata: np.ndarray
+    idata: np.ndarray
+    seconds: float
+    cached: bool
+    key: str
+    specs: list
+    complex_step: bool
+    variant: str
+    path: str
+    notes: list = field(default_factory=list)
+    code: object = field(default=None, repr=False)
+
+    def pack(self, args):
+        """``(fdata, idata)`` for other arguments of the same kinds as those compiled."""
+        specs = packing.describe(self.code, args)
+        if [(s.kind, s.ndim) for s in specs] != [(s.kind, s.ndim) for s in self.specs]:
+            raise CompileError("these arguments differ in kind or ndim from those the "
+                               "cost was compiled for; compile it again for them")
+        return packing.pack(self.specs, args, self.complex_step)
+
+
+class _Plan:
+    """Everything ``compile_cost`` and ``is_cached`` derive before compiling."""
+
+    def __init__(self, func, names, shapes, args, flat, complex_step):
+        py_func = python_function(func)
+        code = py_func.__code__
+        names = list(names)
+        shapes = [tuple(int(d) for d in shape) for shape in shapes]
+        _check_layout(code, names, shapes)
+        _check_arity(py_func, len(args))
+        self.code = code
+        self.names, self.shapes = names, shapes
+        self.specs = packing.describe(code, args)
+        self.complex_step = complex_step
+        self.collection = Collection(py_func)
+        self.source = trampoline.generate(names, shapes, self.specs, flat=flat,
+                                          qualname=py_func.__qualname__,
+                                          filename=code.co_filename)
+        self.variants = trampoline.variants(shapes, flat)
+        self.key = cache.make_key(self.collection.fingerprint, names, shapes, self.specs,
+                                  flat=flat, complex_step=complex_step, source=self.source)
+        self.name = cache.module_name(self.key)
+        self.path = cache.cache_dir() / f"{self.name}.py"
+        self.marker = self.path.with_suffix(".variant")
+        self.signature = COMPLEX_COST_SIG if complex_step else COST_SIG
+
+    def module(self):
+        cache.write_once(self.path, self.source)
+        module = cache.load_module(self.path, self.name)
+        module._cost = self.collection.function
+        return module
+
+    def ordered_variants(self):
+        chosen = cache.read_marker(self.marker)
+        if chosen in self.variants:
+            return [chosen] + [v for v in self.variants if v != chosen]
+        return list(self.variants)
+
+
+def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
+    """Compile ``func(params, *args)`` (``func(theta, *args)`` if ``flat``) to the fixed cost type.
+
+    Parameters
+    ----------
+    func : the user's Python cost (a plain function, a Numba dispatcher or a
+        ``JitCost`` whose Python function is used).
+    names, shapes : the parameter tensors in layout order; theta (P,) is the
+        C-order concatenation of tensors of these shapes.
+    args : the user's extra arguments, in their order.
+    flat : True for the old jit form over the flat theta vector.
+    complex_step : compile ``COMPLEX_COST_SIG`` (complex theta and fdata).
+        A cost that cannot run on complex numbers (a comparison of complex
+        values, ``float(...)`` of one) raises ``CompileError``. Beware that
+        NumPy's ``np.maximum``/``np.minimum`` do compile on complex values,
+        ordering them lexicographically (real part first), which gives the
+        complex step of ReLU away from its kink.
+
+    Returns a ``CompiledCost``; raises ``CompileError`` with one line naming the
+    user's file, line and source text and the cause, Numba's text chained.
+    """
+    start = time.perf_counter()
+    plan = _Plan(func, names, shapes, args, flat, complex_step)
+    fdata, idata = packing.pack(plan.specs, args, complex_step)
+    with _LOCK:
+        if plan.key in _COMPILED:
+            dispatcher, variant = _COMPILED[plan.key]
+            cached = True
+        else:
+            dispatcher, variant, cached = _compile(plan)
+            _COMPILED[plan.key] = dispatcher, variant
+    notes = [f"extra argument {k + 1} {spec.note}" for k, spec in enumerate(plan.specs)
+             if spec.note]
+    return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached,
+                        plan.key, plan.specs, complex_step, variant, str(plan.path), notes,
+                        plan.code)
+
+
+def is_cached(func, names, shapes, args, *, flat=False, complex_step=False):
+    """True if ``compile_cost`` with these arguments would compile nothing.
+
+    Cheap: collects the cost and computes the key, reads Numba's cache index,
+    compiles nothing. Raises ``CompileError`` where ``compile_cost`` would
+    before compiling (an argument of an unsupported kind, a wrong layout).
+    """
+    plan = _Plan(func, names, shapes, args, flat, complex_step)
+    with _LOCK:
+        if plan.key in _COMPILED:
+            return True
+        if not plan.path.exists():
+            return False
+        module = plan.module()
+        variant = plan.ordered_variants()[0]
+        return cache.in_numba_cache(getattr(module, f"trampoline_{variant}"), plan.signature)
+
+
+def _compile(plan):
+    """``(dispatcher, variant, cached)``: the first variant that compiles."""
+    module = plan.module()
+    failures = []
+    for variant in plan.ordered_variants():
+        py_func = getattr(module, f"trampoline_{variant}")
+        try:
+            with warnings.catch_warnings():
+                # Numba's performance hints point at the generated file, not the
+                # user's line, and would repeat on every fresh compile.
+                warnings.simplefilter("ignore", NumbaPerformanceWarning)
+                dispatcher = njit(plan.signature, cache=True, fastmath=False)(py_func)
+        except Exception as exc:  # Numba raises more than NumbaError on bad code
+            failures.append(exc)
+            if not diagnose.is_dynamic_key(exc):
+                break
+            continue
+        if variant != plan.variants[0]:
+            cache.write_marker(plan.marker, variant)
+        cached = sum(dispatcher.stats.cache_hits.values()) > 0
+        return dispatcher, variant, cached
+    hint = ("that compiles only when every parameter has the same ndim, and here they "
+            f"differ ({', '.join(f'{n} {len(s)}-D' for n, s in zip(plan.names, plan.shapes))}); "
+            'index params with constant keys such as params["W1"]')
+    raise diagnose.compile_error(failures[-1], plan.code, plan.collection.lines,
+                                 hint, plan.complex_step) from failures[-1]
+
+
+def _check_layout(code, names, shapes):
+    if len(names) != len(shapes) or not names:
+        raise CompileError(f"{diagnose.def_location(code)}: got {len(names)} parameter names "
+                           f"and {len(shapes)} shapes; give one shape per name")
+    for name, shape in zip(names, shapes):
+        if not isinstance(name, str) or not name.isprintable():
+            raise CompileError(f"{diagnose.def_location(code)}: parameter name {name!r} "
+                               "is not a printable string")
+        if any(d < 0 for d in shape):
+            raise CompileError(f"{diagnose.def_location(code)}: parameter {name!r} has "
+                               f"shape {shape}")
+    if len(set(names)) != len(names) or trampoline.SENTINEL in names:
+        raise CompileError(f"{diagnose.def_location(code)}: parameter names must be unique "
+                           f"and not {trampoline.SENTINEL!r}")
+
+
+def _check_arity(py_func, nargs):
+    code = py_func.__code__
+    if code.co_flags & 0x04:  # *args: Numba takes them as a tuple
+        return
+    total = code.co_argcount
+    required = total - len(py_func.__defaults__ or ())
+    if not required <= 1 + nargs <= total:
+        wanted = ", ".join(code.co_varnames[1:total]) or "nothing"
+        raise CompileError(f"{diagnose.def_location(code)}: the cost takes params and then "
+                           f"({wanted}), but {nargs} extra argument(s) were given")

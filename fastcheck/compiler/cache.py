@@ -1,0 +1,133 @@
+"""Cache keys, the generated files named by them, and Numba's disk cache behind them.
+
+The key is a SHA-256 over everything a compiled cost depends on (see
+``make_key``); the generated module is written to ``<cache dir>/<name>.py``
+with the key in its name, and compiled with ``cache=True``, so Numba keeps its
+object code next to it (or under ``NUMBA_CACHE_DIR``). Nothing is ever
+overwritten in place: a changed global, helper or shape is a new key and so a
+new file, which is why the cache cannot serve stale code.
+"""
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba.core.registry import cpu_target
+
+#: Bump when the meaning of a key changes in a way the generated source does not show.
+KEY_VERSION = 1
+
+
+def cache_dir():
+    """``FASTCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/fastcheck``, else ``~/.cache/fastcheck``."""
+    explicit = os.environ.get("FASTCHECK_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fastcheck"
+
+
+def _fastcheck_version():
+    try:
+        return importlib.metadata.version("fastcheck")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def make_key(fingerprint, names, shapes, specs, *, flat, complex_step, source):
+    """Hex SHA-256 of everything the compiled cost depends on.
+
+    ``fingerprint`` covers the bytecode of the cost and its helpers and the
+    values of the globals and closure cells they read; ``source`` is the
+    generated trampoline, which covers the generator itself; the rest is the
+    parameter layout, the kinds of the arguments, the form of the cost and the
+    versions that change what Numba produces.
+    """
+    parts = (KEY_VERSION, fingerprint, tuple(names), tuple(map(tuple, shapes)),
+             tuple((s.kind, s.ndim) for s in specs), flat, complex_step, source,
+             np.__version__, numba.__version__, sys.version, _fastcheck_version())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def module_name(key):
+    return f"fastcheck_cost_{key}"
+
+
+def write_once(path, text):
+    """Create ``path`` with ``text`` atomically unless it exists.
+
+    A hard link of a complete temporary file either creates the name or fails,
+    so racing processes never see a partial file, and an existing file is never
+    touched: Numba's index checks the source's mtime and would drop its cache.
+    """
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a shared cache's users
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_marker(path, text):
+    """Write a small file atomically (every writer writes the same text)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def read_marker(path):
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def load_module(path, name):
+    """Import the generated file as module ``name`` (registered in ``sys.modules``,
+    where Numba looks a cached function's module up when it rebuilds it)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def in_numba_cache(py_func, signature):
+    """True if Numba's disk cache holds ``py_func`` compiled for ``signature``.
+
+    Reads the index only (no object code is loaded). It uses Numba's cache
+    internals, so any surprise there answers False rather than raising.
+    """
+    try:
+        from numba.core.caching import FunctionCache
+        cache = FunctionCache(py_func)
+        codegen = cpu_target.target_context.codegen()
+        key = cache._index_key(signature, codegen)
+        return key in cache._cache_file._load_index()
+    except Exception:  # internals moved: say "not cached", the safe answer
+        return False

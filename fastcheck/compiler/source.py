@@ -1,0 +1,217 @@
+"""Collect a user's cost and everything it depends on, without touching their modules.
+
+The cost's code object is reused as is, in a new function whose globals dict
+holds only what the code reads: Python helper functions replaced by compiled
+copies (collected the same way, recursively), modules, and the values of
+hyperparameters. The user's module is never modified, and because the copy
+keeps the user's code object, Numba's errors point at the user's own file and
+line (``diagnose`` relies on that).
+
+Every function and value collected adds to a fingerprint: the bytes that the
+cache key hashes. Numba freezes global and closure values at compile time, so
+they belong in the key as much as the bytecode does
+(``test_compiler_cache.py::test_changed_global_recompiles``).
+"""
+
+import builtins
+import dis
+import hashlib
+import os
+import sysconfig
+import types
+
+import numpy as np
+from numba import njit
+from numba.core.dispatcher import Dispatcher
+from numba.core.registry import cpu_target
+
+from ..errors import CompileError
+
+_LOAD_GLOBAL = {"LOAD_GLOBAL", "LOAD_NAME"}
+_LOAD_ATTR = {"LOAD_ATTR", "LOAD_METHOD"}
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
+_LIBRARY_DIRS = tuple(os.path.realpath(p) for p in {
+    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def python_function(func):
+    """The plain Python function behind ``func`` (a dispatcher, a ``JitCost``, ...).
+
+    Raises ``CompileError`` for anything else: a bound method carries ``self``,
+    an object Numba cannot type.
+    """
+    inner = getattr(func, "py_func", func)
+    if isinstance(inner, types.FunctionType):
+        return inner
+    kind = type(func).__name__
+    raise CompileError(f"{getattr(func, '__qualname__', repr(func))}: the cost is a {kind}, "
+                       "not a plain Python function; fastcheck compiles functions "
+                       "cost(params, *args) (wrap a method in a function of its own)")
+
+
+class Collection:
+    """The compiled copy of a cost, its helpers, and the fingerprint of them all.
+
+    ``function`` is the Numba dispatcher of the copy (lazy: nothing compiles
+    until it is first called). ``lines`` holds ``(real path, line)`` of every
+    line of code copied: where a compile error is the user's. ``fingerprint`` is a SHA-256 digest of the
+    bytecode of every function reached and of every value they read.
+    """
+
+    def __init__(self, func):
+        self._copies = {}
+        self._hasher = hashlib.sha256()
+        self.lines = set()
+        typing = cpu_target.typing_context
+        typing.refresh()
+        self._typing = typing
+        self.function = self._copy(python_function(func))
+        self.fingerprint = self._hasher.hexdigest()
+
+    def _feed(self, *parts):
+        for part in parts:
+            self._hasher.update(repr(part).encode())
+            self._hasher.update(b"\0")
+
+    def _copy(self, func):
+        """A compiled copy of ``func`` with its globals and cells resolved (memoised)."""
+        code = func.__code__
+        # Keyed by the function, not its code: two closures of one factory share
+        # code but not cells.
+        if func in self._copies:
+            self._feed("seen", code.co_name)
+            return self._copies[func]
+        scope = {"__builtins__": builtins}
+        # New cells, filled below: the user's closure cells stay theirs.
+        cells = tuple(types.CellType() for _ in func.__closure__ or ())
+        copy = types.FunctionType(code, scope, func.__name__, func.__defaults__, cells or None)
+        copy.__kwdefaults__ = func.__kwdefaults__
+        copy.__qualname__ = func.__qualname__
+        copy.__module__ = func.__module__
+        # Registered before its dependencies are resolved, so recursion terminates;
+        # Numba reads globals and cells only when it compiles.
+        dispatcher = njit(fastmath=False)(copy)
+        self._copies[func] = dispatcher
+        path = os.path.realpath(code.co_filename)
+        self.lines.update((path, line) for inner in _code_objects(code)
+                          for _, line in dis.findlinestarts(inner) if line)
+        self._feed("function", func.__qualname__)
+        _feed_code(self._feed, code)
+        self._feed("defaults", _value_fingerprint(func.__defaults__),
+                   _value_fingerprint(sorted((func.__kwdefaults__ or {}).items())))
+        for cell, original in zip(cells, func.__closure__ or ()):
+            self._feed("cell")
+            cell.cell_contents = self._resolve(original.cell_contents, ())
+        for name, chains in _global_reads(code).items():
+            self._feed("global", name)
+            if name in func.__globals__:
+                scope[name] = self._resolve(func.__globals__[name], chains)
+            elif hasattr(builtins, name):
+                self._feed("builtin")
+            else:
+                self._feed("undefined")  # Numba reports the name; nothing to bake
+        return dispatcher
+
+    def _resolve(self, value, chains):
+        """What a copied function sees for ``value``: a compiled copy, a module, the value."""
+        if _is_helper(value, self._typing):
+            return self._copy(getattr(value, "py_func", value))
+        if isinstance(value, types.ModuleType):
+            return self._module(value, chains)
+        self._feed(_value_fingerprint(value))
+        return value
+
+    def _module(self, module, chains):
+        """``module``, or a stand-in of it when an attribute read needs a compiled copy."""
+        self._feed("module", module.__name__)
+        attributes = {}
+        for chain in sorted(chains):
+            if chain and hasattr(module, chain[0]):
+                self._feed("attribute", chain[0])
+                attributes[chain[0]] = self._resolve(getattr(module, chain[0]), {chain[1:]})
+        replaced = {name: value for name, value in attributes.items()
+                    if value is not getattr(module, name)}
+        if not replaced:
+            return module
+        standin = types.ModuleType(module.__name__)
+        standin.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+        standin.__dict__.update(replaced)
+        return standin
+
+
+def _is_helper(value, typing):
+    """True for a user's Python function that Numba does not already know."""
+    if isinstance(value, Dispatcher):
+        value = value.py_func
+    if not isinstance(value, types.FunctionType):
+        return False
+    if _in_library(value.__code__.co_filename):
+        return False
+    try:
+        typing.resolve_value_type(value)
+    except Exception:  # Numba's "cannot determine Numba type" comes as several types
+        return True
+    return False
+
+
+def _in_library(filename):
+    path = os.path.realpath(filename)
+    return any(path.startswith(root + os.sep) for root in _LIBRARY_DIRS)
+
+
+def _global_reads(code):
+    """Names a code object (and its nested ones) reads as globals.
+
+    Maps each name to the set of attribute chains read from it, e.g.
+    ``{"np": {("dot",), ("linalg", "norm")}}``: the chains say which module
+    attributes matter for the key and for stand-ins.
+    """
+    reads = {}
+    for inner in _code_objects(code):
+        instructions = list(dis.get_instructions(inner))
+        for i, ins in enumerate(instructions):
+            if ins.opname not in _LOAD_GLOBAL:
+                continue
+            chain = []
+            for nxt in instructions[i + 1:]:
+                if nxt.opname not in _LOAD_ATTR:
+                    break
+                chain.append(nxt.argval)
+            reads.setdefault(ins.argval, set()).add(tuple(chain))
+    return reads
+
+
+def _code_objects(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _feed_code(feed, code):
+    """Feed what the compiled code depends on; not file names or line numbers."""
+    feed(code.co_code, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+         code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _feed_code(feed, const)
+        else:
+            feed(type(const).__name__, const)
+
+
+def _value_fingerprint(value):
+    """A stable text for a global or closure value that Numba freezes."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        digest = hashlib.sha256(data.view(np.uint8).tobytes() if data.size else b"").hexdigest()
+        return ("ndarray", value.dtype.str, value.shape, digest)
+    if isinstance(value, _SCALARS):
+        return (type(value).__qualname__, repr(value))
+    if isinstance(value, (tuple, list)):
+        return (type(value).__qualname__,) + tuple(_value_fingerprint(v) for v in value)
+    if isinstance(value, type):
+        return ("class", value.__module__, value.__qualname__)
+    if callable(value) and hasattr(value, "__qualname__"):
+        # Library functions (np.sum, math.exp): their name, not their address.
+        return ("callable", getattr(value, "__module__", None), value.__qualname__)
+    return (type(value).__module__, type(value).__qualname__, repr(value))

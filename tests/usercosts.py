@@ -1,0 +1,254 @@
+"""Costs written the way users write them, for tests/test_compiler*.py.
+
+Plain Python and NumPy: helpers, module globals, closures, loops, tuples.
+None of them knows about fastcheck or Numba.
+"""
+
+import numpy as np
+import scipy.special
+from numba import njit
+
+from fastcheck import exercises
+
+LAMBD = 0.7
+LAYERS = 3
+
+
+# --- the seed exercise, verbatim from fastcheck/exercises.py ----------------
+
+def _relu(x):
+    return np.maximum(0, x)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def forward_propagation_n(parameters, X, Y):
+    m = X.shape[1]
+    W1, b1 = parameters["W1"], parameters["b1"]
+    W2, b2 = parameters["W2"], parameters["b2"]
+    W3, b3 = parameters["W3"], parameters["b3"]
+    Z1 = np.dot(W1, X) + b1
+    A1 = _relu(Z1)
+    Z2 = np.dot(W2, A1) + b2
+    A2 = _relu(Z2)
+    Z3 = np.dot(W3, A2) + b3
+    A3 = _sigmoid(Z3)
+    logprobs = np.multiply(-np.log(A3), Y) + np.multiply(-np.log(1 - A3), 1 - Y)
+    cost = 1. / m * np.sum(logprobs)
+    cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)
+    return cost, cache
+
+
+# --- an L-layer ReLU MLP with L2, lambda as an argument or a module global ---
+
+def linear_forward(A, W, b):
+    return W @ A + b
+
+
+def mlp_l2(params, X, Y, lambd):
+    """Keys built at run time, as in the course's L_model_forward."""
+    L = len([k for k in ("W1", "W2", "W3")])
+    A = X
+    reg = 0.0
+    for l in range(1, L):
+        A = _relu(linear_forward(A, params["W" + str(l)], params["b" + str(l)]))
+        reg += np.sum(np.square(params["W" + str(l)]))
+    WL, bL = params["W" + str(L)], params["b" + str(L)]
+    AL = _sigmoid(linear_forward(A, WL, bL))
+    reg += np.sum(np.square(WL))
+    m = Y.shape[1]
+    cross = -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)) / m
+    return cross + lambd / (2 * m) * reg
+
+
+def mlp_l2_global(params, X, Y):
+    """The same network, lambda read from the module global LAMBD, constant keys."""
+    A1 = _relu(params["W1"] @ X + params["b1"])
+    A2 = _relu(params["W2"] @ A1 + params["b2"])
+    A3 = _sigmoid(params["W3"] @ A2 + params["b3"])
+    m = X.shape[1]
+    cross = -np.sum(Y * np.log(A3) + (1 - Y) * np.log(1 - A3)) / m
+    reg = np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2) + np.sum(params["W3"] ** 2)
+    return cross + LAMBD / (2 * m) * reg
+
+
+# --- a softmax classifier with integer labels --------------------------------
+
+def softmax(z):
+    z = z - np.max(z)
+    e = np.exp(z)
+    return e / np.sum(e)
+
+
+def softmax_cost(params, X, y):
+    """X (n, m), y (m,) integer class labels; b is 1-D."""
+    W, b = params["W"], params["b"]
+    m = X.shape[1]
+    total = 0.0
+    for i in range(m):
+        p = softmax(W @ X[:, i] + b)
+        total -= np.log(p[y[i]])
+    return total / m
+
+
+# --- a small CNN on a 4-D batch ----------------------------------------------
+
+def conv2d(x, w, b):
+    """x (C, H, W), w (F, C, k, k), b (F,): valid convolution, stride 1."""
+    F, C, k, _ = w.shape
+    H, W = x.shape[1] - k + 1, x.shape[2] - k + 1
+    out = np.zeros((F, H, W))
+    for f in range(F):
+        for i in range(H):
+            for j in range(W):
+                out[f, i, j] = np.sum(x[:, i:i + k, j:j + k] * w[f]) + b[f]
+    return out
+
+
+def maxpool2(x):
+    C, H, W = x.shape
+    out = np.empty((C, H // 2, W // 2))
+    for c in range(C):
+        for i in range(H // 2):
+            for j in range(W // 2):
+                out[c, i, j] = np.max(x[c, 2 * i:2 * i + 2, 2 * j:2 * j + 2])
+    return out
+
+
+def cnn_cost(params, images, labels):
+    """images (N, C, H, W), labels (N,) int: conv -> relu -> pool -> dense -> softmax."""
+    total = 0.0
+    N = images.shape[0]
+    for n in range(N):
+        h = maxpool2(_relu(conv2d(images[n], params["K"], params["c"])))
+        logits = params["V"] @ h.ravel() + params["d"]
+        total -= np.log(softmax(logits)[labels[n]])
+    return total / N
+
+
+# --- an LSTM step unrolled over a short sequence -----------------------------
+
+def lstm_step(x, h, c, Wf, Wi, Wo, Wc):
+    z = np.concatenate((h, x))
+    f = _sigmoid(Wf @ z)
+    i = _sigmoid(Wi @ z)
+    o = _sigmoid(Wo @ z)
+    c = f * c + i * np.tanh(Wc @ z)
+    h = o * np.tanh(c)
+    return h, c
+
+
+def lstm_cost(params, xs, target):
+    """xs (T, n_x), target (n_h,): squared error of the last hidden state."""
+    n_h = params["Wf"].shape[0]
+    h = np.zeros(n_h)
+    c = np.zeros(n_h)
+    for t in range(xs.shape[0]):
+        h, c = lstm_step(xs[t], h, c, params["Wf"], params["Wi"], params["Wo"], params["Wc"])
+    return 0.5 * np.sum((h - target) ** 2)
+
+
+# --- a closure, a (1, 1) result, a tuple result --------------------------------
+
+def make_closure_cost(scale):
+    def activation(z):
+        return np.tanh(scale * z)
+
+    def cost(params, X):
+        return np.sum(activation(params["W"] @ X)) * scale
+    return cost
+
+
+def cost_11(params, X):
+    """Returns a (1, 1) array, as np.dot of a row and a column does."""
+    w = params["w"]
+    return np.dot(w.T, X) @ np.dot(X.T, w) / 2
+
+
+def cost_tuple(params, X):
+    out = np.tanh(params["W"] @ X)
+    return np.sum(out ** 2), out
+
+
+def scalars_cost(params, X, k, scale, square, unused, mask):
+    """An int, a float, a bool, None and a bool array among the arguments."""
+    Z = params["W"] @ X[:, :k]
+    if square:
+        Z = Z * Z
+    return scale * np.sum(np.where(mask, Z.sum(axis=1), 0.0))
+
+
+@njit
+def jitted_square(z):
+    return z * z
+
+
+def cross_module_cost(params, X):
+    """A helper and a value read as attributes of another module, and an @njit helper."""
+    A = exercises._sigmoid(params["W"] @ X)
+    return np.sum(jitted_square(A)) + exercises.PUBLISHED_1D
+
+
+def tanh_mlp(params, X, Y):
+    A = np.tanh(params["W1"] @ X + params["b1"])
+    out = params["W2"] @ A + params["b2"]
+    return 0.5 * np.sum((out - Y) ** 2)
+
+
+def relu_compare(params, X):
+    """Runs in complex only through a comparison, which complex numbers lack."""
+    Z = params["W"] @ X
+    return np.sum(np.where(Z > 0, Z, 0.0))
+
+
+def flat_cost(theta, X, Y):
+    """The old jit form over the flat vector; lambda from the module global."""
+    W = theta[0:6].reshape((2, 3))
+    return np.sum((W @ X - Y) ** 2) + LAMBD * np.sum(W ** 2)
+
+
+# --- constructs Numba cannot compile -------------------------------------------
+
+def bad_einsum(params, X):
+    Z = np.einsum('ij,jk', params["W"], X)
+    return np.sum(Z)
+
+
+def bad_generator(params, X):
+    Z = params["W"] @ X
+    return sum(float(z) ** 2 for z in Z.ravel())
+
+
+class Layer:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def forward(self, z):
+        return self.scale * z
+
+
+LAYER = Layer(2.0)
+
+
+def bad_object(params, X):
+    Z = LAYER.forward(params["W"] @ X)
+    return np.sum(Z)
+
+
+def bad_library(params, X):
+    A = scipy.special.expit(params["W"] @ X)
+    return np.sum(A)
+
+
+def bad_dynamic_key(params, X):
+    """Keys computed at run time while W is 2-D and b 1-D: a heterogeneous dict."""
+    A = X
+    for l in range(1, 3):
+        A = np.tanh(params["W" + str(l)] @ A + params["b" + str(l)][:, None])
+    return np.sum(A)
+
+
+def any_args(params, X, extra):
+    return np.sum(params["W"] @ X)
