@@ -29,7 +29,7 @@ def prepare(cost, params, grads, args):
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
-          sample=None, seed=0, engine="auto", progress=None, threads=None):
+          sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -64,12 +64,17 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         every tensor is represented; deterministic for ``seed``.
     engine : {"auto", "python", "generic", "layered"}
         "auto" uses the cost's default: "layered" for built-in models,
-        "generic" for jit costs, "python" for the rest.
+        "generic" for jit costs; for a plain Python cost, "generic" (its code
+        compiled by Numba, helpers included) when that is cached or pays for
+        its compile, else "python".
     progress : bool, optional
         Show a progress bar; default: when the check runs more than a second
         and stderr is a terminal.
     threads : int, optional
         Numba threads for this call only.
+    jit : bool, optional
+        For a Python cost: True compiles it (``CompileError`` if Numba cannot,
+        saying which line), False never does; None decides as "auto" says.
 
     Returns
     -------
@@ -87,7 +92,6 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     validate_seed(seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
-    name = adapter.resolve_engine(engine, method)
     idx = coordinates(layout, sample, seed)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 
@@ -96,6 +100,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     j0 = adapter.evaluate(theta, "at the given parameters")
     per_coordinate = EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)
     ensure_deterministic(adapter, theta, j0)
+    name = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
     noise = V.cost_noise(j0, adapter.value_eps)
     # Real steps for looking closer (the complex step's own is far too small).
     h_real = h if method != "complex" else default_steps(theta[idx], "central")
@@ -119,7 +124,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if adapter.value_eps > V.CHECKABLE_EPS:  # too coarse: say so rather than judge
         judgement[judgement != V.MISTAKE] = V.UNRESOLVED
     flagged = est.kinks | (judgement == V.KINK)
-    seconds = time.perf_counter() - start
+    compile_seconds = adapter.compile_seconds
+    seconds = time.perf_counter() - start - compile_seconds
     return V.judge(layout=layout, grad_flat=grad_flat, approx=est.out, idx=idx,
                    threshold=threshold, method=method, engine=est.engine,
                    eps=None if eps is None else float(eps), error=error, allowed=allowed,
@@ -127,7 +133,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
                    evaluations=(EVALUATIONS[method] * idx.size + 2 + verified
                                 + 4 * int((judgement[order] != V.UNRESOLVED).sum())),
                    seconds=seconds, notes=adapter.notes + V.precision_notes(params),
-                   scratch_bytes=est.scratch_bytes)
+                   scratch_bytes=est.scratch_bytes, compile_seconds=compile_seconds)
 
 
 def ensure_deterministic(adapter, theta, j0):

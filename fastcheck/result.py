@@ -96,6 +96,7 @@ class CheckResult:
     depends_on_kinks: bool = False
     notes: list = field(default_factory=list, repr=False)
     scratch_bytes: int = 0
+    compile_seconds: float = 0.0
 
     @property
     def gradapprox(self):
@@ -126,7 +127,7 @@ class CheckResult:
             "threshold": self.threshold, "method": self.method, "engine": self.engine,
             "eps": self.eps, "parameters": self.layout.size, "checked": self.checked,
             "evaluations": self.evaluations, "seconds": self.seconds,
-            "scratch_bytes": self.scratch_bytes,
+            "compile_seconds": self.compile_seconds, "scratch_bytes": self.scratch_bytes,
             "per_tensor": [row.to_dict() for row in self.per_tensor],
             "suspects": self.suspects,
             "verdict": self.verdict, "advice": self.advice,
@@ -190,7 +191,7 @@ class DirectionsResult:
         return "\n".join(lines)
 
 
-def _head(res, visited, step, scratch_bytes=0):
+def _head(res, visited, step, scratch_bytes=0, compile_seconds=0.0):
     """The report's first lines: the verdict, the settings, the advice, the notes."""
     verdict = "PASSED" if res.passed else "FAILED"
     return [
@@ -198,7 +199,8 @@ def _head(res, visited, step, scratch_bytes=0):
         f"({'<' if res.difference < res.threshold else '>='} threshold {res.threshold:g})",
         f"  {visited}, engine {res.engine}, method {res.method}, eps {step}, "
         f"{res.evaluations} cost evaluations in {res.seconds:.3g} s"
-        + (f", scratch {format_bytes(scratch_bytes)}" if scratch_bytes else ""),
+        + (f", scratch {format_bytes(scratch_bytes)}" if scratch_bytes else "")
+        + (f" (and {compile_seconds:.3g} s compiling the cost)" if compile_seconds else ""),
         f"  verdict: {res.verdict}: {res.advice}",
     ] + [f"  note: {note}" for note in res.notes]
 
@@ -207,7 +209,7 @@ def format_report(res):
     """The human-readable report: verdict line, settings, per-tensor table."""
     step = "auto" if res.eps is None else f"{res.eps:g}"
     lines = _head(res, f"{res.checked} of {res.layout.size} coordinates", step,
-                  res.scratch_bytes)
+                  res.scratch_bytes, res.compile_seconds)
     notes = lines[3:]
     lines = lines[:3]
     if res.suspects:

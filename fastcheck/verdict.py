@@ -214,7 +214,7 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
 
 
 def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error, allowed,
-          judgement, flagged, evaluations, seconds, notes, scratch_bytes):
+          judgement, flagged, evaluations, seconds, notes, scratch_bytes, compile_seconds=0.0):
     """The ``CheckResult`` of a coordinate check.
 
     ``approx``, ``error`` (each estimate's error estimate), ``allowed``,
@@ -250,7 +250,7 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
         evaluations=evaluations, seconds=seconds,
         kinks=[layout.locate(i) for i in idx[flagged]], difference_without_kinks=without,
         depends_on_kinks=bool((judgement == KINK).any()), notes=notes,
-        scratch_bytes=scratch_bytes)
+        scratch_bytes=scratch_bytes, compile_seconds=compile_seconds)
 
 
 def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluations,

@@ -9,7 +9,7 @@ import pytest
 
 from fastcheck.compiler import compile_cost, is_cached
 from fastcheck.compiler.runtime import to_cost
-from fastcheck.exercises import gradient_check_n_test_case
+from fastcheck.app.exercises import gradient_check_n_test_case
 
 import usercosts as u
 

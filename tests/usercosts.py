@@ -8,7 +8,7 @@ import numpy as np
 import scipy.special
 from numba import njit
 
-from fastcheck import exercises
+from fastcheck.app import exercises
 
 LAMBD = 0.7
 LAYERS = 3

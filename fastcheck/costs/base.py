@@ -80,6 +80,7 @@ class CostAdapter:
 
     def __init__(self):
         self.notes = []
+        self.compile_seconds = 0.0
         self.value_eps = float(np.finfo(np.float64).eps)
 
     @classmethod
@@ -91,8 +92,12 @@ class CostAdapter:
         """J at a flat ``theta`` (P,), real or complex, checked by ``cost_value``."""
         raise NotImplementedError
 
-    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None):
-        """The engine to run for ``name`` ("auto": the default), or ``OptionError``."""
+    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
+        """The engine to run for ``name`` ("auto": the default), or ``OptionError``.
+
+        ``seconds_per_coordinate`` and ``count`` predict the check's time, for
+        adapters that weigh compiling against it; ``jit`` forces that choice.
+        """
         if name not in ENGINES:
             raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
                               f"got {name!r}")

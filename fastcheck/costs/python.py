@@ -1,14 +1,33 @@
-"""A plain Python cost ``cost(params_dict, *args)``: the user's own code."""
+"""A plain Python cost ``cost(params_dict, *args)``: the user's own code.
 
+It runs on the python engine as it is, or on the generic engine once
+``fastcheck.compiler`` has compiled it (its helpers included) under a key of
+everything it depends on. Whether to compile is decided per check: always
+with ``jit=True``, never with ``jit=False``; by default when the compiled
+cost is already on disk, or when the check's predicted Python time is well
+above a compile's. A cost Numba cannot compile runs in Python, with a note
+that names the user's line.
+"""
+
+import time
 import warnings
 
 import numpy as np
 
-from ..engines import PythonEngine
-from ..errors import CostError
+from ..engines import GenericEngine, PythonEngine
+from ..errors import CompileError, CostError, OptionError
 from ..layout import Layout
 from ..verdict import CHECKABLE_EPS
-from .base import CostAdapter, cost_value, value_precision
+from .base import ENGINES, CostAdapter, cost_value, value_precision
+
+#: What a cold compile of a small cost takes here (the seed's: 3 to 9 s); a
+#: check compiles by default when its Python time is predicted to exceed this
+#: many times that.
+COMPILE_SECONDS = 5.0
+COMPILE_PAYS = 2.0
+#: A compiled cost is trusted when it equals the Python cost at theta to this
+#: relative tolerance (times max(1, |J|)); BLAS and Numba round differently.
+TRUST_RTOL = 1e-9
 
 class PythonCostAdapter(CostAdapter):
     """The user's callable over a dict of parameters, evaluated from Python.
@@ -20,7 +39,9 @@ class PythonCostAdapter(CostAdapter):
     """
 
     kind = "Python cost"
-    engines = ("python",)
+    engines = ("python", "generic")
+    #: The cost's form for the compiler: a dict of parameters (False) or theta itself.
+    flat = False
 
     def __init__(self, cost, params, args):
         super().__init__()
@@ -28,20 +49,83 @@ class PythonCostAdapter(CostAdapter):
         self.layout = Layout.from_params(params)
         self.theta = self.layout.flatten(params)
         self._buffers = {}
+        self.compiled = {}  # complex_step -> CompiledCost, once compiled and trusted
+
+    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
+        """"python" or "generic" for this check, compiling the cost when that is chosen.
+
+        ``jit`` True or ``engine="generic"`` compile or fail with the reason
+        (``CompileError``); ``jit`` False or ``engine="python"`` never compile;
+        otherwise compile when the compiled cost is cached or when the check
+        is predicted to take ``COMPILE_PAYS`` times ``COMPILE_SECONDS`` in Python.
+        """
+        if name not in ENGINES:
+            raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
+                              f"got {name!r}")
+        if name == "layered":
+            raise OptionError(self.refusal(name))
+        if jit not in (None, True, False):
+            raise OptionError(f"jit must be True, False or None, got {jit!r}")
+        if name == "python" or jit is False:
+            if name == "generic":
+                raise OptionError("engine='generic' compiles the cost; it cannot go with "
+                                  "jit=False")
+            return "python"
+        complex_step = method == "complex"
+        forced = name == "generic" or jit is True
+        if not forced:
+            predicted = (seconds_per_coordinate or 0.0) * (count or 0)
+            if not (self.is_cached(complex_step) or predicted > COMPILE_PAYS * COMPILE_SECONDS):
+                return "python"
+        try:
+            self.compile(complex_step)
+        except CompileError as exc:
+            if forced:
+                raise
+            self.notes.append(f"ran in Python: {exc}")
+            return "python"
+        return "generic"
+
+    def is_cached(self, complex_step):
+        from ..compiler import is_cached
+        return is_cached(self.func, self.layout.names, self.layout.shapes, self.args,
+                         flat=self.flat, complex_step=complex_step)
+
+    def compile(self, complex_step):
+        """The ``CompiledCost``, compiled (or loaded) and checked against the Python
+        cost at theta; ``CompileError`` when Numba cannot compile it or the two differ."""
+        if complex_step in self.compiled:
+            return self.compiled[complex_step]
+        from ..compiler import compile_cost
+        tick = time.perf_counter()
+        cc = compile_cost(self.func, self.layout.names, self.layout.shapes, self.args,
+                          flat=self.flat, complex_step=complex_step)
+        self.compile_seconds += time.perf_counter() - tick
+        theta = self.theta.astype(np.complex128) if complex_step else self.theta
+        compiled = cc.function(theta.copy(), cc.fdata, cc.idata)
+        expected = self.evaluate(theta, "at the given parameters")
+        if not abs(compiled - expected) <= TRUST_RTOL * max(1.0, abs(expected)):
+            raise CompileError(f"the compiled cost gives {compiled!r} at the given parameters "
+                               f"where Python gives {expected!r}; Numba's semantics differ "
+                               "from NumPy's somewhere in it (integer division, an "
+                               "out-of-range index, float32 data), so it runs in Python")
+        self.notes += [note for note in cc.notes if note not in self.notes]
+        self.compiled[complex_step] = cc
+        return cc
 
     @classmethod
     def accepts(cls, cost):
         return callable(cost)
 
     def refusal(self, name):
-        if name == "generic":
-            return ("engine='generic' needs a compiled cost: a built-in model "
-                    "(fastcheck.models) or a cost decorated with @fastcheck.jit_cost "
-                    "(signature cost(theta, X, Y) -> float); or use engine='python'")
         if name == "layered":
             return ("engine='layered' knows only the built-in models (fastcheck.models); "
                     "use engine='generic' or 'python' for this cost")
         return super().refusal(name)
+
+    def call(self, theta):
+        """The user's function at ``theta`` (P,), as the user wrote it to be called."""
+        return self.func(self.layout.unflatten(theta), *self.args)
 
     def evaluate(self, theta, where):
         is_complex = theta.dtype.kind == "c"
@@ -53,7 +137,7 @@ class PythonCostAdapter(CostAdapter):
             with warnings.catch_warnings():
                 if is_complex:  # NumPy keeps only the real part, and only warns
                     warnings.simplefilter("error", np.exceptions.ComplexWarning)
-                value = self.func(self.layout.unflatten(buffer), *self.args)
+                value = self.call(buffer)
         except np.exceptions.ComplexWarning as exc:
             raise CostError(f"the cost dropped the imaginary part of its parameters {where}: "
                             f"{exc} (a complex value assigned into a real array, such as "
@@ -78,7 +162,12 @@ class PythonCostAdapter(CostAdapter):
         return cost_value(value, where, is_complex)
 
     def scratch_bytes(self, engine, method, rows):
+        if engine == "generic":
+            return GenericEngine.scratch_bytes(self.layout.size, rows, method)
         return self.layout.size * (16 if method == "complex" else 8)
 
     def build(self, engine, method, rows):
+        if engine == "generic":
+            cc = self.compile(method == "complex")
+            return GenericEngine(cc.function, cc.fdata, cc.idata, self.theta, rows, method)
         return PythonEngine(self.evaluate, self.theta, self.layout, method)
