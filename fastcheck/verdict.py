@@ -155,6 +155,12 @@ def judge_probes(grad, slopes, h, noise, threshold):
     O(h^2) on a side no kink touches, and the true derivative is that side's):
     KINK if ``grad`` matches either, MISTAKE if it lies outside every slope
     seen, else UNRESOLVED (kinks on both sides within h leave no clean side).
+    The slopes seen are the four measured ones, each an average of the
+    derivative over its step, and the extrapolation of the cleaner side only
+    (the one whose slopes at h and h/2 differ less): extrapolating across a
+    kink lands beyond every derivative near theta (at h/2 from a kink the left
+    side's 2 L(h/2) - L(h) overshoots by the whole jump) and would take a
+    wrong gradient out there for a subgradient.
     Rounding allowances: R(s) is known to 2U/s, so D(h/2) to 2U/h, Richardson's
     combination to 3U/h and an extrapolated side slope to 10U/h; each is doubled.
     """
@@ -172,7 +178,8 @@ def judge_probes(grad, slopes, h, noise, threshold):
     side = allowance(20.0 * noise / h + 0.05 * np.minimum(np.abs(r1 - r2), np.abs(l1 - l2)),
                      grad, np.maximum(np.abs(right), np.abs(left)), threshold)
     matches_side = (np.abs(grad - right) <= side) | (np.abs(grad - left) <= side)
-    seen = np.stack([r1, r2, l1, l2, right, left])
+    cleaner = np.where(np.abs(r1 - r2) <= np.abs(l1 - l2), right, left)
+    seen = np.stack([r1, r2, l1, l2, cleaner])
     outside = (grad < seen.min(axis=0) - side) | (grad > seen.max(axis=0) + side)
     kinked = np.where(matches_side, KINK, np.where(outside, MISTAKE, UNRESOLVED))
     code = np.where(smooth, np.where(matches_rich, SMOOTH, MISTAKE),
