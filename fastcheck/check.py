@@ -110,7 +110,9 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
                     seconds_per_coordinate=per_coordinate)
     grad = grad_flat[idx]
     error = V.error_estimate(method, h, est.out, grad, noise)
-    allowed = V.allowance(error, grad, est.out, threshold)
+    grad_eps = V.gradient_precision(params, grads, layout.names)
+    rounding = V.gradient_rounding(grad_eps, grad_flat)
+    allowed = V.allowance(error, grad, est.out, threshold) + rounding
     judgement = np.zeros(idx.size, dtype=np.int8)
     tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
     order = V.probe_order(tensor, grad, est.out, allowed)[:V.PROBE_MAX]
@@ -119,7 +121,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
                            deadline=time.perf_counter() + V.PROBE_SECONDS)
         done = order[:len(slopes)]
         judgement[order] = V.UNRESOLVED
-        judgement[done], _ = V.judge_probes(grad[done], slopes, h_real[done], noise, threshold)
+        judgement[done], _ = V.judge_probes(grad[done], slopes, h_real[done], noise, threshold,
+                                            rounding)
         error[done] = 6.0 * noise / h_real[done]
     if adapter.value_eps > V.CHECKABLE_EPS:  # too coarse: say so rather than judge
         judgement[judgement != V.MISTAKE] = V.UNRESOLVED
@@ -132,7 +135,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
                    judgement=judgement, flagged=flagged,
                    evaluations=(EVALUATIONS[method] * idx.size + 2 + verified
                                 + 4 * int((judgement[order] != V.UNRESOLVED).sum())),
-                   seconds=seconds, notes=adapter.notes + V.precision_notes(params),
+                   seconds=seconds,
+                   notes=adapter.notes + V.precision_notes(params, grad_eps, rounding),
                    scratch_bytes=est.scratch_bytes, compile_seconds=compile_seconds)
 
 

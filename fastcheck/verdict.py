@@ -23,6 +23,11 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    span (a subgradient inside is consistent, outside is a mistake).
 4. A coordinate that needed the closer look but did not get one (the probe
    budget ran out) is "unsure": fastcheck says it cannot tell, never "WRONG".
+5. A gradient handed over in a coarser precision than float64, or computed
+   from parameters in one (a float32 backward pass), is itself known only to
+   rounding in that precision:
+   ``GRAD_ULPS`` of its ulps of the largest gradient entry is added to every
+   allowance, at first sight and in the closer look.
 """
 
 import numpy as np
@@ -42,6 +47,13 @@ ROUNDING_ULPS = 100
 CHECKABLE_EPS = float(np.finfo(np.float32).eps)
 #: The complex step is known to rounding of the derivative: this many ulps.
 COMPLEX_ULPS = 1000
+#: How many ulps (of its own precision) of the largest gradient entry a gradient
+#: given in float32 is taken to be known to. Backpropagation rounds relative to
+#: the magnitudes flowing through it, not to each result: a correct float32
+#: batchnorm backward gives the bias before the batchnorm, whose true gradient is
+#: 0, entries of 0.5 float32 ulps of the largest gradient, and its weights errors
+#: of 1.2 ulps; sums over more examples round more (tests/test_verdict.py).
+GRAD_ULPS = 64
 #: The closer look at disagreeing coordinates stops after this long (or count).
 PROBE_SECONDS = 2.0
 PROBE_MAX = 20_000
@@ -141,7 +153,7 @@ def probe_order(tensor, grad, approx, allowed):
     return order[np.lexsort((-excess[order], rank))]
 
 
-def judge_probes(grad, slopes, h, noise, threshold):
+def judge_probes(grad, slopes, h, noise, threshold, rounding=0.0):
     """Judgements (k,) of coordinates whose one-sided ``slopes`` (k, 4) were taken
     (columns R(h), R(h/2), L(h), L(h/2), see ``engines.probe.one_sided``), and
     the Richardson estimates (k,) they give.
@@ -155,8 +167,16 @@ def judge_probes(grad, slopes, h, noise, threshold):
     O(h^2) on a side no kink touches, and the true derivative is that side's):
     KINK if ``grad`` matches either, MISTAKE if it lies outside every slope
     seen, else UNRESOLVED (kinks on both sides within h leave no clean side).
+    The slopes seen are the four measured ones, each an average of the
+    derivative over its step, and the extrapolation of the cleaner side only
+    (the one whose slopes at h and h/2 differ less): extrapolating across a
+    kink lands beyond every derivative near theta (at h/2 from a kink the left
+    side's 2 L(h/2) - L(h) overshoots by the whole jump) and would take a
+    wrong gradient out there for a subgradient.
     Rounding allowances: R(s) is known to 2U/s, so D(h/2) to 2U/h, Richardson's
     combination to 3U/h and an extrapolated side slope to 10U/h; each is doubled.
+    ``rounding`` (scalar or (k,)) is how well ``grad`` itself is known (see
+    ``gradient_rounding``): it widens every comparison with ``grad``.
     """
     r1, r2, l1, l2 = slopes.T
     d_coarse, d_fine = 0.5 * (r1 + l1), 0.5 * (r2 + l2)
@@ -167,12 +187,14 @@ def judge_probes(grad, slopes, h, noise, threshold):
     smooth = (np.abs(d_coarse - d_fine) <= allowance(6.0 * noise / h, d_coarse, d_fine,
                                                       threshold)) \
         & (np.abs(bend) <= allowance(40.0 * noise / h, r1 - l1, r2 - l2, threshold))
-    matches_rich = np.abs(grad - rich) <= allowance(6.0 * noise / h, grad, rich, threshold)
+    matches_rich = np.abs(grad - rich) <= allowance(6.0 * noise / h, grad, rich,
+                                                    threshold) + rounding
     right, left = 2.0 * r2 - r1, 2.0 * l2 - l1
     side = allowance(20.0 * noise / h + 0.05 * np.minimum(np.abs(r1 - r2), np.abs(l1 - l2)),
-                     grad, np.maximum(np.abs(right), np.abs(left)), threshold)
+                     grad, np.maximum(np.abs(right), np.abs(left)), threshold) + rounding
     matches_side = (np.abs(grad - right) <= side) | (np.abs(grad - left) <= side)
-    seen = np.stack([r1, r2, l1, l2, right, left])
+    cleaner = np.where(np.abs(r1 - r2) <= np.abs(l1 - l2), right, left)
+    seen = np.stack([r1, r2, l1, l2, cleaner])
     outside = (grad < seen.min(axis=0) - side) | (grad > seen.max(axis=0) + side)
     kinked = np.where(matches_side, KINK, np.where(outside, MISTAKE, UNRESOLVED))
     code = np.where(smooth, np.where(matches_rich, SMOOTH, MISTAKE),
@@ -269,10 +291,40 @@ def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluat
         evaluations=evaluations, seconds=seconds, notes=notes)
 
 
-def precision_notes(params):
-    """One note naming the tensors given in a lower precision than the float64 used."""
+def gradient_precision(params, grads, names):
+    """The machine epsilon of the coarsest float array among the parameters
+    ``names`` in ``params`` and their gradients in ``grads`` (``dW1`` or ``W1``);
+    float64's if none is coarser. Parameters count: a float32 parameter rounds
+    the backward pass that uses it (NumPy keeps ``0.1 * W`` in float32) even
+    when the gradient comes back as float64."""
+    eps = [float(np.finfo(np.float64).eps)]
+    for name in names:
+        for source, key in ((params, name), (grads, "d" + name), (grads, name)):
+            dtype = getattr(source.get(key), "dtype", None) if hasattr(source, "get") else None
+            if dtype is not None and dtype.kind == "f":
+                eps.append(float(np.finfo(dtype).eps))
+    return max(eps)
+
+
+def gradient_rounding(grad_eps, grad_flat):
+    """How far a correct gradient given in precision ``grad_eps`` may be off:
+    ``GRAD_ULPS`` of its ulps of the largest |entry| of ``grad_flat`` (P,); 0.0
+    for float64, whose rounding the relative ``threshold`` already covers."""
+    if grad_eps <= np.finfo(np.float64).eps:
+        return 0.0
+    return GRAD_ULPS * grad_eps * float(np.max(np.abs(grad_flat), initial=0.0))
+
+
+def precision_notes(params, grad_eps=None, rounding=0.0):
+    """One note naming the tensors given in a lower precision than the float64
+    used; failing those, one saying how well gradients given in a lower
+    precision are taken to be known (``gradient_rounding``; the report's
+    "detectable" column shows it either way)."""
     low = [f"{name} ({np.asarray(value).dtype})" for name, value in params.items()
            if np.asarray(value).dtype.kind == "f" and np.asarray(value).dtype.itemsize < 8]
-    if not low:
-        return []
-    return [f"checked in float64: {', '.join(low)} given in lower precision"]
+    if low:
+        return [f"checked in float64: {', '.join(low)} given in lower precision"]
+    if grad_eps is not None and grad_eps > np.finfo(np.float64).eps:
+        return [f"gradients given in a precision of {grad_eps:.2g} are taken as known to "
+                f"{GRAD_ULPS} of its ulps of the largest gradient, {rounding:.2g}"]
+    return []
