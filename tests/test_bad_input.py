@@ -28,7 +28,7 @@ from numba.core.errors import NumbaError
 
 import fastcheck as fc
 from fastcheck.app.cli import main as cli_main
-from fastcheck.errors import (CostError, DataError, FastcheckError, GradientError,
+from fastcheck.errors import (CompileError, CostError, DataError, FastcheckError, GradientError,
                               InputTypeError, MemoryBudgetError, OptionError, ParameterError,
                               SignatureError)
 from fastcheck.models import MLP
@@ -66,6 +66,10 @@ def with_entry(array, index, value):
 
 def py_cost(p, X):
     return float(np.sum(np.sin(p["W"]) * X) + 0.5 * np.sum(p["b"] ** 2))
+
+
+def einsum_cost(p, X):
+    return float(np.einsum("ij,ij", np.sin(p["W"]), X) + 0.5 * np.sum(p["b"] ** 2))
 
 
 def returning(value):
@@ -241,14 +245,15 @@ CASES = [
            method="richardson"), CostError, r"W\[1, 3\]"),
     ("jit-nan-prange", check(jit_nan, None, None, X0, limit_at(5), threads=THREADS_LIMIT),
      CostError, r"W\[1, 1\]"),
-    ("jit-wrong-arity", lambda: fc.jit_cost(lambda theta, X: 1.0), SignatureError,
-     r"cost\(theta, X, Y\)"),
-    ("njit-returns-array", check(numba.njit(lambda theta, X, Y: theta)), SignatureError,
-     r"cost\(theta, X, Y\)"),
-    ("jit-data-3d", check(jit_example, None, None, X0[None]), DataError,
-     r"data argument X has shape \(1, 3, 4\)"),
-    ("jit-three-data", check(jit_example, None, None, X0, X0, X0), DataError,
-     r"at most two data arrays"),
+    # A jit cost takes any signature; one that does not fit its data fails when called.
+    ("jit-wrong-arity", check(fc.jit_cost(lambda theta, X, Y, Z: 1.0)), CostError,
+     r"missing 1 required positional argument: 'Z'"),
+    ("njit-returns-array", check(numba.njit(lambda theta, X, Y: theta)), CostError,
+     r"returned ndarray of shape \(15,\)"),
+    ("jit-data-3d", check(jit_example, None, None, X0[None]), CostError,
+     r"missing 1 required positional argument: 'Y'"),
+    ("jit-three-data", check(jit_example, None, None, X0, X0, X0), CostError,
+     r"takes 3 positional arguments but 4 were given"),
     ("jit-data-string", check(jit_example, None, None, "X"), InputTypeError,
      r"data argument X"),
     ("jit-data-None", check(jit_example, None, None, X0, None), InputTypeError,
@@ -289,8 +294,10 @@ CASES = [
      r"engine='layered'"),
     ("engine-layered-for-jit-cost", check(jit_example, engine="layered"), OptionError,
      r"engine='layered'"),
-    ("engine-generic-for-python-cost", check(engine="generic"), OptionError,
-     r"engine='generic'"),
+    ("engine-generic-uncompilable", check(cost=einsum_cost, engine="generic"), CompileError,
+     r"test_bad_input.py:\d+: .*einsum"),
+    ("engine-generic-jit-false", check(engine="generic", jit=False), OptionError,
+     r"jit=False"),
     ("method-unknown", check(method="forward"), OptionError, r"method must be one of.*'forward'"),
     ("method-case", check(method="Central"), OptionError, r"method must be one of"),
     ("threads-zero", check(threads=0), OptionError, r"threads must be an integer"),
@@ -652,7 +659,7 @@ def test_python_cost_receives_the_callers_data_unchanged(variant):
 
     res = fc.check(cost, params(), grads(), X2)
     assert all(x is X2 for x in seen) and len(seen) == 2 * P + 2  # J(theta) twice
-    ref = fc.check(py_cost, params(), grads(), X0)
+    ref = fc.check(py_cost, params(), grads(), X0, engine="python")
     np.testing.assert_allclose(res.gradapprox_flat, ref.gradapprox_flat, rtol=1e-12, atol=0)
 
 

@@ -82,7 +82,7 @@ class JitCostAdapter(PythonCostAdapter):
         try:
             super().call(self.theta.copy())
             return False
-        except (TypeError, IndexError, KeyError) as exc:
+        except (TypeError, IndexError, KeyError, AttributeError) as exc:
             as_dict = exc
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} at the given parameters: "
@@ -99,6 +99,13 @@ class JitCostAdapter(PythonCostAdapter):
     def call(self, theta):
         return self.func(theta, *self.args) if self.flat else super().call(theta)
 
+    def auto_compile(self, complex_step, seconds_per_coordinate, count):
+        """Always: that is what marking a cost asks for. (A cost that cannot run in
+        complex arithmetic then runs the complex step in Python, with a note.)"""
+        return True
+
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
-        return super().resolve_engine(name, method, seconds_per_coordinate, count,
-                                      jit=True if jit is None and name != "python" else jit)
+        # Compiling must succeed for the real methods; for the complex step it may not.
+        if jit is None and name == "auto" and method != "complex":
+            jit = True
+        return super().resolve_engine(name, method, seconds_per_coordinate, count, jit=jit)

@@ -56,8 +56,8 @@ class PythonCostAdapter(CostAdapter):
 
         ``jit`` True or ``engine="generic"`` compile or fail with the reason
         (``CompileError``); ``jit`` False or ``engine="python"`` never compile;
-        otherwise compile when the compiled cost is cached or when the check
-        is predicted to take ``COMPILE_PAYS`` times ``COMPILE_SECONDS`` in Python.
+        otherwise ``auto_compile`` decides, and a cost Numba cannot compile runs
+        in Python with a note that says why.
         """
         if name not in ENGINES:
             raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
@@ -66,17 +66,13 @@ class PythonCostAdapter(CostAdapter):
             raise OptionError(self.refusal(name))
         if jit not in (None, True, False):
             raise OptionError(f"jit must be True, False or None, got {jit!r}")
-        if name == "python" or jit is False:
-            if name == "generic":
-                raise OptionError("engine='generic' compiles the cost; it cannot go with "
-                                  "jit=False")
-            return "python"
+        if name == "generic" and jit is False:
+            raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
         complex_step = method == "complex"
         forced = name == "generic" or jit is True
-        if not forced:
-            predicted = (seconds_per_coordinate or 0.0) * (count or 0)
-            if not (self.is_cached(complex_step) or predicted > COMPILE_PAYS * COMPILE_SECONDS):
-                return "python"
+        if name == "python" or jit is False or not (
+                forced or self.auto_compile(complex_step, seconds_per_coordinate, count)):
+            return "python"
         try:
             self.compile(complex_step)
         except CompileError as exc:
@@ -86,10 +82,19 @@ class PythonCostAdapter(CostAdapter):
             return "python"
         return "generic"
 
+    def auto_compile(self, complex_step, seconds_per_coordinate, count):
+        """Whether "auto" compiles: when the compiled cost is cached already, or when
+        the check is predicted to take ``COMPILE_PAYS`` times ``COMPILE_SECONDS``."""
+        predicted = (seconds_per_coordinate or 0.0) * (count or 0)
+        return predicted > COMPILE_PAYS * COMPILE_SECONDS or self.is_cached(complex_step)
+
     def is_cached(self, complex_step):
         from ..compiler import is_cached
-        return is_cached(self.func, self.layout.names, self.layout.shapes, self.args,
-                         flat=self.flat, complex_step=complex_step)
+        try:
+            return is_cached(self.func, self.layout.names, self.layout.shapes, self.args,
+                             flat=self.flat, complex_step=complex_step)
+        except CompileError:  # not compilable at all (a method, an argument kind)
+            return False
 
     def compile(self, complex_step):
         """The ``CompiledCost``, compiled (or loaded) and checked against the Python
@@ -144,7 +149,9 @@ class PythonCostAdapter(CostAdapter):
                             "np.zeros without dtype). method='complex' cannot check it; use "
                             "method='central' or 'richardson'") from exc
         except Exception as exc:
-            raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
+            raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}" + (
+                "; it cannot run in complex arithmetic, so method='complex' cannot check "
+                "it: use method='central' or 'richardson'" if is_complex else "")) from exc
         finally:
             written = not np.array_equal(buffer, theta)
             buffer[:] = self.theta  # what a cost that kept its arrays finds afterwards
