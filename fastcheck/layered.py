@@ -43,7 +43,7 @@ class LayeredEngine(Engine):
         self.base_example, self.base_logit = K.base_losses(ZT_L, self.YT, model._loss_code)
         dtype = np.complex128 if method == "complex" else np.float64
         self.work = np.empty((rows, K.work_width(sizes, m)), dtype=dtype)
-        self.cols = np.empty((rows, m), dtype=np.int64)
+        self.cols = np.empty((rows, K.int_width(sizes, m)), dtype=np.int64)
         self.flagged = []
 
     def __call__(self, idx, h, out, aux):
