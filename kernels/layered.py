@@ -35,13 +35,13 @@ from numba import njit, prange
 from .central import RICHARDSON, richardson
 from .layered_coordinate import base_losses, coordinate_width, delta_loss, locate, widest
 from .layered_loss import complement_table, example_deltas, row_delta
-from .mlp import LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, TANH, layer_offsets
+from .mlp import LEAKY_RELU, LEAKY_SLOPE, LINEAR, RELU, SIGMOID, TANH, layer_offsets
 
 __all__ = ["base_losses", "int_width", "layered_complex_step", "layered_difference",
            "work_width"]
 
 #: Coordinates of one row handled together at most: D is (m, 4 GROUP) per thread.
-GROUP = 16
+GROUP = 32
 #: Most perturbations per item: Richardson's four steps per coordinate.
 PERTURBATIONS = 4 * GROUP
 #: Sign-change intervals are shrunk by this relative margin, so that pairs
@@ -49,35 +49,36 @@ PERTURBATIONS = 4 * GROUP
 MARGIN = 1e-9
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_rows(m):
     """Pairs (example, perturbation) propagated densely at a time: >= m, >= 256
     so that the products over them run as matrix-matrix work."""
     return max(m, 256)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def work_width(sizes, m):
     """Floats of scratch one thread needs (its row of ``work``).
 
     V (m, nL), the sign-change interval (2m), D (m, PERTURBATIONS), four
-    (PERTURBATIONS,) vectors, the dense pairs' d, and two (pair_rows(m),
+    (PERTURBATIONS,) vectors, the largest change per example (m,), the dense
+    pairs' d, and two (pair_rows(m),
     n_max) buffers; at least what the per-coordinate (complex) path needs.
     """
     rows = pair_rows(m)
-    grouped = (m * (sizes[-1] + 2 + PERTURBATIONS) + 4 * PERTURBATIONS + rows
+    grouped = (m * (sizes[-1] + 3 + PERTURBATIONS) + 4 * PERTURBATIONS + rows
                + 2 * rows * widest(sizes))
     return max(grouped, coordinate_width(sizes, m))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def int_width(sizes, m):
     """Integers of scratch one thread needs (its row of ``cols``): the changed
     examples (m,) and the dense pairs' examples and perturbations."""
     return m + 2 * pair_rows(m)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def unit_change(z, a, dz, code):
     """(g(z + dz) - g(z), kink) for a hidden unit at z with a = g(z).
 
@@ -102,20 +103,21 @@ def unit_change(z, a, dz, code):
     return dz, False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def piecewise_linear_below(sizes, acts):
-    """(L,) bool: True at layer l when every hidden layer after it is ReLU-type."""
+    """(L,) bool: True at layer l when every hidden layer after it is
+    piecewise linear (ReLU-type or linear)."""
     L = sizes.shape[0] - 1
     fast = np.zeros(L, dtype=np.bool_)
     ok = True
     for l in range(L - 1, -1, -1):
         fast[l] = ok
         if l < L - 1:
-            ok = ok and (acts[l] == RELU or acts[l] == LEAKY_RELU)
+            ok = ok and (acts[l] == RELU or acts[l] == LEAKY_RELU or acts[l] == LINEAR)
     return fast
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def row_items(idx, sizes, offsets):
     """Item boundaries (n_items + 1,) in the sorted ``idx``: runs of at most
     GROUP entries of one row r of one layer l, all weights or one bias."""
@@ -135,13 +137,13 @@ def row_items(idx, sizes, offsets):
     return starts[:count + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def row_response(l, r, sizes, acts, WT, wt_off, ZT, z_off, V, lo, hi, buf_a, buf_b):
     """V (m, nL): the logits' change per unit change d of A_l[r, k], while no
     ReLU-type unit downstream changes sign; that holds for lo[k] < d < hi[k].
 
     Layer l is 0-based (W_{l+1} in the docstring above); every hidden layer
-    after l must be ReLU-type. For l = L - 1 (the output layer), V = e_r.
+    after l must be piecewise linear. For l = L - 1 (the output layer), V = e_r.
     """
     L = sizes.shape[0] - 1
     m = lo.shape[0]
@@ -162,7 +164,7 @@ def row_response(l, r, sizes, acts, WT, wt_off, ZT, z_off, V, lo, hi, buf_a, buf
     while p < L - 1:
         Zp = ZT[z_off[p]:z_off[p + 1]].reshape((m, n_p))
         slope = LEAKY_SLOPE if acts[p] == LEAKY_RELU else 0.0
-        for k in range(m):
+        for k in range(m if acts[p] != LINEAR else 0):  # a linear layer has no kink
             for u in range(n_p):
                 g = U[k, u]
                 if g != 0.0:
@@ -187,7 +189,7 @@ def row_response(l, r, sizes, acts, WT, wt_off, ZT, z_off, V, lo, hi, buf_a, buf
     V[:, :] = U
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dense_pairs(l, r, n, pk, pq, pd, sizes, acts, loss, WT, wt_off, ZT, AT, z_off, YT,
                 CT, buf_a, buf_b, acc, kin):
     """acc[pq[t]] += the loss change when A_l[r, pk[t]] changes by pd[t], t < n,
@@ -226,16 +228,28 @@ def dense_pairs(l, r, n, pk, pq, pd, sizes, acts, loss, WT, wt_off, ZT, AT, z_of
         acc[pq[t]] += row_delta(AL[k], CT[k], YT[k], dZ[t], loss)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _reaches(z, idx, k0, k1, row_start, bias, delta, steps, l, k, sizes, X, AT, z_off):
+    """Whether some step of idx[k0:k1] moves Z_l[r, k] = z by |z| or more."""
+    for j in range(k1 - k0):
+        c = idx[k0 + j] - row_start
+        a = 1.0 if bias else (X[c, k] if l == 0 else AT[z_off[l - 1] + k * sizes[l] + c])
+        b = j * steps
+        if max(abs(delta[b]), abs(delta[b + 1])) * abs(a) >= abs(z):
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
 def item_deltas(idx, k0, k1, l, r, bias, delta, steps, sizes, offsets, acts, loss, X, WT,
                 wt_off, ZT, AT, z_off, YT, CT, linear_below, V, lo, hi, D, acc, kin, tmp,
-                pd, buf_a, buf_b, active, pk, pq):
+                moved, pd, buf_a, buf_b, active, pk, pq):
     """acc[q] = m * (J_data(theta + delta[q] e_i) - J_data(theta)) for the Q =
     steps * (k1 - k0) perturbations of i = idx[k0:k1] (weights of row r of layer
     l, or its bias; q = j * steps + s); kin[q] = 1 where a kink was crossed.
 
     V, lo, hi must hold ``row_response(l, r)`` when ``linear_below``; tmp (Q,)
-    is scratch.
+    and moved (m,) (each changed example's largest |d|) are scratch.
     """
     L = sizes.shape[0] - 1
     m = X.shape[1]
@@ -251,15 +265,28 @@ def item_deltas(idx, k0, k1, l, r, bias, delta, steps, sizes, offsets, acts, los
     code = acts[l]
     Dm = D[:m * Q].reshape((m, Q))
     # Stage 1: A_l[r, k] moves by d = D[k, q]; keep the examples where some d != 0.
+    relu_type = hidden and (code == RELU or code == LEAKY_RELU)
+    slope = LEAKY_SLOPE if code == LEAKY_RELU else 0.0
     n_act = 0
     for k in range(m):
         z, a_out = Zl[k, r], Al[k, r]
-        moved = False
+        if relu_type and z <= 0.0 and slope == 0.0 and not _reaches(
+                z, idx, k0, k1, row_start, bias, delta, steps, l, k, sizes, X, AT, z_off):
+            continue  # the unit stays off for every step: nothing moves
+        d_max = 0.0
         for j in range(k1 - k0):
             c = idx[k0 + j] - row_start
             a = 1.0 if bias else (X[c, k] if l == 0 else AT[z_off[l - 1] + k * sizes[l] + c])
-            for s in range(steps):
-                q = j * steps + s
+            b = j * steps
+            reach = max(abs(delta[b]), abs(delta[b + 1])) * abs(a)
+            if relu_type and abs(z) > reach:
+                # No step reaches the kink: d is dz times the slope, exactly.
+                g = 1.0 if z > 0.0 else slope
+                for q in range(b, b + steps):
+                    Dm[k, q] = g * (delta[q] * a)
+                d_max = max(d_max, g * reach)
+                continue
+            for q in range(b, b + steps):
                 dz = delta[q] * a
                 if hidden:
                     d, kink = unit_change(z, a_out, dz, code)
@@ -268,16 +295,19 @@ def item_deltas(idx, k0, k1, l, r, bias, delta, steps, sizes, offsets, acts, los
                 else:
                     d = dz
                 Dm[k, q] = d
-                moved |= d != 0.0
-        if moved:
+                d_max = max(d_max, abs(d))
+        if d_max > 0.0:
             active[n_act] = k
+            moved[n_act] = d_max
             n_act += 1
-    # Stage 2: pairs outside the sign-change interval (or all, below smooth
-    # layers) go through the network densely, a batch of them at a time.
+    # Stage 2: pairs outside the sign-change interval (all of them, below
+    # smooth layers) go through the network densely, a batch at a time.
     rows = pk.shape[0]
     n = 0
     for t in range(n_act):
         k = active[t]
+        if linear_below and lo[k] < -moved[t] and moved[t] < hi[k]:
+            continue  # every pair of this example is inside
         for q in range(Q):
             d = Dm[k, q]
             if d != 0.0 and not (linear_below and lo[k] < d < hi[k]):
@@ -300,7 +330,7 @@ def item_deltas(idx, k0, k1, l, r, bias, delta, steps, sizes, offsets, acts, los
         example_deltas(AL[k], CT[k], YT[k], V[k], Dm[k], acc[:Q], tmp, loss)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def central_value(d_plus, d_minus, s, step, weight, l2, m):
     """(J(theta + step e_i) - J(theta - step e_i)) / (2 step) from the data
     terms' changes m * dJ, plus the L2 term's closed form for a weight."""
@@ -311,7 +341,7 @@ def central_value(d_plus, d_minus, s, step, weight, l2, m):
     return value / (2.0 * step)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_off, YT,
                        base_example, base_logit, method, idx, h, work, cols, out, aux,
                        kinks):
@@ -350,8 +380,9 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
         acc, kin = w[at:at + P], w[at + P:at + 2 * P]
         delta, tmp = w[at + 2 * P:at + 3 * P], w[at + 3 * P:at + 4 * P]
         at += 4 * P
-        pd = w[at:at + rows]
-        at += rows
+        moved = w[at:at + m]
+        pd = w[at + m:at + m + rows]
+        at += m + rows
         buf_a = w[at:at + rows * n_max]
         buf_b = w[at + rows * n_max:at + 2 * rows * n_max]
         active, pk, pq = ints[:m], ints[m:m + rows], ints[m + rows:m + 2 * rows]
@@ -373,7 +404,7 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
                     delta[j * steps + 3] = (s - 0.5 * step) - s
             item_deltas(idx, k0, k1, l, r, c < 0, delta, steps, sizes, offsets, acts, loss,
                         X, WT, wt_off, ZT, AT, z_off, YT, CT, fast, V, lo, hi, D, acc, kin,
-                        tmp, pd, buf_a, buf_b, active, pk, pq)
+                        tmp, moved, pd, buf_a, buf_b, active, pk, pq)
             for j in range(k1 - k0):
                 k = k0 + j
                 s, step = theta[idx[k]], h[k]
@@ -391,7 +422,7 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
                 kinks[k] = 1 if kink else 0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def layered_complex_step(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_off, YT,
                          base_example, base_logit, idx, h, work, cols, out):
     """out[k] = Im J(theta + i h[k] e_i) / h[k] from the cached forward pass.

@@ -12,9 +12,11 @@ With s = sigmoid(z), p = softmax(z) and residual e = z - y:
 
 The hot loops run over the perturbations q of one (example, logit) pair, a
 contiguous run of dz = d[q] * v. For |dz| <= SMALL the transcendentals are
-polynomials (``expm1_small``, ``log1p_small``): plain arithmetic, so LLVM
-vectorizes the loops, which it cannot do around libm calls (and Numba's SVML
-path is not available: llvmlite is not built with it). Beyond SMALL, libm.
+polynomials (``expm1_tiny``, ``log1p_tiny`` up to TINY, ``expm1_small``,
+``log1p_small`` up to SMALL): plain arithmetic, so LLVM vectorizes the loops,
+which it cannot do around libm calls (Numba's SVML path is not available:
+this llvmlite is not built with it). Beyond SMALL, libm. ``error_model="numpy"``
+keeps division-by-zero checks, which would also stop vectorization, out.
 """
 
 import numpy as np
@@ -22,29 +24,45 @@ from numba import njit
 
 from .mlp import CE, MSE
 
-#: Largest |dz| (and |x| for log1p) the polynomials serve: their truncation
-#: error there is below 1e-18 relative (tests/test_layered.py pins them to libm).
+#: Largest |dz| (and |x| for log1p) each pair of polynomials serves: their
+#: truncation error there is below 1e-17 relative (tests/test_layered.py pins
+#: them to libm). The default central step moves logits by about 1e-5: TINY.
+TINY = 2.0 ** -10
 SMALL = 2.0 ** -6
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def expm1_tiny(x):
+    """expm1(x) for |x| <= TINY: degree 5 (the next term is below 2e-18 relative)."""
+    return x * (1.0 + x * (1.0 / 2 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120)))))
+
+
+@njit(cache=True, error_model="numpy")
+def log1p_tiny(x):
+    """log1p(x) for |x| <= 1.01 TINY: degree 6, no division (the next term is
+    below 2e-19 relative)."""
+    return x * (1.0 - x * (1.0 / 2 - x * (1.0 / 3 - x * (1.0 / 4 - x * (
+        1.0 / 5 - x * (1.0 / 6))))))
+
+
+@njit(cache=True, error_model="numpy")
 def expm1_small(x):
     """expm1(x) for |x| <= SMALL: its Taylor polynomial of degree 8 (the next
     term is below 1e-20 relative)."""
     return x * (1.0 + x * (1.0 / 2 + x * (1.0 / 6 + x * (1.0 / 24 + x * (
-        1.0 / 120 + x * (1.0 / 720 + x * (1.0 / 5040 + x / 40320.0)))))))
+        1.0 / 120 + x * (1.0 / 720 + x * (1.0 / 5040 + x * (1.0 / 40320))))))))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def log1p_small(x):
     """log1p(x) for |x| <= 2 SMALL: 2 atanh(s), s = x / (2 + x), to s^9 (the
     next term is below 1e-19 relative)."""
     s = x / (2.0 + x)
     s2 = s * s
-    return 2.0 * s * (1.0 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 / 9.0))))
+    return 2.0 * s * (1.0 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9)))))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def complement_table(ZT_L, AT_L, YT, loss):
     """Per (example, logit) constants (m, nL) of the loss differences: sigmoid(-z)
     for BCE (exact also where sigmoid(z) rounds to 1), z - y for MSE."""
@@ -64,7 +82,7 @@ def complement_table(ZT_L, AT_L, YT, loss):
     return table
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bce_delta(s, sc, y, dz):
     """BCE(z + dz) - BCE(z) from s = sigmoid(z), sc = sigmoid(-z), with libm."""
     total = 0.0
@@ -75,7 +93,7 @@ def bce_delta(s, sc, y, dz):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def row_delta(AL, C, Y, dz, loss):
     """loss(z + dz) - loss(z) of one example: AL, C, Y, dz (nL,) are its
     activations, ``complement_table`` row, targets and logit changes."""
@@ -96,28 +114,44 @@ def row_delta(AL, C, Y, dz, loss):
     return total
 
 
-@njit(cache=True)
-def _bce_run(s, sc, y, v, d, acc, small):
-    """acc[q] += BCE(z + d[q] v) - BCE(z), q < acc.shape[0]."""
+@njit(cache=True, error_model="numpy")
+def tier(x_max):
+    """Which expm1/log1p serves arguments up to x_max: 1 and 2 the polynomials
+    (``TINY``, ``SMALL``), 3 libm."""
+    return 1 if x_max <= TINY else (2 if x_max <= SMALL else 3)
+
+
+@njit(cache=True, error_model="numpy")
+def _log1p_expm1_run(w, v, d, acc, level):
+    """acc[q] += log1p(w expm1(d[q] v)), q < acc.shape[0], at tier ``level``."""
     n = acc.shape[0]
-    if small:
-        if y == 0.0:
-            for q in range(n):
-                acc[q] += log1p_small(s * expm1_small(d[q] * v))
-        elif y == 1.0:
-            for q in range(n):
-                acc[q] += log1p_small(sc * expm1_small(-d[q] * v))
-        else:
-            for q in range(n):
-                e = expm1_small(d[q] * v)
-                # expm1(-x) = -expm1(x) / (1 + expm1(x))
-                acc[q] += (1.0 - y) * log1p_small(s * e) + y * log1p_small(-sc * e / (1.0 + e))
+    if level == 1:
+        for q in range(n):
+            acc[q] += log1p_tiny(w * expm1_tiny(d[q] * v))
+    elif level == 2:
+        for q in range(n):
+            acc[q] += log1p_small(w * expm1_small(d[q] * v))
     else:
         for q in range(n):
-            acc[q] += bce_delta(s, sc, y, d[q] * v)
+            acc[q] += np.log1p(w * np.expm1(d[q] * v))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _expm1_run(p, v, d, tmp, level):
+    """tmp[q] += p expm1(d[q] v), q < tmp.shape[0], at tier ``level``."""
+    n = tmp.shape[0]
+    if level == 1:
+        for q in range(n):
+            tmp[q] += p * expm1_tiny(d[q] * v)
+    elif level == 2:
+        for q in range(n):
+            tmp[q] += p * expm1_small(d[q] * v)
+    else:
+        for q in range(n):
+            tmp[q] += p * np.expm1(d[q] * v)
+
+
+@njit(cache=True, error_model="numpy")
 def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
     """acc[q] += loss(z + d[q] v) - loss(z) for one example, q < acc.shape[0].
 
@@ -135,24 +169,18 @@ def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
             v_max = max(v_max, abs(v[u]))
             y_v += Y[u] * v[u]
             y_sum += Y[u]
-        small = d_max * v_max <= SMALL
+        # |sum_u p_u expm1(dz_u)| <= max_u |expm1(dz_u)|: one tier serves both.
+        level = tier(d_max * v_max)
         tmp[:n] = 0.0
         for u in range(v.shape[0]):
-            vu, p = v[u], AL[u]
-            if vu == 0.0:
-                continue
-            if small:
-                for q in range(n):
-                    tmp[q] += p * expm1_small(d[q] * vu)
-            else:
-                for q in range(n):
-                    tmp[q] += p * np.expm1(d[q] * vu)
-        if small:
-            for q in range(n):
-                acc[q] += y_sum * log1p_small(tmp[q]) - d[q] * y_v
-        else:
-            for q in range(n):
-                acc[q] += y_sum * np.log1p(tmp[q]) - d[q] * y_v
+            if v[u] != 0.0:
+                _expm1_run(AL[u], v[u], d, tmp[:n], level)
+        for q in range(n):
+            x = tmp[q]
+            tmp[q] = log1p_tiny(x) if level == 1 else (
+                log1p_small(x) if level == 2 else np.log1p(x))
+        for q in range(n):
+            acc[q] += y_sum * tmp[q] - d[q] * y_v
         return
     for u in range(v.shape[0]):
         vu = v[u]
@@ -163,5 +191,10 @@ def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
             for q in range(n):
                 dz = d[q] * vu
                 acc[q] += dz * (e + 0.5 * dz)
+        elif Y[u] == 0.0:
+            _log1p_expm1_run(AL[u], vu, d, acc, tier(d_max * abs(vu)))
+        elif Y[u] == 1.0:  # the change of softplus(-z): log1p(sigmoid(-z) expm1(-dz))
+            _log1p_expm1_run(C[u], -vu, d, acc, tier(d_max * abs(vu)))
         else:
-            _bce_run(AL[u], C[u], Y[u], vu, d, acc, d_max * abs(vu) <= SMALL)
+            for q in range(n):
+                acc[q] += bce_delta(AL[u], C[u], Y[u], d[q] * vu)
