@@ -7,7 +7,9 @@ With s = sigmoid(z), p = softmax(z) and residual e = z - y:
   is the change of one of softplus(z), softplus(-z), so neither subtracts two
   large numbers (the y dz of the textbook form cancels against log1p(...) when
   s is near y = 1).
-- CE:   sum(y) log1p(sum_u p_u expm1(dz_u)) - y . dz, the change of logsumexp.
+- CE:   log1p(sum_u p_u expm1(dz_u - dz_t)) for a one-hot y = e_t (the change
+  of logsumexp(z - z_t): nothing cancels when p_t is near 1), else
+  sum(y) log1p(sum_u p_u expm1(dz_u)) - y . dz.
 - MSE:  dz (e + dz / 2).
 
 The hot loops run over the perturbations q of one (example, logit) pair, a
@@ -94,11 +96,29 @@ def bce_delta(s, sc, y, dz):
 
 
 @njit(cache=True, error_model="numpy")
+def one_hot(Y):
+    """The class t when Y (nL,) is the one-hot e_t, else -1."""
+    t = -1
+    for u in range(Y.shape[0]):
+        if Y[u] == 1.0 and t < 0:
+            t = u
+        elif Y[u] != 0.0:
+            return -1
+    return t
+
+
+@njit(cache=True, error_model="numpy")
 def row_delta(AL, C, Y, dz, loss):
     """loss(z + dz) - loss(z) of one example: AL, C, Y, dz (nL,) are its
     activations, ``complement_table`` row, targets and logit changes."""
     total = 0.0
     if loss == CE:
+        t = one_hot(Y)
+        if t >= 0:
+            for u in range(dz.shape[0]):
+                if u != t:
+                    total += AL[u] * np.expm1(dz[u] - dz[t])
+            return np.log1p(total)
         moved, y_dz, y_sum = 0.0, 0.0, 0.0
         for u in range(dz.shape[0]):
             moved += AL[u] * np.expm1(dz[u])
@@ -164,23 +184,32 @@ def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
     for q in range(n):
         d_max = max(d_max, abs(d[q]))
     if loss == CE:
+        t = one_hot(Y)
+        # One-hot class t: log1p(sum_{u != t} p_u expm1(dz_u - dz_t)), the change
+        # of logsumexp(z - z_t), exact 0 when only z_t moves. Else the general
+        # sum(y) log1p(sum_u p_u expm1(dz_u)) - y . dz.
+        shift = v[t] if t >= 0 else 0.0
         v_max, y_v, y_sum = 0.0, 0.0, 0.0
         for u in range(v.shape[0]):
-            v_max = max(v_max, abs(v[u]))
+            v_max = max(v_max, abs(v[u] - shift))
             y_v += Y[u] * v[u]
             y_sum += Y[u]
-        # |sum_u p_u expm1(dz_u)| <= max_u |expm1(dz_u)|: one tier serves both.
+        # |sum_u p_u expm1(x_u)| <= max_u |expm1(x_u)|: one tier serves both.
         level = tier(d_max * v_max)
         tmp[:n] = 0.0
         for u in range(v.shape[0]):
-            if v[u] != 0.0:
-                _expm1_run(AL[u], v[u], d, tmp[:n], level)
+            if u != t and v[u] - shift != 0.0:
+                _expm1_run(AL[u], v[u] - shift, d, tmp[:n], level)
         for q in range(n):
             x = tmp[q]
             tmp[q] = log1p_tiny(x) if level == 1 else (
                 log1p_small(x) if level == 2 else np.log1p(x))
-        for q in range(n):
-            acc[q] += y_sum * tmp[q] - d[q] * y_v
+        if t >= 0:
+            for q in range(n):
+                acc[q] += tmp[q]
+        else:
+            for q in range(n):
+                acc[q] += y_sum * tmp[q] - d[q] * y_v
         return
     for u in range(v.shape[0]):
         vu = v[u]
