@@ -1,11 +1,18 @@
 """The layered engine against the generic engine: every model combination of
-the models issue, both methods it shares with it, and the work it skips."""
+the models issue, both methods it shares with it, and the work it skips; its
+grouped kernels against their pieces' libm forms and the per-coordinate path."""
 
 import numpy as np
 import pytest
 
 import fastcheck as fc
+from fastcheck.kernels import layered as K
+from fastcheck.kernels import layered_coordinate as C
+from fastcheck.kernels import layered_loss as LL
+from fastcheck.kernels.mlp import BCE, CE, MSE, layer_offsets
+from fastcheck.layered import LayeredEngine
 from fastcheck.models import MLP
+from fastcheck.step import default_steps
 from fastcheck.testing import random_problem
 
 from test_models import COMBOS
@@ -63,12 +70,6 @@ def test_units_that_stay_off_and_zero_inputs_change_nothing_downstream():
 
 # --- The grouped kernels: their pieces, their flags, and any block of coordinates.
 
-from fastcheck.kernels import layered as K  # noqa: E402
-from fastcheck.kernels import layered_coordinate as C  # noqa: E402
-from fastcheck.kernels import layered_loss as LL  # noqa: E402
-from fastcheck.kernels.mlp import BCE, CE, MSE, layer_offsets  # noqa: E402
-from fastcheck.layered import LayeredEngine  # noqa: E402
-from fastcheck.step import default_steps  # noqa: E402
 
 
 @pytest.mark.parametrize("poly,libm,bound", [
