@@ -1,29 +1,37 @@
-"""The layered engine against the generic engine and the naive loop, on the
-networks of the layered-engine issue: full checks of every parameter, relu
-hidden layers, sigmoid output, binary cross-entropy.
+"""The layered engine against the naive loop, SciPy's ``approx_derivative``
+and the generic engine, on the networks of the layered-engine issues (16: the
+layered engine at the machine's limit): full checks of every parameter, relu
+hidden layers, sigmoid output, binary cross-entropy. In one run, warm (every
+kernel compiles in a first, sampled check), BLAS on one thread (conftest).
 
 Per network (one benchmark group each), on the same parameters and data:
 
 - ``layered``: ``fastcheck.check(model, ...)``, every coordinate;
+- ``naive``: the exercise's loop over the model's cost, on a sample, its time
+  extrapolated to all P (``extra_info["full_seconds_estimate"]``);
+- ``scipy``: ``scipy.optimize.approx_derivative`` (3-point, central) of the
+  compiled cost over a sample of coordinates, extrapolated;
 - ``generic``: two full compiled forward passes per coordinate, every
   coordinate on the smallest network; on the larger ones a stratified sample of
-  coordinates, its time extrapolated to all P (``extra_info["extrapolated"]``);
-- ``naive``: the exercise's loop over the model's cost, on a sample, extrapolated.
+  coordinates, its time extrapolated to all P (``extra_info["extrapolated"]``).
 
 Every row checks its estimates: each check passes (or fails only at kinks),
 and each engine agrees with the layered engine on the same coordinates to 1e-7
 (the generic engine's full forward passes through 784-wide layers round at
 about 1e-8; the layered engine's differences of per-example losses do not).
 In the default smoke run (benchmarks disabled), the layered engine too checks
-a sample, so that the suite stays quick.
+a sample on the large networks, and every sample is smaller, so that the suite
+stays quick (about 15 s here).
 """
 
 import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
+from scipy.optimize._numdiff import approx_derivative  # SciPy exports it nowhere public
 
 import fastcheck as fc
 from fastcheck.sampling import coordinates
@@ -36,6 +44,9 @@ NETWORKS = {
     "784-1024-256-10 x32": ([784, 1024, 256, 10], 32, 2000),
 }
 NAIVE_SAMPLE = 300
+SCIPY_SAMPLE = 300
+#: The samples of the smoke run (benchmarks disabled): the timings are not kept.
+SMOKE_SAMPLE = 60
 
 
 @pytest.fixture(scope="module", params=list(NETWORKS))
@@ -74,8 +85,9 @@ def test_layered(benchmark, network):
     model = network["model"]
     # Smoke runs (benchmarks disabled) check a sample: a full check is what is timed.
     sample = 2000 if benchmark.disabled and model.n_params > 100_000 else None
-    group(benchmark, network, "layered")
-    res = benchmark.pedantic(layered, args=(network,), kwargs=dict(sample=sample), rounds=3,
+    layered(network, sample=2000)  # warm: every kernel compiled and loaded
+    group(benchmark, network, "layered", threads=numba.get_num_threads())
+    res = benchmark.pedantic(layered, args=(network,), kwargs=dict(sample=sample), rounds=5,
                              iterations=1)
     benchmark.extra_info["scratch_bytes"] = res.scratch_bytes
     assert_sound(res)
@@ -83,6 +95,8 @@ def test_layered(benchmark, network):
 
 def test_generic(benchmark, network):
     model, n = network["model"], network["generic_sample"]
+    if benchmark.disabled and n:
+        n = SMOKE_SAMPLE
     group(benchmark, network, "generic", extrapolated=n is not None,
           timed_coordinates=n or model.n_params)
     res = benchmark.pedantic(layered, args=(network,), kwargs=dict(engine="generic", sample=n),
@@ -97,17 +111,43 @@ def test_generic(benchmark, network):
 
 def test_naive(benchmark, network):
     model = network["model"]
-    idx = coordinates(model.layout, NAIVE_SAMPLE, seed=0)
-    group(benchmark, network, "naive", extrapolated=True, timed_coordinates=NAIVE_SAMPLE)
+    n = SMOKE_SAMPLE if benchmark.disabled else NAIVE_SAMPLE
+    idx = coordinates(model.layout, n, seed=0)
+    group(benchmark, network, "naive", extrapolated=True, timed_coordinates=n)
     res = benchmark.pedantic(fc.naive_check, args=(model, network["params"],
                                                    network["grads"], network["X"],
                                                    network["Y"]),
                              kwargs=dict(eps=1e-6, indices=idx), rounds=1, iterations=1)
     # The naive loop's fixed eps = 1e-6 is not the default step: agree to 1e-5.
-    assert_sound(res, layered(network, sample=NAIVE_SAMPLE), rtol=1e-5)
+    assert_sound(res, layered(network, sample=n), rtol=1e-5)
     if not benchmark.disabled:
         benchmark.extra_info["full_seconds_estimate"] = \
-            benchmark.stats.stats.median * model.n_params / NAIVE_SAMPLE
+            benchmark.stats.stats.median * model.n_params / n
+
+
+def test_scipy(benchmark, network):
+    """SciPy's central differences of the compiled cost, on a sample of coordinates."""
+    model, params = network["model"], network["params"]
+    n = SMOKE_SAMPLE if benchmark.disabled else SCIPY_SAMPLE
+    idx = coordinates(model.layout, n, seed=0)
+    theta = model.layout.flatten(params)
+    X, Y = model.data(network["X"], network["Y"])
+
+    def cost(sub):
+        row = theta.copy()
+        row[idx] = sub
+        return model.cost_flat(row, X, Y)
+
+    group(benchmark, network, "scipy approx_derivative", extrapolated=True,
+          timed_coordinates=n)
+    approx = benchmark.pedantic(approx_derivative, args=(cost, theta[idx]),
+                                kwargs=dict(method="3-point"), rounds=1, iterations=1)
+    # SciPy's relative step (about 6e-6 |theta_i|) is not fastcheck's: agree to 1e-5.
+    ref = layered(network, sample=n).gradapprox_flat[idx]
+    assert np.linalg.norm(approx - ref) <= 1e-5 * np.linalg.norm(ref)
+    if not benchmark.disabled:
+        benchmark.extra_info["full_seconds_estimate"] = \
+            benchmark.stats.stats.median * model.n_params / n
 
 
 PEAK_SCRIPT = textwrap.dedent("""

@@ -45,7 +45,7 @@ class LayeredEngine(Engine):
         self.base_example, self.base_logit = K.base_losses(ZT_L, self.YT, model._loss_code)
         dtype = np.complex128 if method == "complex" else np.float64
         self.work = np.empty((rows, K.work_width(sizes, m)), dtype=dtype)
-        self.cols = np.empty((rows, m), dtype=np.int64)
+        self.cols = np.empty((rows, K.int_width(sizes, m)), dtype=np.int64)
 
     @staticmethod
     def scratch_bytes(sizes, m, rows, method):
@@ -53,8 +53,9 @@ class LayeredEngine(Engine):
         sizes = [int(n) for n in sizes]
         width = 16 if method == "complex" else 8
         caches = 2 * sum(sizes[1:]) * m * 8 + sum(a * b for a, b in zip(sizes, sizes[1:])) * 8
-        return caches + rows * (int(K.work_width(np.asarray(sizes, dtype=np.int64), m)) * width
-                                + m * 8)
+        sizes = np.asarray(sizes, dtype=np.int64)
+        return caches + rows * (int(K.work_width(sizes, m)) * width
+                                + int(K.int_width(sizes, m)) * 8)
 
     def block(self, idx, h):
         model = self.model
