@@ -117,7 +117,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
     order = V.probe_order(tensor, grad, est.out, allowed)[:V.PROBE_MAX]
     if order.size:
-        slopes = one_sided(adapter.evaluate, theta, layout, idx[order], h_real[order], j0,
+        slopes = one_sided(adapter.fast_evaluate, theta, layout, idx[order], h_real[order], j0,
                            deadline=time.perf_counter() + V.PROBE_SECONDS)
         done = order[:len(slopes)]
         judgement[order] = V.UNRESOLVED

@@ -9,6 +9,9 @@ import scipy.special
 from numba import njit
 
 from fastcheck.app import exercises
+# The benchmark's user-style costs, which these tests compile too.
+from fastcheck.app.usercosts import (cnn_cost, lstm_cost, mlp_l2,  # noqa: F401
+                                     softmax_cost)
 
 LAMBD = 0.7
 LAYERS = 3
@@ -41,28 +44,6 @@ def forward_propagation_n(parameters, X, Y):
     return cost, cache
 
 
-# --- an L-layer ReLU MLP with L2, lambda as an argument or a module global ---
-
-def linear_forward(A, W, b):
-    return W @ A + b
-
-
-def mlp_l2(params, X, Y, lambd):
-    """Keys built at run time, as in the course's L_model_forward."""
-    L = len([k for k in ("W1", "W2", "W3")])
-    A = X
-    reg = 0.0
-    for l in range(1, L):
-        A = _relu(linear_forward(A, params["W" + str(l)], params["b" + str(l)]))
-        reg += np.sum(np.square(params["W" + str(l)]))
-    WL, bL = params["W" + str(L)], params["b" + str(L)]
-    AL = _sigmoid(linear_forward(A, WL, bL))
-    reg += np.sum(np.square(WL))
-    m = Y.shape[1]
-    cross = -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)) / m
-    return cross + lambd / (2 * m) * reg
-
-
 def mlp_l2_global(params, X, Y):
     """The same network, lambda read from the module global LAMBD, constant keys."""
     A1 = _relu(params["W1"] @ X + params["b1"])
@@ -72,82 +53,6 @@ def mlp_l2_global(params, X, Y):
     cross = -np.sum(Y * np.log(A3) + (1 - Y) * np.log(1 - A3)) / m
     reg = np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2) + np.sum(params["W3"] ** 2)
     return cross + LAMBD / (2 * m) * reg
-
-
-# --- a softmax classifier with integer labels --------------------------------
-
-def softmax(z):
-    z = z - np.max(z)
-    e = np.exp(z)
-    return e / np.sum(e)
-
-
-def softmax_cost(params, X, y):
-    """X (n, m), y (m,) integer class labels; b is 1-D."""
-    W, b = params["W"], params["b"]
-    m = X.shape[1]
-    total = 0.0
-    for i in range(m):
-        p = softmax(W @ X[:, i] + b)
-        total -= np.log(p[y[i]])
-    return total / m
-
-
-# --- a small CNN on a 4-D batch ----------------------------------------------
-
-def conv2d(x, w, b):
-    """x (C, H, W), w (F, C, k, k), b (F,): valid convolution, stride 1."""
-    F, C, k, _ = w.shape
-    H, W = x.shape[1] - k + 1, x.shape[2] - k + 1
-    out = np.zeros((F, H, W))
-    for f in range(F):
-        for i in range(H):
-            for j in range(W):
-                out[f, i, j] = np.sum(x[:, i:i + k, j:j + k] * w[f]) + b[f]
-    return out
-
-
-def maxpool2(x):
-    C, H, W = x.shape
-    out = np.empty((C, H // 2, W // 2))
-    for c in range(C):
-        for i in range(H // 2):
-            for j in range(W // 2):
-                out[c, i, j] = np.max(x[c, 2 * i:2 * i + 2, 2 * j:2 * j + 2])
-    return out
-
-
-def cnn_cost(params, images, labels):
-    """images (N, C, H, W), labels (N,) int: conv -> relu -> pool -> dense -> softmax."""
-    total = 0.0
-    N = images.shape[0]
-    for n in range(N):
-        h = maxpool2(_relu(conv2d(images[n], params["K"], params["c"])))
-        logits = params["V"] @ h.ravel() + params["d"]
-        total -= np.log(softmax(logits)[labels[n]])
-    return total / N
-
-
-# --- an LSTM step unrolled over a short sequence -----------------------------
-
-def lstm_step(x, h, c, Wf, Wi, Wo, Wc):
-    z = np.concatenate((h, x))
-    f = _sigmoid(Wf @ z)
-    i = _sigmoid(Wi @ z)
-    o = _sigmoid(Wo @ z)
-    c = f * c + i * np.tanh(Wc @ z)
-    h = o * np.tanh(c)
-    return h, c
-
-
-def lstm_cost(params, xs, target):
-    """xs (T, n_x), target (n_h,): squared error of the last hidden state."""
-    n_h = params["Wf"].shape[0]
-    h = np.zeros(n_h)
-    c = np.zeros(n_h)
-    for t in range(xs.shape[0]):
-        h, c = lstm_step(xs[t], h, c, params["Wf"], params["Wi"], params["Wo"], params["Wc"])
-    return 0.5 * np.sum((h - target) ** 2)
 
 
 # --- a closure, a (1, 1) result, a tuple result --------------------------------

@@ -128,6 +128,16 @@ class PythonCostAdapter(CostAdapter):
                     "use engine='generic' or 'python' for this cost")
         return super().refusal(name)
 
+    def fast_evaluate(self, theta, where):
+        cc = self.compiled.get(theta.dtype.kind == "c")
+        if cc is None:
+            return self.evaluate(theta, where)
+        try:
+            value = cc.function(np.ascontiguousarray(theta), cc.fdata, cc.idata)
+        except Exception as exc:
+            raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
+        return cost_value(value, where, theta.dtype.kind == "c")
+
     def call(self, theta):
         """The user's function at ``theta`` (P,), as the user wrote it to be called."""
         return self.func(self.layout.unflatten(theta), *self.args)

@@ -1,0 +1,142 @@
+"""The user's own NumPy code: python engine against compiled, and the naive loop.
+
+One group per cost of ``fastcheck.app.usercosts`` (the exercise's forward pass
+unchanged, a softmax classifier with integer labels, a loop-based CNN on a 4-D
+batch, an LSTM unrolled over a sequence, an MLP [784, 64, 10] x 32 with L2
+passed as an argument), each checked three ways on the same seeded sample of
+coordinates, labelled in ``extra_info["engine"]`` for ``report.py``:
+
+- ``naive``: ``fastcheck.naive_check``, the exercise's loop;
+- ``python``: ``fastcheck.check(..., jit=False)``, the user's cost from Python;
+- ``compiled``: ``fastcheck.check(..., jit=True)``, the same function compiled
+  by ``fastcheck.compiler`` (compiled before timing: warm).
+
+Per-coordinate engines are timed on a sample (``SAMPLE`` coordinates, all of
+them when fewer) and extrapolated to the full check. The gradients checked
+are the compiled central estimates at the sampled coordinates (a Richardson
+step, 100 times longer, crosses ReLU kinks), so no check spends time looking
+closer at disagreements. ``extra_info`` also
+records one forward pass, for the limit 2P forward passes / cores.
+``test_compile_seconds`` times a cold compile of the exercise's cost in a
+fresh process with empty caches, then the cached load.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+import pytest
+
+import fastcheck as fc
+from fastcheck.app.usercosts import WORKLOADS
+from fastcheck.sampling import coordinates
+
+#: Coordinates timed per engine when the benchmarks are measured, and in the
+#: default run (one call each, a smoke test).
+SAMPLE, QUICK_SAMPLE = 400, 30
+
+
+@pytest.fixture(scope="module", params=list(WORKLOADS))
+def workload(request):
+    cost, params, args = WORKLOADS[request.param]()
+    measured = not request.config.getoption("benchmark_disable")
+    layout = fc.Layout.from_params(params)
+    sample = min(SAMPLE if measured else QUICK_SAMPLE, layout.size)
+    idx = coordinates(layout, sample if sample < layout.size else None, seed=0)
+    zeros = {k: np.zeros(np.shape(v)) for k, v in params.items()}
+    ref = fc.check(cost, params, zeros, *args, jit=True,
+                   sample=sample if sample < layout.size else None, seed=0)
+    grads = layout.unflatten(np.nan_to_num(ref.gradapprox_flat))
+    tick = time.perf_counter()
+    for _ in range(5):
+        cost(params, *args)
+    forward = (time.perf_counter() - tick) / 5
+    return dict(name=request.param, cost=cost, params=params, args=args, grads=grads,
+                idx=idx, P=layout.size, forward=forward,
+                sample=None if sample >= layout.size else sample)
+
+
+def info(benchmark, w, engine):
+    """extra_info for report.py: the engine, and the full check extrapolated."""
+    benchmark.extra_info.update(engine=engine, parameters=w["P"], coordinates=w["idx"].size,
+                                forward_seconds=w["forward"],
+                                limit_seconds=2 * w["P"] * w["forward"]
+                                / numba.get_num_threads())
+
+
+def extrapolate(benchmark, w):
+    if w["sample"] is not None and benchmark.stats is not None:
+        benchmark.extra_info["full_seconds_estimate"] = (
+            benchmark.stats.stats.median * w["P"] / w["idx"].size)
+
+
+def test_naive(benchmark, workload):
+    w = workload
+    info(benchmark, w, "naive")
+    res = benchmark(fc.naive_check, w["cost"], w["params"], w["grads"], *w["args"],
+                    eps=1e-6, indices=w["idx"])
+    extrapolate(benchmark, w)
+    assert res.checked == w["idx"].size
+
+
+def test_python_engine(benchmark, workload):
+    w = workload
+    info(benchmark, w, "python")
+    res = benchmark(fc.check, w["cost"], w["params"], w["grads"], *w["args"], jit=False,
+                    sample=w["sample"], seed=0, progress=False)
+    extrapolate(benchmark, w)
+    assert res.engine == "python" and res.passed, str(res)
+
+
+def test_compiled(benchmark, workload):
+    w = workload
+    info(benchmark, w, "compiled")
+    run = lambda: fc.check(w["cost"], w["params"], w["grads"], *w["args"], jit=True,  # noqa: E731
+                           sample=w["sample"], seed=0, progress=False)
+    python = fc.check(w["cost"], w["params"], w["grads"], *w["args"], jit=False,
+                      sample=w["sample"], seed=0)
+    run()  # untimed: compiles, or loads the compiled cost from the disk cache
+    res = benchmark(run)
+    extrapolate(benchmark, w)
+    assert res.engine == "generic" and res.passed, str(res)
+    # The same estimates as the Python engine, to rounding.
+    assert fc.relative_difference(python.gradapprox_flat[res.indices],
+                                  res.gradapprox_flat[res.indices]) < 1e-7
+
+
+COMPILE = """
+import json, time
+import numpy as np
+import fastcheck as fc
+from fastcheck.app import exercises as ex
+X, Y, params = ex.gradient_check_n_test_case()
+_, cache = ex.forward_propagation_n(params, X, Y)
+grads = ex.backward_propagation_n(X, Y, cache, fixed=True)
+tick = time.perf_counter()
+res = fc.check(ex.forward_propagation_n, params, grads, X, Y, jit=True)
+print(json.dumps({"compile_seconds": res.compile_seconds, "check_seconds": res.seconds,
+                  "first_call_seconds": time.perf_counter() - tick, "engine": res.engine}))
+"""
+
+
+def fresh_process(cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache / "numba"),
+               FASTCHECK_CACHE_DIR=str(cache / "fastcheck"))
+    done = subprocess.run([sys.executable, "-c", COMPILE], env=env, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.benchmark(group="compile")
+def test_compile_seconds(benchmark, tmp_path):
+    """The exercise's forward pass compiled in a fresh process with empty caches
+    (cold: the cost, its helpers and fastcheck's kernels), then from the caches."""
+    benchmark.extra_info["engine"] = "compile the exercise's cost"
+    cold = benchmark.pedantic(fresh_process, args=(tmp_path,), rounds=1, iterations=1)
+    cached = fresh_process(tmp_path)
+    benchmark.extra_info.update({"empty cache": cold, "filled cache": cached})
+    assert cold["engine"] == cached["engine"] == "generic"
