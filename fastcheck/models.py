@@ -6,7 +6,9 @@
 >>> fastcheck.check(model, params, grads, X, Y)   # doctest: +SKIP
 
 A model is also a plain cost, ``model(params, X, Y) -> float``, so every
-engine can check it; the compiled engines use its kernels directly.
+engine can check it; the compiled engines use its kernels (``kernels/mlp.py``)
+directly, calls from Python its NumPy twin (``network.py``), which needs no
+compiling.
 """
 
 import numbers
@@ -15,6 +17,7 @@ import numpy as np
 
 from .errors import DataError, OptionError, ParameterError
 from .layout import Layout, as_numeric_array
+from . import network as N
 from .kernels import mlp as K
 
 HIDDEN = {"linear": K.LINEAR, "relu": K.RELU, "leaky_relu": K.LEAKY_RELU,
@@ -179,7 +182,7 @@ class MLP:
 
     def cost_flat(self, theta, X, Y):
         """J at a flat theta (P,), with X, Y already converted by ``data``."""
-        return float(K.cost(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y))
+        return N.cost(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y)
 
     def cost_flat_complex(self, theta, X, Y):
         """J at a complex theta (P,) with complex X (n0, m): the complex step's cost."""
@@ -196,24 +199,16 @@ class MLP:
         """The activations: {"Z1": (n1, m), "A1": (n1, m), ..., "ZL", "AL"}."""
         theta = self.flatten(params)
         X, _ = self.data(X)
-        m = X.shape[1]
-        total = int(sum(self.sizes[1:])) * m
-        Z, A = np.empty(total), np.empty(total)
-        K.forward(theta, self.sizes, self.acts, X, Z, A)
-        out, start = {}, 0
-        for l in range(1, len(self.sizes)):
-            n = self.sizes[l] * m
-            out[f"Z{l}"] = Z[start:start + n].reshape(self.sizes[l], m)
-            out[f"A{l}"] = A[start:start + n].reshape(self.sizes[l], m)
-            start += n
+        out = {}
+        for l, (Z, A) in enumerate(N.forward(theta, self.sizes, self.acts, X), start=1):
+            out[f"Z{l}"], out[f"A{l}"] = Z, A
         return out
 
     def backward(self, params, X, Y):
         """Exact gradients {"dW1": (n1, n0), "db1": (n1, 1), ...}."""
         theta = self.flatten(params)
         X, Y = self.data(X, Y)
-        grad = np.empty_like(theta)
-        K.backward(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y, grad)
+        grad = N.backward(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y)
         return {"d" + name: array
                 for name, array in self.layout.unflatten(grad).items()}
 

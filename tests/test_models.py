@@ -122,8 +122,11 @@ def test_generic_and_python_engines_agree_on_a_model():
     grads = model.backward(params, X, Y)
     generic = fc.check(model, params, grads, X, Y, engine="generic")
     python = fc.check(model, params, grads, X, Y, engine="python")
-    np.testing.assert_allclose(generic.gradapprox_flat, python.gradapprox_flat,
-                               rtol=1e-12, atol=1e-14)
+    # The compiled cost and the NumPy one sum in other orders: the estimates agree
+    # to the rounding each one carries (its error estimate), no better.
+    assert (np.abs(generic.gradapprox_flat - python.gradapprox_flat)
+            <= generic.error_flat + python.error_flat).all()
+    assert generic.passed and python.passed
 
 
 def test_init_params_scales():

@@ -8,6 +8,7 @@ W^T), never O(P) per thread: the kernel reads theta and never perturbs a copy.
 import numpy as np
 
 from ..kernels import layered as K
+from .. import network
 from ..kernels import mlp
 from ..runtime import kernel_for
 from .base import METHOD_CODES, Engine, empty_block
@@ -26,15 +27,11 @@ class LayeredEngine(Engine):
     def __init__(self, model, theta, X, Y, rows, method="central"):
         sizes, m = model.sizes, X.shape[1]
         self.model, self.theta, self.X, self.method = model, theta, X, method
-        total = int(sizes[1:].sum()) * m
-        Z, A = np.empty(total), np.empty(total)
-        mlp.forward(theta, sizes, model.acts, X, Z, A)
+        layers = network.forward(theta, sizes, model.acts, X)
         # Example-major copies: row k of ZT_l is example k's pre-activations.
         self.z_off = np.concatenate(([0], np.cumsum(sizes[1:] * m))).astype(np.int64)
-        self.ZT = np.concatenate([_transpose(Z, self.z_off, l, sizes[l + 1], m)
-                                  for l in range(len(sizes) - 1)])
-        self.AT = np.concatenate([_transpose(A, self.z_off, l, sizes[l + 1], m)
-                                  for l in range(len(sizes) - 1)])
+        self.ZT = np.concatenate([Z.T.ravel() for Z, _ in layers])
+        self.AT = np.concatenate([A.T.ravel() for _, A in layers])
         offsets = mlp.layer_offsets(sizes)
         blocks = [theta[offsets[l]:offsets[l] + sizes[l + 1] * sizes[l]]
                   .reshape(sizes[l + 1], sizes[l]).T.ravel() for l in range(len(sizes) - 1)]
@@ -91,8 +88,3 @@ class KinkWatched(Engine):
         res = self.engine.block(idx, h)
         res.kinks[:] = self.watcher.block(idx, h).kinks
         return res
-
-
-def _transpose(flat, offsets, l, n, m):
-    """Layer l's (n, m) block of ``flat`` as an (m, n) C-order copy, raveled."""
-    return flat[offsets[l]:offsets[l + 1]].reshape(n, m).T.ravel()
