@@ -1,6 +1,7 @@
 """``fastcheck demo``: the seed exercise's two gradient checks, start to finish,
 then a network of 50,890 parameters checked in full, against the naive loop."""
 
+import os
 import time
 
 from fastcheck.check import check
@@ -19,13 +20,23 @@ def one_d_check():
                  x, eps=1e-7)
 
 
-def three_layer_check(fixed=False, eps=1e-7, engine="auto"):
-    """The 3-layer network check; ``fixed`` removes the two planted mistakes."""
+def three_layer_check(fixed=False, eps=1e-7, jit=None):
+    """The 3-layer network check of the exercise's own forward pass; ``fixed``
+    removes the two planted mistakes; ``jit=True`` compiles that forward pass."""
     X, Y, parameters = ex.gradient_check_n_test_case()
     _, cache = ex.forward_propagation_n(parameters, X, Y)
     gradients = ex.backward_propagation_n(X, Y, cache, fixed=fixed)
-    cost = ex.forward_propagation_n if engine == "python" else ex.seed_cost
-    return check(cost, parameters, gradients, X, Y, eps=eps, engine=engine)
+    return check(ex.forward_propagation_n, parameters, gradients, X, Y, eps=eps, jit=jit)
+
+
+def kernels_cached():
+    """Whether the layered engine's kernel is in Numba's disk cache already (a guess
+    from Numba's cache files; False when it cannot tell)."""
+    from fastcheck.kernels import layered
+    try:
+        return os.path.exists(layered.layered_difference._cache._cache_file._index_path)
+    except (AttributeError, OSError):  # Numba's private layout moved: assume cold
+        return False
 
 
 def large_network_check():
@@ -57,13 +68,16 @@ def run(write=print):
     write(three_layer_check(fixed=True))
     write("   (about 1.19e-7: rounding noise, since eps = 1e-7 is far below the best step)")
     write("")
-    write("4. Fixed, with fastcheck's default step (eps=None: cbrt(eps_machine) * max(1, |theta|))")
-    write(three_layer_check(fixed=True, eps=None))
+    write("4. Fixed, with fastcheck's default step (eps=None: cbrt(eps_machine) * max(1, |theta|)),")
+    write("   the exercise's forward pass compiled by Numba as it is (jit=True)")
+    write(three_layer_check(fixed=True, eps=None, jit=True))
     write("")
     (sizes, batch), P = LARGE, mlp_network(*LARGE).size
     write(f"5. A larger network: MLP {list(sizes)} (ReLU, sigmoid, binary cross-entropy), "
           f"{batch} "
           f"random examples, {P:,} parameters, its exact backward checked in full")
+    if not kernels_cached():
+        write("   (compiling the layered engine's kernels, once per machine: about a minute)")
     res, seconds, first, naive = large_network_check()
     write(res)
     write(f"   {seconds:.2f} s for all {P:,} coordinates (the first call, compiling or loading "

@@ -8,6 +8,7 @@ overwritten in place: a changed global, helper or shape is a new key and so a
 new file, which is why the cache cannot serve stale code.
 """
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -33,7 +34,9 @@ def cache_dir():
     return Path(base) / "fastcheck"
 
 
+@functools.cache
 def _fastcheck_version():
+    # Reading the installed metadata takes milliseconds; it cannot change in-process.
     try:
         return importlib.metadata.version("fastcheck")
     except importlib.metadata.PackageNotFoundError:
