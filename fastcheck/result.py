@@ -64,7 +64,20 @@ class TensorRow:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class Judged:
+    """What every check's result says: the exercise's relative ``difference`` and
+    ``threshold``, and the verdict's word, advice and pass/fail for them."""
+
+    difference: float
+    threshold: float
+    passed: bool
+    verdict: str
+    advice: str
+    layout: object = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CheckResult(Judged):
     """What ``fastcheck.check`` found.
 
     ``gradapprox_flat``, ``grad_flat`` and ``error_flat`` (each estimate's
@@ -74,12 +87,6 @@ class CheckResult:
     code for each (see ``fastcheck.verdict``).
     """
 
-    difference: float
-    threshold: float
-    passed: bool
-    verdict: str
-    advice: str
-    layout: object = field(repr=False)
     grad_flat: np.ndarray = field(repr=False)
     gradapprox_flat: np.ndarray = field(repr=False)
     error_flat: np.ndarray = field(repr=False)
@@ -142,7 +149,7 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
-class DirectionsResult:
+class DirectionsResult(Judged):
     """What ``fastcheck.check_directions`` found.
 
     ``expected`` (n,) holds grad . v for each random unit direction v,
@@ -151,12 +158,6 @@ class DirectionsResult:
     no per-tensor table: they say *that* a gradient is wrong, not where.
     """
 
-    difference: float
-    threshold: float
-    passed: bool
-    verdict: str
-    advice: str
-    layout: object = field(repr=False)
     expected: np.ndarray = field(repr=False)
     estimate: np.ndarray = field(repr=False)
     errors: np.ndarray = field(repr=False)

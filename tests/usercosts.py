@@ -17,31 +17,8 @@ LAMBD = 0.7
 LAYERS = 3
 
 
-# --- the seed exercise, verbatim from fastcheck/exercises.py ----------------
-
-def _relu(x):
-    return np.maximum(0, x)
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def forward_propagation_n(parameters, X, Y):
-    m = X.shape[1]
-    W1, b1 = parameters["W1"], parameters["b1"]
-    W2, b2 = parameters["W2"], parameters["b2"]
-    W3, b3 = parameters["W3"], parameters["b3"]
-    Z1 = np.dot(W1, X) + b1
-    A1 = _relu(Z1)
-    Z2 = np.dot(W2, A1) + b2
-    A2 = _relu(Z2)
-    Z3 = np.dot(W3, A2) + b3
-    A3 = _sigmoid(Z3)
-    logprobs = np.multiply(-np.log(A3), Y) + np.multiply(-np.log(1 - A3), 1 - Y)
-    cost = 1. / m * np.sum(logprobs)
-    cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)
-    return cost, cache
+# --- the seed exercise's own forward pass and helpers, as the exercise wrote them ---
+from fastcheck.app.exercises import _relu, _sigmoid, forward_propagation_n  # noqa: E402,F401
 
 
 def mlp_l2_global(params, X, Y):
