@@ -191,13 +191,24 @@ def test_tuple_returning_cost_uses_the_first_element():
 # -- cost errors ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [np.array([1.0, 2.0]), None, "0.5", np.nan, np.inf, -np.inf,
-                                   np.array([[1.0]]), True],
-                         ids=["shape2", "None", "string", "nan", "inf", "-inf", "1x1", "bool"])
+                                   np.array([[np.nan]]), True],
+                         ids=["shape2", "None", "string", "nan", "inf", "-inf", "1x1-nan", "bool"])
 def test_cost_returning_a_non_scalar_or_non_finite_is_a_cost_error(value):
-    """Only a finite real scalar is a cost."""
+    """Only a finite real scalar (or an array holding one) is a cost."""
     params, X = example()
     with pytest.raises(CostError):
         fc.check(lambda p, X: value, params, exact_grads(params, X), X)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1,), ()])
+def test_cost_returning_an_array_of_one_element_counts_as_that_element(shape):
+    """np.sum(..., keepdims=True) or a (1, 1) product: the value is its one element."""
+    params, X = example(3)
+    grads = exact_grads(params, X)
+    res = fc.check(lambda p, X: np.reshape(py_cost(p, X), shape), params, grads, X)
+    ref = fc.check(py_cost, params, grads, X, engine="python")
+    assert res.passed
+    np.testing.assert_array_equal(res.gradapprox_flat, ref.gradapprox_flat)
 
 
 def test_cost_non_finite_only_when_perturbed_names_the_coordinate():

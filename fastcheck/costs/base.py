@@ -33,13 +33,16 @@ def cost_value(value, where, complex_input=False):
     step), or ``CostError``.
 
     A tuple counts by its first element (the seed's ``forward_propagation_n``
-    returns ``(cost, cache)``). ``where`` says at which point it was evaluated.
+    returns ``(cost, cache)``), an array of one element by that element.
+    ``where`` says at which point it was evaluated.
     """
     if isinstance(value, tuple):
         if not value:
             raise CostError(f"the cost returned an empty tuple {where}; return the cost, "
                             "or a tuple whose first element is the cost")
         value = value[0]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())  # a (1, 1) or (1,) array counts as its one value
     if complex_input:
         if isinstance(value, (complex, np.complexfloating)) or (
                 isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "c"):
@@ -56,8 +59,7 @@ def cost_value(value, where, complex_input=False):
     if not scalar or isinstance(value, (bool, np.bool_)):
         shape = f" of shape {value.shape}" if isinstance(value, np.ndarray) else ""
         raise CostError(f"the cost returned {type(value).__name__}{shape} {where}; it must "
-                        "return a finite scalar such as a float (for a (1, 1) array, "
-                        "return cost.item())")
+                        "return a finite scalar such as a float (or an array of one element)")
     value = float(value)
     if not np.isfinite(value):
         raise CostError(f"the cost returned {value} {where}; it must be finite there. "
