@@ -113,7 +113,11 @@ def check_vjp(f, inputs, grads, *args, dout=None, n=1, seed=0, outputs=None, **o
         raise OptionError(f"n must be a positive integer (how many cotangents to draw), "
                           f"got {n!r}")
     k = count_outputs(outputs, dout)
-    tupled, outs = describe_outputs(f(inputs, *args), k)
+    try:
+        value = f(inputs, *args)
+    except Exception as exc:
+        raise CostError(f"f raised {type(exc).__name__} at the given inputs: {exc}") from exc
+    tupled, outs = describe_outputs(value, k)
     backward = callable(grads) and not isinstance(grads, Mapping)
     drawn = dout is None and not all(out.scalar for out in outs)
     if dout is not None:

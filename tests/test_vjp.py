@@ -217,6 +217,8 @@ def test_bad_cotangents_and_grads_are_errors_that_say_what_to_do():
         fc.check_vjp(layer, inputs, lambda d: backward(d)[:2])
     with pytest.raises(CostError, match="output of f is a str"):
         fc.check_vjp(lambda p: "out", inputs, backward)
+    with pytest.raises(CostError, match="f raised KeyError at the given inputs"):
+        fc.check_vjp(lambda p: p["z"], inputs, backward)
 
 
 # ---- only= and exclude= --------------------------------------------------------------
