@@ -34,6 +34,7 @@ import numpy as np
 from .check import check
 from .errors import CostError, InputTypeError, OptionError
 from .layout import as_numeric_array, first_nonfinite, format_index
+from .sampling import validate_seed
 
 #: Names the generated projection uses itself; user argument names that clash
 #: with them are replaced by ``arg0``, ``arg1``, ...
@@ -112,6 +113,7 @@ def check_vjp(f, inputs, grads, *args, dout=None, n=1, seed=0, outputs=None, **o
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise OptionError(f"n must be a positive integer (how many cotangents to draw), "
                           f"got {n!r}")
+    validate_seed(seed)
     k = count_outputs(outputs, dout)
     try:
         value = f(inputs, *args)

@@ -213,6 +213,8 @@ def test_bad_cotangents_and_grads_are_errors_that_say_what_to_do():
         fc.check_vjp(layer, inputs, backward, dout=dout, n=2)
     with pytest.raises(OptionError, match="n must be a positive integer"):
         fc.check_vjp(layer, inputs, backward, n=0)
+    with pytest.raises(OptionError, match="seed must be a non-negative integer"):
+        fc.check_vjp(layer, inputs, backward, seed=-1)
     with pytest.raises(InputTypeError, match="3 inputs"):
         fc.check_vjp(layer, inputs, lambda d: backward(d)[:2])
     with pytest.raises(CostError, match="output of f is a str"):
