@@ -19,6 +19,7 @@ from .directions import check_directions
 from .layout import Layout
 from .naive import naive_check
 from .result import CheckResult, DirectionsResult, TensorRow
+from .vjp import check_vjp
 from .verdict import DEFAULT_THRESHOLD, relative_difference
 
 try:
@@ -26,6 +27,6 @@ try:
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["check", "check_directions", "models", "naive_check", "jit_cost", "JitCost",
+__all__ = ["check", "check_vjp", "check_directions", "models", "naive_check", "jit_cost", "JitCost",
            "Layout", "CheckResult", "DirectionsResult", "TensorRow", "relative_difference",
            "DEFAULT_THRESHOLD", "errors"]

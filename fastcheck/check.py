@@ -29,7 +29,8 @@ def prepare(cost, params, grads, args):
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
-          sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None):
+          sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None,
+          only=None, exclude=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -62,6 +63,12 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     sample : int or float, optional
         Check this many coordinates (or this fraction of P), stratified so that
         every tensor is represented; deterministic for ``seed``.
+    only, exclude : str or iterable of str, optional
+        Check only the tensors ``only`` names, or all but those ``exclude``
+        names (both may be given; with ``sample``, the sample is drawn from the
+        tensors left). The others appear in the report with 0 coordinates
+        checked. A name that is not a tensor, or leaving none, is an
+        ``OptionError``.
     engine : {"auto", "python", "generic", "layered"}
         "auto" uses the cost's default: "layered" for built-in models,
         "generic" for jit costs; for a plain Python cost, "generic" (its code
@@ -92,7 +99,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     validate_seed(seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
-    idx = coordinates(layout, sample, seed)
+    idx = coordinates(layout, sample, seed, only=only, exclude=exclude)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 
     start = time.perf_counter()

@@ -55,17 +55,63 @@ def per_tensor_counts(sizes, count):
     return counts
 
 
-def coordinates(layout, sample=None, seed=0):
+def tensor_names(names, option, layout):
+    """``names`` (a str or an iterable of str) as a tuple, or ``OptionError`` naming
+    ``option`` and any name that is not a tensor of ``layout``."""
+    chosen = (names,) if isinstance(names, str) else names
+    try:
+        chosen = tuple(chosen)
+    except TypeError:
+        raise OptionError(f"{option} must be a tensor name or an iterable of them, got "
+                          f"{names!r}") from None
+    odd = [name for name in chosen if not isinstance(name, str)]
+    if odd:
+        raise OptionError(f"{option} takes tensor names (str), got {odd[0]!r}")
+    unknown = [name for name in chosen if name not in layout.names]
+    if unknown:
+        raise OptionError(f"{option} names {', '.join(map(repr, unknown))}, which "
+                          f"{'is not a tensor' if len(unknown) == 1 else 'are not tensors'}; "
+                          f"the tensors are {', '.join(map(repr, layout.names))}")
+    return chosen
+
+
+def chosen_tensors(layout, only=None, exclude=None):
+    """Indices (into ``layout.names``) of the tensors a check visits, in layout order.
+
+    ``only`` keeps just the tensors it names, ``exclude`` drops those it names
+    (both may be given); ``OptionError`` for unknown names or when none is left.
+    """
+    kept = set(layout.names)
+    if only is not None:
+        kept = set(tensor_names(only, "only", layout))
+        if not kept:
+            raise OptionError("only= names no tensor; name at least one of "
+                              f"{', '.join(map(repr, layout.names))}, or pass only=None")
+    if exclude is not None:
+        kept -= set(tensor_names(exclude, "exclude", layout))
+    if not kept:
+        which = "exclude= names every tensor" if only is None else \
+            "exclude= drops every tensor only= keeps"
+        raise OptionError(f"{which}, which leaves nothing to check (the tensors are "
+                          f"{', '.join(map(repr, layout.names))})")
+    return [k for k, name in enumerate(layout.names) if name in kept]
+
+
+def coordinates(layout, sample=None, seed=0, only=None, exclude=None):
     """Sorted flat indices (n,) int64 to check: all P, or a stratified sample.
 
-    The sample is deterministic for a given ``seed``.
+    ``only`` and ``exclude`` (a tensor name or an iterable of them) restrict
+    both to the tensors ``chosen_tensors`` keeps; ``sample`` then counts (or
+    is a fraction of) their coordinates only. The sample is deterministic for a
+    given ``seed``.
     """
-    P = layout.size
+    tensors = chosen_tensors(layout, only, exclude)
+    sizes = np.diff(layout.offsets)[tensors]
     if sample is None:
-        return np.arange(P, dtype=np.int64)
-    count = sample_size(sample, P)
-    sizes = np.diff(layout.offsets)
+        return np.concatenate([np.arange(layout.offsets[k], layout.offsets[k + 1],
+                                         dtype=np.int64) for k in tensors])
+    count = sample_size(sample, int(sizes.sum()))
     rng = np.random.default_rng(validate_seed(seed))
     chosen = [layout.offsets[k] + rng.choice(int(size), size=int(n), replace=False)
-              for k, (size, n) in enumerate(zip(sizes, per_tensor_counts(sizes, count)))]
+              for k, size, n in zip(tensors, sizes, per_tensor_counts(sizes, count))]
     return np.sort(np.concatenate(chosen)).astype(np.int64)

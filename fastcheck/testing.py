@@ -3,9 +3,14 @@
 >>> from fastcheck.testing import assert_gradients_match
 >>> def test_my_backward():                                   # doctest: +SKIP
 ...     assert_gradients_match(my_cost, params, my_backward(params, X, Y), X, Y)
+>>> def test_my_layer():                                      # doctest: +SKIP
+...     out, cache = affine_forward(x, w, b)
+...     assert_vjp_match(lambda p: affine_forward(p["x"], p["w"], p["b"]),
+...                      {"x": x, "w": w, "b": b}, lambda dout: affine_backward(dout, cache))
 """
 
 from .check import check
+from .vjp import check_vjp
 
 
 def assert_gradients_match(cost, params, grads, *args, **check_options):
@@ -34,4 +39,36 @@ def assert_gradients_match(cost, params, grads, *args, **check_options):
     if not res.passed:
         raise AssertionError(f"the gradients do not match the cost's numerical "
                              f"derivatives\n{res}")
+    return res
+
+
+def assert_vjp_match(f, inputs, grads, *args, **options):
+    """Check a layer's backward pass like ``fastcheck.check_vjp`` and fail the test
+    if it is wrong.
+
+    Parameters
+    ----------
+    f, inputs, grads, *args
+        As for ``fastcheck.check_vjp``: the forward ``f(inputs, *args)``, the
+        dict of inputs, and the backward's gradients or the backward itself.
+    **options
+        Any keyword of ``fastcheck.check_vjp`` (dout, n, seed, outputs) or of
+        ``fastcheck.check`` (method, sample, only, exclude, jit, ...).
+
+    Returns
+    -------
+    CheckResult
+        The result, when the check passes (the worst draw's, for ``n`` > 1).
+
+    Raises
+    ------
+    AssertionError
+        When it fails; the message is the report, which names the wrong inputs
+        and, for a drawn dout, the draw that found them.
+    """
+    __tracebackhide__ = True
+    res = check_vjp(f, inputs, grads, *args, **options)
+    if not res.passed:
+        raise AssertionError(f"the layer's backward pass does not match the numerical "
+                             f"derivatives of sum(f(inputs) * dout)\n{res}")
     return res
