@@ -18,11 +18,27 @@ from .errors import GradientError, InputTypeError, ParameterError
 _REAL_KINDS = "iuf"
 
 
+def refuse_masked(value, what, error):
+    """Raise ``error`` naming ``what`` if ``value`` is a masked array (``numpy.ma``).
+
+    Converted, it would lose its mask, and the values hidden under it (a masked
+    gradient's fill value is often 1e20) would be checked as if they were real
+    (tests/test_bad_input.py, the "masked" rows).
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise error(f"{what} is a masked array (numpy.ma): fastcheck would drop its mask "
+                    "and check the values hidden under it as if they were real. Pass a plain "
+                    "array: np.ma.filled(value, fill) with the value the masked entries "
+                    "should take, or leave the masked entries out")
+
+
 def as_numeric_array(value, what, *, allow_complex=False, error=ParameterError):
     """Return ``value`` as an ndarray of numbers, or raise naming ``what``.
 
-    The array is not copied here; callers copy before they write.
+    The array is not copied here; callers copy before they write. Masked
+    arrays are refused (``refuse_masked``).
     """
+    refuse_masked(value, what, error)
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like

@@ -11,10 +11,19 @@ import numbers
 
 import numpy as np
 
-from ..errors import CostError, OptionError
+from ..errors import CostError, DataError, OptionError
+from ..layout import refuse_masked
 
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")
+
+
+def refuse_masked_data(args):
+    """``DataError`` if a data argument is a masked array (``numpy.ma``): a compiled
+    cost receives its data packed as plain arrays, mask dropped, so a check would
+    quietly run on the values under the mask."""
+    for k, value in enumerate(args):
+        refuse_masked(value, f"data argument args[{k}]", DataError)
 
 
 def value_precision(value):
