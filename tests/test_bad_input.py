@@ -161,6 +161,7 @@ def directions(cost=py_cost, p=None, g=None, *args, **kwargs):
 
 
 THREADS_LIMIT = numba.config.NUMBA_NUM_THREADS
+FMAX = float(np.finfo(np.float64).max)
 BIG = params(W=W0 * 1e20)                                    # theta + 1e-30 == theta everywhere
 
 # (id, call, expected exception class, regex naming the culprit)
@@ -280,6 +281,17 @@ CASES = [
            cost=lambda p, *data: float(np.sum(p["v"] ** 2) / 2), eps=2e-16,
            method="richardson"),
      OptionError, r"too small for v\[1\]"),
+    # Near the float64 maximum theta + h overflows: the cost would run at inf (issue 17).
+    ("param-near-float64-max", check(p=params(W=with_entry(W0, (1, 2), -0.999999 * FMAX))),
+     ParameterError, r"W\[1, 2\] = -1\.79\d+e\+308 is too large for a finite step"),
+    ("param-near-float64-max-richardson",
+     check(p=params(b=with_entry(B0, (2, 0), 0.9995 * FMAX)), method="richardson"),
+     ParameterError, r"b\[2, 0\] = 1\.79\d+e\+308 is too large"),
+    ("param-near-float64-max-complex",
+     check(p=params(b=with_entry(B0, (1, 0), 0.999999 * FMAX)), method="complex"),
+     ParameterError, r"b\[1, 0\] .* too large for a finite step"),
+    ("eps-beyond-float64-max", check(p=params(b=with_entry(B0, (0, 0), 1e308)), eps=1e308),
+     OptionError, r"eps=1e\+308 takes b\[0, 0\] = 1e\+308 beyond the float64 maximum"),
     # -- threshold, sample, seed --------------------------------------------------------
     ("threshold-zero", check(threshold=0.0), OptionError, r"threshold"),
     ("threshold-negative", check(threshold=-1e-7), OptionError, r"threshold"),
