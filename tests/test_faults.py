@@ -1,0 +1,115 @@
+"""Reliability under faults (issue 17): errors of the process raised inside a cost,
+precision notes, sampling with many tensors, many small tensors, and the command
+line on resource errors.
+
+Each test here failed on the code before its fix; the commit that added it says how.
+"""
+
+import numpy as np
+import pytest
+
+import fastcheck as fc
+from fastcheck.errors import CostError
+from fastcheck.models import MLP
+
+# J = sum(sin(W) * X) + 0.5 * sum(b**2): the running example of tests/test_bad_input.py.
+_RNG = np.random.default_rng(17)
+W0 = _RNG.uniform(-1.0, 1.0, (3, 4))
+B0 = _RNG.standard_normal((3, 1))
+X0 = _RNG.standard_normal((3, 4))
+
+
+def params():
+    return {"W": W0.copy(), "b": B0.copy()}
+
+
+def grads():
+    return {"dW": np.cos(W0) * X0, "db": B0.copy()}
+
+
+def py_cost(p, X):
+    return float(np.sum(np.sin(p["W"]) * X) + 0.5 * np.sum(p["b"] ** 2))
+
+
+# -- MemoryError, RecursionError, KeyboardInterrupt inside a cost (item 11) ---------------
+# They say something about the process, not the cost: they must reach the caller as
+# themselves (``except MemoryError`` keeps working), never as a CostError (a ValueError),
+# with a note saying where the cost raised them.
+
+def recurse(n):
+    return recurse(n + 1) + 1
+
+
+def raising(kind):
+    if kind is RecursionError:
+        recurse(0)
+    raise kind("from the cost")
+
+
+def raising_after(calls, kind):
+    """The running example's cost, raising ``kind`` from its ``calls``-th call on."""
+    count = [0]
+
+    def cost(p, X):
+        count[0] += 1
+        if count[0] >= calls:
+            raising(kind)
+        return py_cost(p, X)
+    return cost
+
+
+FATAL = [MemoryError, RecursionError, KeyboardInterrupt]
+
+
+@pytest.mark.parametrize("kind", FATAL)
+def test_a_process_error_at_theta_propagates_as_itself_with_a_note(kind):
+    with pytest.raises(kind) as info:
+        fc.check(raising_after(1, kind), params(), grads(), X0, engine="python")
+    assert not isinstance(info.value, CostError)
+    assert "raised inside the cost at the given parameters" in "".join(info.value.__notes__)
+
+
+@pytest.mark.parametrize("kind", FATAL)
+def test_a_process_error_on_the_python_engine_names_the_coordinate(kind):
+    # Two evaluations at theta, then two per coordinate: the 8th call perturbs W[0, 2] by -h.
+    with pytest.raises(kind) as info:
+        fc.check(raising_after(8, kind), params(), grads(), X0, engine="python")
+    assert "raised inside the cost with W[0, 2] perturbed by -h" in "".join(
+        info.value.__notes__)
+
+
+@pytest.mark.parametrize("kind", FATAL)
+def test_a_process_error_in_the_closer_look_names_the_coordinate(kind):
+    g = grads()
+    g["db"][1, 0] += 1.0                         # wrong: the closer look probes b[1, 0]
+    calls = 2 + 2 * 15 + 1                       # theta twice, 15 coordinates, then probes
+    with pytest.raises(kind) as info:
+        fc.check(raising_after(calls, kind), params(), g, X0, engine="python")
+    assert "with b[1, 0] perturbed by +h" in "".join(info.value.__notes__)
+
+
+@pytest.mark.parametrize("kind", FATAL)
+def test_a_process_error_in_check_directions_propagates(kind):
+    with pytest.raises(kind) as info:
+        fc.check_directions(raising_after(3, kind), params(), grads(), X0, n=2)
+    assert "along direction 0 (-h)" in "".join(info.value.__notes__)
+
+
+@pytest.mark.parametrize("kind", FATAL)
+def test_a_process_error_in_a_jit_cost_called_from_python_propagates(kind):
+    cost = fc.jit_cost(lambda theta, X, Y: raising(kind))
+    with pytest.raises(kind) as info:
+        fc.check(cost, params(), grads(), X0, X0)
+    assert "at the given parameters" in "".join(info.value.__notes__)
+
+
+@pytest.mark.parametrize("kind", FATAL)
+def test_a_process_error_in_a_models_evaluation_propagates(kind):
+    model = MLP([3, 4, 2], hidden="tanh", output="sigmoid", loss="bce")
+    p = model.init_params(seed=0)
+    Y = np.array([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    g = model.backward(p, X0, Y)
+    model.cost_flat = lambda theta, X, Y: raising(kind)
+    with pytest.raises(kind) as info:
+        fc.check(model, p, g, X0, Y)
+    assert "at the given parameters" in "".join(info.value.__notes__)
