@@ -291,19 +291,32 @@ def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluat
         evaluations=evaluations, seconds=seconds, notes=notes)
 
 
+def _dtype(value):
+    """The NumPy dtype ``value`` would convert to (Python numbers: float64 or int64)."""
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype
+    if isinstance(value, (float, int)):
+        return np.dtype(np.float64 if isinstance(value, float) else np.int64)
+    return np.asarray(value).dtype
+
+
 def gradient_precision(params, grads, names):
     """The machine epsilon of the coarsest float array among the parameters
     ``names`` in ``params`` and their gradients in ``grads`` (``dW1`` or ``W1``);
     float64's if none is coarser. Parameters count: a float32 parameter rounds
     the backward pass that uses it (NumPy keeps ``0.1 * W`` in float32) even
     when the gradient comes back as float64."""
-    eps = [float(np.finfo(np.float64).eps)]
-    for name in names:
-        for source, key in ((params, name), (grads, "d" + name), (grads, name)):
-            dtype = getattr(source.get(key), "dtype", None) if hasattr(source, "get") else None
-            if dtype is not None and dtype.kind == "f":
-                eps.append(float(np.finfo(dtype).eps))
-    return max(eps)
+    dtypes = set()
+    for source, prefix in ((params, ""), (grads, "d"), (grads, "")):
+        if not hasattr(source, "get"):
+            continue
+        for name in names:
+            dtype = getattr(source.get(prefix + name), "dtype", None)
+            if isinstance(dtype, np.dtype):
+                dtypes.add(dtype)
+    eps = [float(np.finfo(dtype).eps) for dtype in dtypes if dtype.kind == "f"]
+    return max(eps + [float(np.finfo(np.float64).eps)])
 
 
 def gradient_rounding(grad_eps, grad_flat):
@@ -315,16 +328,36 @@ def gradient_rounding(grad_eps, grad_flat):
     return GRAD_ULPS * grad_eps * float(np.max(np.abs(grad_flat), initial=0.0))
 
 
+#: A note lists at most this many tensors by name.
+NOTE_NAMES = 8
+
+
+def _listed(items):
+    """``items`` joined by commas, the first ``NOTE_NAMES`` of them and a count of the rest."""
+    shown = ", ".join(items[:NOTE_NAMES])
+    return shown + (f" and {len(items) - NOTE_NAMES} more" if len(items) > NOTE_NAMES else "")
+
+
 def precision_notes(params, grad_eps=None, rounding=0.0):
-    """One note naming the tensors given in a lower precision than the float64
-    used; failing those, one saying how well gradients given in a lower
-    precision are taken to be known (``gradient_rounding``; the report's
-    "detectable" column shows it either way)."""
-    low = [f"{name} ({np.asarray(value).dtype})" for name, value in params.items()
-           if np.asarray(value).dtype.kind == "f" and np.asarray(value).dtype.itemsize < 8]
+    """The notes on precision: one naming the tensors given in a lower precision
+    than the float64 used, failing those one saying how well gradients given in a
+    lower precision are taken to be known (``gradient_rounding``; the report's
+    "detectable" column shows it either way); and one naming the tensors given
+    in a higher precision (``np.longdouble``), whose digits beyond float64's are
+    rounded away before the check (tests/test_faults.py)."""
+    low, high = [], []
+    for name, value in params.items():
+        dtype = _dtype(value)
+        if dtype.kind == "f" and dtype.itemsize != 8:
+            (low if dtype.itemsize < 8 else high).append(f"{name} ({dtype})")
+    notes = []
     if low:
-        return [f"checked in float64: {', '.join(low)} given in lower precision"]
-    if grad_eps is not None and grad_eps > np.finfo(np.float64).eps:
-        return [f"gradients given in a precision of {grad_eps:.2g} are taken as known to "
-                f"{GRAD_ULPS} of its ulps of the largest gradient, {rounding:.2g}"]
-    return []
+        notes.append(f"checked in float64: {_listed(low)} given in lower precision")
+    elif grad_eps is not None and grad_eps > np.finfo(np.float64).eps:
+        notes.append(f"gradients given in a precision of {grad_eps:.2g} are taken as known "
+                     f"to {GRAD_ULPS} of its ulps of the largest gradient, {rounding:.2g}")
+    if high:
+        notes.append(f"checked in float64: {_listed(high)} given in higher precision, "
+                     "rounded to float64 first: digits beyond float64's are neither "
+                     "perturbed nor checked")
+    return notes

@@ -113,3 +113,28 @@ def test_a_process_error_in_a_models_evaluation_propagates(kind):
     with pytest.raises(kind) as info:
         fc.check(model, p, g, X0, Y)
     assert "at the given parameters" in "".join(info.value.__notes__)
+
+
+# -- longdouble parameters (item 4) ------------------------------------------------------
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps,
+                    reason="np.longdouble is float64 on this platform")
+def test_longdouble_parameters_are_named_in_a_note_saying_they_were_rounded():
+    p = params()
+    p["W"] = p["W"].astype(np.longdouble)
+    res = fc.check(py_cost, p, grads(), X0)
+    assert res.passed
+    high = [note for note in res.notes if "higher precision" in note]
+    assert len(high) == 1 and f"W ({np.dtype(np.longdouble)})" in high[0], res.notes
+    assert "b (" not in high[0]
+    assert f"note: checked in float64: W ({np.dtype(np.longdouble)})" in str(res)
+    again = fc.check_directions(py_cost, p, grads(), X0, n=2)
+    assert any("higher precision" in note for note in again.notes)
+
+
+def test_a_note_names_at_most_a_few_tensors_and_counts_the_rest():
+    p = {f"t{k}": np.float32(0.5 + k) for k in range(20)}
+    g = {f"dt{k}": np.float32(0.5 + k) for k in range(20)}
+    res = fc.check(lambda q: sum(float(v) ** 2 / 2 for v in q.values()), p, g)
+    low = [note for note in res.notes if "lower precision" in note]
+    assert len(low) == 1 and "t7 (float32) and 12 more" in low[0] and "t8 " not in low[0]
