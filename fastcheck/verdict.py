@@ -254,6 +254,13 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
                "unsure" if (judgement == UNRESOLVED).any() else
                "kinks" if (judgement == KINK).any() else "pass")
     notes = list(notes)
+    tensors = len(layout.names)
+    missed = tensors - int(np.count_nonzero(np.diff(np.searchsorted(idx, layout.offsets))))
+    if missed:
+        notes.append(f"{missed} of {tensors} tensors were not checked at all" + (
+            f": a sample of {idx.size} coordinates is smaller than the number of tensors, "
+            f"so {idx.size} tensors spread over the layout got one each" if idx.size < tensors
+            else ""))
     unresolved = int((judgement == UNRESOLVED).sum())
     if unresolved:
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "

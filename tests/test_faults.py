@@ -138,3 +138,56 @@ def test_a_note_names_at_most_a_few_tensors_and_counts_the_rest():
     res = fc.check(lambda q: sum(float(v) ** 2 / 2 for v in q.values()), p, g)
     low = [note for note in res.notes if "lower precision" in note]
     assert len(low) == 1 and "t7 (float32) and 12 more" in low[0] and "t8 " not in low[0]
+
+
+# -- sample=N with more tensors than N (item 12) ----------------------------------------
+
+def scalar_problem(T, wrong=()):
+    """T scalar tensors t0..t{T-1}, J = sum(t_k^2 / 2), gradients t_k (plus one at ``wrong``)."""
+    values = np.random.default_rng(3).uniform(0.5, 1.5, T)
+    p = {f"t{k}": values[k] for k in range(T)}
+    g = {f"dt{k}": values[k] + (1.0 if k in wrong else 0.0) for k in range(T)}
+    return p, g
+
+
+def half_sum_of_squares(p):
+    return 0.5 * float(np.sum(np.fromiter(p.values(), float, len(p)) ** 2))
+
+
+def test_per_tensor_counts_add_up_to_the_sample_with_fewer_coordinates_than_tensors():
+    from fastcheck.sampling import per_tensor_counts
+    sizes = np.ones(2000, dtype=np.int64)
+    for count in (1, 7, 100, 1999):
+        counts = per_tensor_counts(sizes, count, np.random.default_rng(0))
+        assert counts.sum() == count and set(counts.tolist()) <= {0, 1}
+    # Spread: each run of 20 consecutive tensors gives exactly one of the 100.
+    counts = per_tensor_counts(sizes, 100, np.random.default_rng(5))
+    assert (counts.reshape(100, 20).sum(axis=1) == 1).all()
+    # Large tensors and small ones alike can be chosen.
+    mixed = np.array([1000, 1, 1, 1, 500, 1, 1, 1])
+    assert per_tensor_counts(mixed, 3, np.random.default_rng(1)).sum() == 3
+
+
+def test_sample_n_checks_exactly_n_coordinates_over_more_tensors_and_notes_the_rest():
+    p, g = scalar_problem(2000)
+    res = fc.check(half_sum_of_squares, p, g, sample=100, seed=4, engine="python")
+    assert res.checked == 100 and res.passed
+    assert sum(row.checked for row in res.per_tensor) == 100
+    covered = np.array([row.checked for row in res.per_tensor])
+    assert (covered.reshape(100, 20).sum(axis=1) == 1).all()       # spread over the layout
+    again = fc.check(half_sum_of_squares, p, g, sample=100, seed=4, engine="python")
+    other = fc.check(half_sum_of_squares, p, g, sample=100, seed=5, engine="python")
+    np.testing.assert_array_equal(res.indices, again.indices)
+    assert not np.array_equal(res.indices, other.indices)
+    note = [n for n in res.notes if "tensors were not checked" in n]
+    assert len(note) == 1 and note[0].startswith("1900 of 2000 tensors"), res.notes
+    assert "note: 1900 of 2000 tensors were not checked" in str(res)
+    # A fraction asks for its count the same way.
+    assert fc.check(half_sum_of_squares, p, g, sample=0.01, engine="python").checked == 20
+
+
+def test_a_full_check_or_a_large_sample_has_no_such_note():
+    p, g = scalar_problem(50)
+    for sample in (None, 50):
+        res = fc.check(half_sum_of_squares, p, g, sample=sample, engine="python")
+        assert not any("not checked" in n for n in res.notes)
