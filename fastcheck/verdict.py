@@ -32,7 +32,7 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
 
 import numpy as np
 
-from .result import CheckResult, DirectionsResult, TensorRow
+from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
 from .step import positive_finite
 
 #: The exercise's relative difference below which a check was taken to pass;
@@ -113,6 +113,58 @@ def relative_difference(grad, gradapprox):
     grad, gradapprox = np.ravel(grad), np.ravel(gradapprox)
     denominator = norm(grad) + norm(gradapprox)
     return 0.0 if denominator == 0.0 else float(norm(grad - gradapprox) / denominator)
+
+
+#: Segments up to this long are summed side by side, one position at a time;
+#: each longer one gets a cumulative sum of its own (as ``norm`` does).
+SHORT_SEGMENT = 32
+
+
+def segment_norms(x, bounds):
+    """(T,) ``norm`` of each segment ``x[bounds[k]:bounds[k + 1]]`` of ``x`` (n,), bit for
+    bit what ``norm`` gives the segment alone (0.0 for an empty one).
+
+    ``bounds`` (T + 1,) is non-decreasing. Short segments are summed side by side,
+    position j of every segment at once, in the order ``norm`` sums them, so a
+    million tensors cost a few NumPy calls, not a million (tests/test_faults.py
+    compares each with ``norm``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    lengths = np.diff(bounds)
+    out = np.zeros(lengths.size)
+    full = np.flatnonzero(lengths)
+    if full.size == 0:
+        return out
+    lens = lengths[full]
+    x = x[bounds[0]:bounds[-1]]
+    starts = bounds[full] - bounds[0]
+    top = np.maximum.reduceat(np.abs(x), starts)
+    scale = np.ones(full.size)
+    usable = (top != 0.0) & np.isfinite(top)
+    scale[usable] = np.ldexp(1.0, np.frexp(top[usable])[1])  # as ``_scale``
+    y = x / np.repeat(scale, lens)
+    squares = y * y
+    total = np.zeros(full.size)
+    short = np.flatnonzero(lens <= SHORT_SEGMENT)
+    if short.size:
+        first, count = starts[short], lens[short]
+        for j in range(int(count.max())):
+            live = count > j
+            total[short[live]] += squares[first[live] + j]
+    for t in np.flatnonzero(lens > SHORT_SEGMENT).tolist():
+        total[t] = np.cumsum(squares[starts[t]:starts[t] + lens[t]])[-1]
+    out[full] = scale * np.sqrt(total)
+    return out
+
+
+def segment_differences(grad, approx, bounds):
+    """(T,) ``relative_difference`` of each segment of ``grad`` and ``approx`` (n,), as
+    ``segment_norms`` cuts them, bit for bit; 0.0 for an empty one."""
+    denominator = segment_norms(grad, bounds) + segment_norms(approx, bounds)
+    numerator = segment_norms(np.asarray(grad) - np.asarray(approx), bounds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator == 0.0, 0.0, numerator / denominator)
 
 
 def cost_noise(j0, value_eps):
@@ -203,36 +255,47 @@ def judge_probes(grad, slopes, h, noise, threshold, rounding=0.0):
 
 
 def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged):
-    """A ``TensorRow`` per tensor, over the checked flat ``indices`` (sorted).
+    """The ``TensorTable`` of the check: a row per tensor, over the checked flat
+    ``indices`` (sorted).
 
     ``judgement`` (n,) holds each coordinate's code, ``allowed`` (n,) how far
     its gradient could be off unseen, ``flagged`` (n,) bool the coordinates at
-    kinks (engine flags and kinks the closer look found).
+    kinks (engine flags and kinks the closer look found). Every column is
+    computed for all tensors at once (segmented reductions over the checked
+    coordinates, which are sorted by tensor): a million tensors take seconds.
     """
     grad, approx = grad_flat[indices], approx_flat[indices]
-    error = grad - approx
-    bounds = np.searchsorted(indices, layout.offsets)
-    rows = []
-    for k, (name, shape) in enumerate(zip(layout.names, layout.shapes)):
-        lo, hi = bounds[k], bounds[k + 1]
-        if lo == hi:
-            rows.append(TensorRow(name, shape, 0, float("nan"), float("nan"), (),
-                                  status="ok"))
-            continue
-        worst = lo + int(np.argmax(np.abs(error[lo:hi])))
-        local = int(indices[worst]) - layout.offsets[k]
-        codes = judgement[lo:hi]
-        kinks = int(flagged[lo:hi].sum())
-        clean = (relative_difference(grad[lo:hi][~flagged[lo:hi]],
-                                     approx[lo:hi][~flagged[lo:hi]]) if kinks else None)
-        status = ("WRONG" if (codes == MISTAKE).any() else
-                  "unsure" if (codes == UNRESOLVED).any() else
-                  "kinks" if (codes == KINK).any() else "ok")
-        rows.append(TensorRow(
-            name, shape, int(hi - lo), relative_difference(grad[lo:hi], approx[lo:hi]),
-            float(abs(error[worst])), tuple(int(j) for j in np.unravel_index(local, shape)),
-            kinks, clean, float(allowed[lo:hi].max()), status))
-    return rows
+    error = np.abs(grad - approx)
+    bounds = np.searchsorted(indices, layout.starts)
+    checked = np.diff(bounds)
+    T = checked.size
+    tensor = np.repeat(np.arange(T), checked)  # the tensor of each checked coordinate
+    difference = np.full(T, np.nan)
+    max_abs_error = np.full(T, np.nan)
+    worst = np.full(T, -1, dtype=np.int64)
+    detectable = np.zeros(T)
+    full = np.flatnonzero(checked)
+    if full.size:
+        difference[full] = segment_differences(grad, approx, bounds)[full]
+        starts = bounds[full]
+        top = np.maximum.reduceat(error, starts)
+        max_abs_error[full] = top
+        # The first coordinate of each tensor at its largest error, as np.argmax finds it.
+        segment = np.repeat(np.arange(full.size), checked[full])
+        hits = np.flatnonzero(error == top[segment])
+        first = hits[np.searchsorted(segment[hits], np.arange(full.size))]
+        worst[full] = indices[first] - layout.starts[full]
+        detectable[full] = np.maximum.reduceat(allowed, starts)
+    kinks = np.bincount(tensor[flagged], minlength=T)
+    clean = np.full(T, np.nan)
+    if flagged.any():
+        kept = np.concatenate([[0], np.cumsum(~flagged)])[bounds]
+        clean = segment_differences(grad[~flagged], approx[~flagged], kept)
+    status = np.zeros(T, dtype=np.int8)
+    for code, word in ((KINK, "kinks"), (UNRESOLVED, "unsure"), (MISTAKE, "WRONG")):
+        status[np.unique(tensor[judgement == code])] = STATUSES.index(word)
+    return TensorTable(layout.names, layout.shapes, checked, difference, max_abs_error, worst,
+                       kinks, clean, detectable, status)
 
 
 def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error, allowed,
@@ -308,12 +371,21 @@ def _dtype(value):
     return np.asarray(value).dtype
 
 
+def _coarse(dtype):
+    """True for a float dtype coarser than float64."""
+    return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8
+
+
 def gradient_precision(params, grads, names):
     """The machine epsilon of the coarsest float array among the parameters
     ``names`` in ``params`` and their gradients in ``grads`` (``dW1`` or ``W1``);
     float64's if none is coarser. Parameters count: a float32 parameter rounds
     the backward pass that uses it (NumPy keeps ``0.1 * W`` in float32) even
     when the gradient comes back as float64."""
+    sources = [source for source in (params, grads) if hasattr(source, "values")]
+    if not any(_coarse(getattr(value, "dtype", None))
+               for source in sources for value in source.values()):
+        return float(np.finfo(np.float64).eps)  # the common case, one pass over the values
     dtypes = set()
     for source, prefix in ((params, ""), (grads, "d"), (grads, "")):
         if not hasattr(source, "get"):

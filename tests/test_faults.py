@@ -11,6 +11,7 @@ import pytest
 import fastcheck as fc
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
+from fastcheck.result import json_ready
 
 # J = sum(sin(W) * X) + 0.5 * sum(b**2): the running example of tests/test_bad_input.py.
 _RNG = np.random.default_rng(17)
@@ -191,3 +192,123 @@ def test_a_full_check_or_a_large_sample_has_no_such_note():
     for sample in (None, 50):
         res = fc.check(half_sum_of_squares, p, g, sample=sample, engine="python")
         assert not any("not checked" in n for n in res.notes)
+
+
+# -- many small tensors (item 13) --------------------------------------------------------
+
+def test_segment_norms_and_differences_match_norm_bit_for_bit():
+    from fastcheck.verdict import (SHORT_SEGMENT, norm, relative_difference,
+                                   segment_differences, segment_norms)
+    rng = np.random.default_rng(13)
+    lengths = [0, 1, 2, 3, 0, SHORT_SEGMENT, SHORT_SEGMENT + 1, 7, 500, 1, 0]
+    scales = [1.0, 1e-300, 1e300, 3.0, 1.0, 1e-5, 1e5, 0.0, 2.0, 1e-310, 1.0]
+    grad = np.concatenate([s * rng.standard_normal(n) for n, s in zip(lengths, scales)])
+    approx = grad + 1e-3 * np.concatenate([s * rng.standard_normal(n)
+                                           for n, s in zip(lengths, scales)])
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    norms = segment_norms(grad, bounds)
+    diffs = segment_differences(grad, approx, bounds)
+    for k in range(len(lengths)):
+        part = slice(bounds[k], bounds[k + 1])
+        assert norms[k] == norm(grad[part]), k
+        assert diffs[k] == relative_difference(grad[part], approx[part]), k
+
+
+def reference_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged):
+    """The per-tensor loop tensor_rows replaced: one reduction per tensor."""
+    from fastcheck import verdict as V
+    grad, approx = grad_flat[indices], approx_flat[indices]
+    error = grad - approx
+    bounds = np.searchsorted(indices, layout.offsets)
+    rows = []
+    for k, (name, shape) in enumerate(zip(layout.names, layout.shapes)):
+        lo, hi = bounds[k], bounds[k + 1]
+        if lo == hi:
+            rows.append(fc.TensorRow(name, shape, 0, float("nan"), float("nan"), ()))
+            continue
+        worst = lo + int(np.argmax(np.abs(error[lo:hi])))
+        local = int(indices[worst]) - layout.offsets[k]
+        codes, kept = judgement[lo:hi], ~flagged[lo:hi]
+        kinks = int(flagged[lo:hi].sum())
+        clean = (V.relative_difference(grad[lo:hi][kept], approx[lo:hi][kept])
+                 if kinks else None)
+        status = ("WRONG" if (codes == V.MISTAKE).any() else
+                  "unsure" if (codes == V.UNRESOLVED).any() else
+                  "kinks" if (codes == V.KINK).any() else "ok")
+        rows.append(fc.TensorRow(
+            name, shape, int(hi - lo), V.relative_difference(grad[lo:hi], approx[lo:hi]),
+            float(abs(error[worst])), tuple(int(j) for j in np.unravel_index(local, shape)),
+            kinks, clean, float(allowed[lo:hi].max()), status))
+    return rows
+
+
+def test_tensor_rows_equal_the_per_tensor_reduction_they_replaced():
+    from fastcheck import verdict as V
+    rng = np.random.default_rng(31)
+    shapes = [(), (3, 4), (1,), (50,), (2, 1, 3), (), (40, 2), (5,)] * 3
+    params = {f"p{k}": rng.standard_normal(shape) for k, shape in enumerate(shapes)}
+    layout = fc.Layout.from_params(params)
+    P = layout.size
+    grad_flat = rng.standard_normal(P)
+    indices = np.sort(rng.choice(P, size=P // 2, replace=False))
+    indices = indices[(indices < layout.offsets[5]) | (indices >= layout.offsets[6])]
+    approx_flat = np.full(P, np.nan)
+    approx_flat[indices] = grad_flat[indices] + 1e-6 * rng.standard_normal(indices.size)
+    approx_flat[indices[::7]] = grad_flat[indices[::7]]          # ties: the first max wins
+    n = indices.size
+    judgement = rng.choice([V.CONSISTENT, V.SMOOTH, V.KINK, V.MISTAKE, V.UNRESOLVED], size=n,
+                           p=[0.8, 0.1, 0.04, 0.03, 0.03]).astype(np.int8)
+    allowed = rng.uniform(1e-9, 1e-7, n)
+    flagged = rng.random(n) < 0.1
+    got = V.tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged)
+    want = reference_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged)
+    assert len(got) == len(want) == len(shapes)
+    for row, expected in zip(got, want):                          # bit for bit
+        assert json_ready(row.to_dict()) == json_ready(expected.to_dict()), row.name
+    assert got[5].checked == 0 and got[-1] == want[-1] and got[6:8] == want[6:8]
+
+
+@fc.jit_cost
+def two_entries(theta, X, Y):
+    """J = theta_0^2 / 2 + 3 theta_{P-1}: O(1) a call, so the bookkeeping is what is timed."""
+    return 0.5 * theta[0] * theta[0] + 3.0 * theta[theta.shape[0] - 1]
+
+
+def test_a_hundred_thousand_scalar_tensors_give_a_short_report_of_the_worst():
+    from fastcheck.result import REPORT_ROWS
+    T = 100_000
+    values = np.random.default_rng(7).standard_normal(T)
+    p = {f"t{k}": values[k] for k in range(T)}
+    g = {f"dt{k}": 0.0 for k in range(T)}
+    g["dt0"], g[f"dt{T - 1}"] = values[0], 3.0
+    g["dt70000"] = 1.0                                            # wrong
+    g["dt123"] = 2.0                                              # wrong, worse
+    X = np.zeros((1, 1))
+    res = fc.check(two_entries, p, g, X, X, progress=False)
+    assert res.verdict == "mistake" and res.suspects == ["t123", "t70000"]
+    assert len(res.per_tensor) == T and res.checked == T
+    assert res.per_tensor[T - 1].name == f"t{T - 1}" and res.per_tensor[42].checked == 1
+    assert [row.name for row in res.per_tensor][:3] == ["t0", "t1", "t2"]
+    report = str(res)
+    lines = report.splitlines()
+    assert len(lines) < REPORT_ROWS + 15 and len(report) < 10_000
+    table = [line.split()[0] for line in lines if line.startswith("  t")][2:]  # no headers
+    assert len(table) == REPORT_ROWS
+    assert table[:2] == ["t70000", "t123"] or table[:2] == ["t123", "t70000"]
+    assert table[2] in ("t0", f"t{T - 1}")                        # then by difference
+    assert "WRONG" in lines[lines.index(next(l for l in lines if l.startswith("  t123")))]
+    assert lines[-1] == (f"  ... and {T - REPORT_ROWS} more tensors, {T - REPORT_ROWS} ok: "
+                         "every row is in res.per_tensor")
+    assert f"the {REPORT_ROWS} worst of {T} tensors" in report
+    assert len(res.to_dict()["per_tensor"]) == T
+
+
+def test_a_report_of_a_sample_counts_the_tensors_not_checked():
+    from fastcheck.result import REPORT_ROWS
+    p, g = scalar_problem(300, wrong={17})
+    res = fc.check(half_sum_of_squares, p, g, sample=120, seed=1, engine="python")
+    last = str(res).splitlines()[-1]
+    wrong = int("t17" in res.suspects)
+    assert last.startswith(f"  ... and {300 - REPORT_ROWS} more tensors, ")
+    assert f"{120 - REPORT_ROWS - wrong} ok, 180 not checked" in last or wrong == 0, last
+    assert "180 not checked" in last
