@@ -312,3 +312,109 @@ def test_a_report_of_a_sample_counts_the_tensors_not_checked():
     assert last.startswith(f"  ... and {300 - REPORT_ROWS} more tensors, ")
     assert f"{120 - REPORT_ROWS - wrong} ok, 180 not checked" in last or wrong == 0, last
     assert "180 not checked" in last
+
+
+# -- the command line on resource errors (item 7) ----------------------------------------
+# Each of these printed a traceback and exited 1 (with --json, stdout was empty): a
+# corrupted archive member (zlib.error), a .npy header claiming 1e12 entries, and
+# networks or data whose arrays cannot fit (MemoryError, or OverflowError for widths
+# beyond int64). Each must be refused, in one line and with exit status 2, before
+# anything large is allocated. The address space is capped for these tests, so that a
+# regression fails with a MemoryError rather than swapping the machine.
+
+SMALL = ["--sizes", "4,3,1", "--batch", "5"]
+
+
+@pytest.fixture
+def little_memory():
+    """RLIMIT_AS at what this process has mapped plus 2 GiB, for the test only."""
+    resource = pytest.importorskip("resource")
+    psutil = pytest.importorskip("psutil")
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = psutil.Process().memory_info().vms + 2 * 2**30
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def corrupted_npz(path):
+    """An archive whose compressed member W1 is damaged halfway: zlib.error on reading."""
+    import struct
+    import zipfile
+    rng = np.random.default_rng(0)
+    np.savez_compressed(path, W1=np.round(rng.standard_normal((40, 50)), 2), b1=np.zeros((3, 1)))
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("W1.npy")
+    data = bytearray(path.read_bytes())
+    name, extra = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    middle = info.header_offset + 30 + name + extra + info.compress_size // 3
+    for k in range(middle, middle + 16):
+        data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def huge_header_npz(path):
+    """An archive whose member W1 claims a (10**6, 10**6) float64 array in 64 bytes."""
+    import io
+    import zipfile
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        member, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    member.write(bytes(64))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("W1.npy", member.getvalue())
+    return path
+
+
+RESOURCE_CASES = [
+    ("npz-corrupted-member", ["check", *SMALL, "--params", "{corrupt}"],
+     r"cannot read --params .*corrupt\.npz: Error -3 while decompressing"),
+    ("npz-header-1e12", ["check", *SMALL, "--grads", "{huge}"],
+     r"--grads .*huge\.npz declares arrays of 7\.45e\+03 GB \('W1' alone"),
+    ("sizes-100000-100000-10", ["check", "--sizes", "100000,100000,10"],
+     r"--sizes 100000,100000,10 with --batch 32 needs about \d.* of memory"),
+    ("sizes-40000-40000-10", ["check", "--sizes", "40000,40000,10"],
+     r"--sizes 40000,40000,10 .*use smaller --sizes or --batch"),
+    ("batch-1e8", ["check", "--batch", "100000000"],
+     r"--sizes 784,64,10 with --batch 100000000 needs"),
+    ("sizes-beyond-int64", ["check", "--sizes", "99999999999999999999,2"],
+     r"--sizes 99999999999999999999,2 with --batch 32 needs"),
+    ("bench-sizes-40000", ["bench", "--sizes", "40000,40000,10"], r"--sizes 40000,40000,10"),
+]
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize("argv, pattern", [pytest.param(*row[1:], id=row[0])
+                                           for row in RESOURCE_CASES])
+def test_resource_errors_on_the_command_line_are_one_line_and_exit_2(
+        argv, pattern, as_json, tmp_path, little_memory):
+    import json
+    import re
+
+    from clirun import run_cli
+    files = {"corrupt": corrupted_npz(tmp_path / "corrupt.npz"),
+             "huge": huge_header_npz(tmp_path / "huge.npz")}
+    done = run_cli(*[arg.format(**files) for arg in argv], *(["--json"] if as_json else []))
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastcheck: error: "), done.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    if as_json:
+        assert json.loads(done.stdout) == {"error": lines[0][len("fastcheck: error: "):]}
+    else:
+        assert done.stdout == ""
+
+
+def test_usage_errors_are_json_too_under_json():
+    import json
+
+    from clirun import run_cli
+    done = run_cli("check", "--sizes", "4", "--json")
+    assert done.returncode == 2
+    assert "--sizes" in json.loads(done.stdout)["error"]
