@@ -153,7 +153,7 @@ class CheckResult:
     error_flat: np.ndarray = field(repr=False)
     indices: np.ndarray = field(repr=False)
     judgement: np.ndarray = field(repr=False)
-    per_tensor: list = field(repr=False)
+    per_tensor: TensorTable = field(repr=False)
     method: str = "central"
     engine: str = "python"
     eps: object = None
@@ -185,9 +185,7 @@ class CheckResult:
     @property
     def suspects(self):
         """Names of the tensors whose gradient the verdict calls wrong."""
-        if isinstance(self.per_tensor, TensorTable):
-            return self.per_tensor.named("WRONG")
-        return [row.name for row in self.per_tensor if row.status == "WRONG"]
+        return self.per_tensor.named("WRONG")
 
     def to_dict(self):
         """A JSON-ready summary (no per-coordinate arrays; NaN becomes None)."""
@@ -297,7 +295,7 @@ def format_report(res):
     rows = res.per_tensor
     shown = range(len(rows))
     if len(rows) > REPORT_ROWS:
-        shown = _worst_first(rows)[:REPORT_ROWS]
+        shown = rows.worst_first()[:REPORT_ROWS]
         lines += ["", f"  the {REPORT_ROWS} worst of {len(rows)} tensors (WRONG, then unsure, "
                       "then by difference):"]
     header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
@@ -318,29 +316,13 @@ def format_report(res):
     return "\n".join(lines)
 
 
-def _worst_first(rows):
-    """Positions of ``rows`` (a ``TensorTable`` or a list of ``TensorRow``), worst first."""
-    if isinstance(rows, TensorTable):
-        return rows.worst_first()
-    rank = {"WRONG": 0, "unsure": 1}
-    return sorted(range(len(rows)), key=lambda k: (
-        rank.get(rows[k].status, 2),
-        -rows[k].difference if rows[k].difference == rows[k].difference else np.inf))
-
-
 def _count_statuses(rows, shown):
-    """'12 WRONG, 3 ok, 5 not checked': the statuses of the rows not ``shown``, in words."""
-    if isinstance(rows, TensorTable):
-        rest = np.ones(len(rows), dtype=bool)
-        rest[np.asarray(shown, dtype=np.int64)] = False
-        unchecked = rest & (rows.checked == 0)
-        counts = np.bincount(rows.status[rest & ~unchecked], minlength=len(STATUSES))
-        pairs = [(STATUSES[code], int(counts[code])) for code in reversed(range(len(STATUSES)))]
-        pairs.append(("not checked", int(unchecked.sum())))
-    else:
-        seen = set(int(k) for k in shown)
-        rest = [row for k, row in enumerate(rows) if k not in seen]
-        pairs = [(status, sum(row.status == status and row.checked > 0 for row in rest))
-                 for status in reversed(STATUSES)]
-        pairs.append(("not checked", sum(row.checked == 0 for row in rest)))
+    """'12 WRONG, 3 ok, 5 not checked': the statuses of the rows of ``rows`` (a
+    ``TensorTable``) not at positions ``shown``, in words."""
+    rest = np.ones(len(rows), dtype=bool)
+    rest[np.asarray(shown, dtype=np.int64)] = False
+    unchecked = rest & (rows.checked == 0)
+    counts = np.bincount(rows.status[rest & ~unchecked], minlength=len(STATUSES))
+    pairs = [(STATUSES[code], int(counts[code])) for code in reversed(range(len(STATUSES)))]
+    pairs.append(("not checked", int(unchecked.sum())))
     return ", ".join(f"{count} {status}" for status, count in pairs if count)

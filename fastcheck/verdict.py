@@ -318,7 +318,7 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
                "kinks" if (judgement == KINK).any() else "pass")
     notes = list(notes)
     tensors = len(layout.names)
-    missed = tensors - int(np.count_nonzero(np.diff(np.searchsorted(idx, layout.offsets))))
+    missed = tensors - int(np.count_nonzero(np.diff(np.searchsorted(idx, layout.starts))))
     if missed:
         notes.append(f"{missed} of {tensors} tensors were not checked at all" + (
             f": a sample of {idx.size} coordinates is smaller than the number of tensors, "

@@ -5,13 +5,22 @@ line on resource errors.
 Each test here failed on the code before its fix; the commit that added it says how.
 """
 
+import io
+import json
+import re
+import struct
+import zipfile
+
 import numpy as np
 import pytest
+from clirun import run_cli
 
 import fastcheck as fc
+from fastcheck import verdict as V
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
-from fastcheck.result import json_ready
+from fastcheck.result import REPORT_ROWS, json_ready
+from fastcheck.sampling import per_tensor_counts
 
 # J = sum(sin(W) * X) + 0.5 * sum(b**2): the running example of tests/test_bad_input.py.
 _RNG = np.random.default_rng(17)
@@ -156,7 +165,6 @@ def half_sum_of_squares(p):
 
 
 def test_per_tensor_counts_add_up_to_the_sample_with_fewer_coordinates_than_tensors():
-    from fastcheck.sampling import per_tensor_counts
     sizes = np.ones(2000, dtype=np.int64)
     for count in (1, 7, 100, 1999):
         counts = per_tensor_counts(sizes, count, np.random.default_rng(0))
@@ -197,26 +205,23 @@ def test_a_full_check_or_a_large_sample_has_no_such_note():
 # -- many small tensors (item 13) --------------------------------------------------------
 
 def test_segment_norms_and_differences_match_norm_bit_for_bit():
-    from fastcheck.verdict import (SHORT_SEGMENT, norm, relative_difference,
-                                   segment_differences, segment_norms)
     rng = np.random.default_rng(13)
-    lengths = [0, 1, 2, 3, 0, SHORT_SEGMENT, SHORT_SEGMENT + 1, 7, 500, 1, 0]
+    lengths = [0, 1, 2, 3, 0, V.SHORT_SEGMENT, V.SHORT_SEGMENT + 1, 7, 500, 1, 0]
     scales = [1.0, 1e-300, 1e300, 3.0, 1.0, 1e-5, 1e5, 0.0, 2.0, 1e-310, 1.0]
     grad = np.concatenate([s * rng.standard_normal(n) for n, s in zip(lengths, scales)])
     approx = grad + 1e-3 * np.concatenate([s * rng.standard_normal(n)
                                            for n, s in zip(lengths, scales)])
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    norms = segment_norms(grad, bounds)
-    diffs = segment_differences(grad, approx, bounds)
+    norms = V.segment_norms(grad, bounds)
+    diffs = V.segment_differences(grad, approx, bounds)
     for k in range(len(lengths)):
         part = slice(bounds[k], bounds[k + 1])
-        assert norms[k] == norm(grad[part]), k
-        assert diffs[k] == relative_difference(grad[part], approx[part]), k
+        assert norms[k] == V.norm(grad[part]), k
+        assert diffs[k] == V.relative_difference(grad[part], approx[part]), k
 
 
 def reference_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged):
     """The per-tensor loop tensor_rows replaced: one reduction per tensor."""
-    from fastcheck import verdict as V
     grad, approx = grad_flat[indices], approx_flat[indices]
     error = grad - approx
     bounds = np.searchsorted(indices, layout.offsets)
@@ -243,7 +248,6 @@ def reference_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, 
 
 
 def test_tensor_rows_equal_the_per_tensor_reduction_they_replaced():
-    from fastcheck import verdict as V
     rng = np.random.default_rng(31)
     shapes = [(), (3, 4), (1,), (50,), (2, 1, 3), (), (40, 2), (5,)] * 3
     params = {f"p{k}": rng.standard_normal(shape) for k, shape in enumerate(shapes)}
@@ -275,7 +279,6 @@ def two_entries(theta, X, Y):
 
 
 def test_a_hundred_thousand_scalar_tensors_give_a_short_report_of_the_worst():
-    from fastcheck.result import REPORT_ROWS
     T = 100_000
     values = np.random.default_rng(7).standard_normal(T)
     p = {f"t{k}": values[k] for k in range(T)}
@@ -304,7 +307,6 @@ def test_a_hundred_thousand_scalar_tensors_give_a_short_report_of_the_worst():
 
 
 def test_a_report_of_a_sample_counts_the_tensors_not_checked():
-    from fastcheck.result import REPORT_ROWS
     p, g = scalar_problem(300, wrong={17})
     res = fc.check(half_sum_of_squares, p, g, sample=120, seed=1, engine="python")
     last = str(res).splitlines()[-1]
@@ -343,8 +345,6 @@ def little_memory():
 
 def corrupted_npz(path):
     """An archive whose compressed member W1 is damaged halfway: zlib.error on reading."""
-    import struct
-    import zipfile
     rng = np.random.default_rng(0)
     np.savez_compressed(path, W1=np.round(rng.standard_normal((40, 50)), 2), b1=np.zeros((3, 1)))
     with zipfile.ZipFile(path) as archive:
@@ -360,8 +360,6 @@ def corrupted_npz(path):
 
 def huge_header_npz(path):
     """An archive whose member W1 claims a (10**6, 10**6) float64 array in 64 bytes."""
-    import io
-    import zipfile
     member = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         member, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
@@ -393,10 +391,6 @@ RESOURCE_CASES = [
                                            for row in RESOURCE_CASES])
 def test_resource_errors_on_the_command_line_are_one_line_and_exit_2(
         argv, pattern, as_json, tmp_path, little_memory):
-    import json
-    import re
-
-    from clirun import run_cli
     files = {"corrupt": corrupted_npz(tmp_path / "corrupt.npz"),
              "huge": huge_header_npz(tmp_path / "huge.npz")}
     done = run_cli(*[arg.format(**files) for arg in argv], *(["--json"] if as_json else []))
@@ -412,9 +406,6 @@ def test_resource_errors_on_the_command_line_are_one_line_and_exit_2(
 
 
 def test_usage_errors_are_json_too_under_json():
-    import json
-
-    from clirun import run_cli
     done = run_cli("check", "--sizes", "4", "--json")
     assert done.returncode == 2
     assert "--sizes" in json.loads(done.stdout)["error"]
