@@ -6,6 +6,7 @@ that map once (names, shapes, offsets) so the engines work on a flat
 ``theta`` of shape (P,) and the result is handed back per tensor.
 """
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,11 +19,27 @@ from .errors import GradientError, InputTypeError, ParameterError
 _REAL_KINDS = "iuf"
 
 
+def refuse_masked(value, what, error):
+    """Raise ``error`` naming ``what`` if ``value`` is a masked array (``numpy.ma``).
+
+    Converted, it would lose its mask, and the values hidden under it (a masked
+    gradient's fill value is often 1e20) would be checked as if they were real
+    (tests/test_bad_input.py, the "masked" rows).
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise error(f"{what} is a masked array (numpy.ma): fastcheck would drop its mask "
+                    "and check the values hidden under it as if they were real. Pass a plain "
+                    "array: np.ma.filled(value, fill) with the value the masked entries "
+                    "should take, or leave the masked entries out")
+
+
 def as_numeric_array(value, what, *, allow_complex=False, error=ParameterError):
     """Return ``value`` as an ndarray of numbers, or raise naming ``what``.
 
-    The array is not copied here; callers copy before they write.
+    The array is not copied here; callers copy before they write. Masked
+    arrays are refused (``refuse_masked``).
     """
+    refuse_masked(value, what, error)
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -56,12 +73,50 @@ def format_index(index):
     return "[" + ", ".join(str(i) for i in index) + "]" if index else ""
 
 
+#: The dtype of each type of real scalar taken as a tensor of shape () as it is.
+_SCALARS = {float: np.dtype(np.float64)} | {
+    t: np.dtype(t) for t in (np.float16, np.float32, np.float64, np.longdouble, np.int8,
+                             np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                             np.uint64, np.longlong, np.ulonglong)}
+
+
+def _tensor(value, what, allow_complex=False, error=ParameterError):
+    """``(shape, dtype, value)`` of one tensor, refused as ``as_numeric_array`` refuses.
+
+    ``value`` comes back as an ndarray, or unchanged when it is a Python float or
+    a real NumPy scalar: wrapping each of a million scalar tensors in an array took
+    most of a check's bookkeeping (tests/test_faults.py, many small tensors).
+    """
+    dtype = _SCALARS.get(type(value))
+    if dtype is not None:
+        return (), dtype, value
+    array = as_numeric_array(value, what, allow_complex=allow_complex, error=error)
+    return array.shape, array.dtype, array
+
+
+def _entry(value):
+    """The single entry of a one-entry tensor, as a scalar."""
+    return value if type(value) in _SCALARS else np.asarray(value).reshape(-1)[0]
+
+
+def _first_nonfinite_entry(values):
+    """Position in ``values`` (scalars) of the first that is not finite, or None."""
+    if not values:
+        return None
+    bad = ~np.isfinite(np.array(values))
+    return int(np.argmax(bad)) if bad.any() else None
+
+
 @dataclass(frozen=True)
 class Layout:
     """Names, shapes and offsets of the tensors stacked into ``theta``.
 
     ``offsets[k]:offsets[k + 1]`` is tensor ``names[k]`` in the flat vector;
     ``size`` is P, the total number of parameters.
+
+    The bookkeeping is vectorised over tensors where it can be: tensors of one
+    entry are gathered with one NumPy call, not one per tensor, so a layout of
+    a million scalar tensors costs seconds (tests/test_faults.py).
     """
 
     names: tuple
@@ -77,24 +132,49 @@ class Layout:
                                  f"{type(params).__name__}; e.g. {{'W1': W1, 'b1': b1}}")
         if len(params) == 0:
             raise ParameterError("params is empty; pass at least one parameter tensor")
-        names, shapes, dtypes, offsets = [], [], [], [0]
+        names, shapes, dtypes, sizes = [], [], [], []
+        scalars, where = [], []  # one-entry float tensors, checked for finiteness at once
         for name, value in params.items():
             if not isinstance(name, str):
                 raise InputTypeError(f"parameter names must be strings, got {name!r}")
-            array = as_numeric_array(value, f"parameter {name!r}", allow_complex=allow_complex)
-            if array.size == 0:
-                raise ParameterError(f"parameter {name!r} is empty (shape {array.shape}); "
+            shape, dtype, value = _tensor(value, f"parameter {name!r}", allow_complex)
+            size = value.size if shape else 1
+            if size == 0:
+                raise ParameterError(f"parameter {name!r} is empty (shape {shape}); "
                                      "drop it from params")
-            bad = first_nonfinite(array)
-            if bad is not None:
-                raise ParameterError(f"parameter {name!r} is not finite at "
-                                     f"{name}{format_index(bad)} = {array[bad]}; "
-                                     "check its initialisation")
+            if dtype.kind in "fc":
+                if size == 1:
+                    scalars.append(_entry(value))
+                    where.append(len(names))
+                else:
+                    bad = first_nonfinite(value)
+                    if bad is not None:
+                        raise ParameterError(f"parameter {name!r} is not finite at "
+                                             f"{name}{format_index(bad)} = {value[bad]}; "
+                                             "check its initialisation")
             names.append(name)
-            shapes.append(array.shape)
-            dtypes.append(array.dtype)
-            offsets.append(offsets[-1] + array.size)
-        return cls(tuple(names), tuple(shapes), tuple(offsets), tuple(dtypes))
+            shapes.append(shape)
+            dtypes.append(dtype)
+            sizes.append(size)
+        bad = _first_nonfinite_entry(scalars)
+        if bad is not None:
+            k = where[bad]
+            raise ParameterError(f"parameter {names[k]!r} is not finite at {names[k]}"
+                                 f"{format_index((0,) * len(shapes[k]))} = {scalars[bad]}; "
+                                 "check its initialisation")
+        offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        return cls(tuple(names), tuple(shapes), tuple(offsets.tolist()), tuple(dtypes))
+
+    @functools.cached_property
+    def starts(self):
+        """``offsets`` as a (T + 1,) int64 array, for vectorised lookups."""
+        return np.array(self.offsets, dtype=np.int64)
+
+    @functools.cached_property
+    def _single(self):
+        """Positions (k,) of the tensors of one entry, and of the others."""
+        one = np.diff(self.starts) == 1
+        return np.flatnonzero(one), np.flatnonzero(~one)
 
     @property
     def size(self):
@@ -105,16 +185,24 @@ class Layout:
         """The slice of tensor ``k`` in the flat vector."""
         return slice(self.offsets[k], self.offsets[k + 1])
 
+    def _stack(self, values, flat):
+        """Write ``values`` (one array-like per tensor, in layout order) into ``flat`` (P,)."""
+        one, many = self._single
+        if one.size:
+            flat[self.starts[one]] = np.array([_entry(values[k]) for k in one.tolist()])
+        for k in many.tolist():
+            flat[self.offsets[k]:self.offsets[k + 1]] = np.asarray(values[k]).ravel()
+        return flat
+
     def flatten(self, params, dtype=np.float64):
         """A new (P,) array of ``params`` in layout order (never a view)."""
-        theta = np.empty(self.size, dtype=dtype)
-        for k, name in enumerate(self.names):
-            theta[self.span(k)] = np.asarray(params[name]).ravel()
-        return theta
+        return self._stack([params[name] for name in self.names],
+                           np.empty(self.size, dtype=dtype))
 
     def unflatten(self, theta):
         """A dict name -> view of ``theta`` (P,) reshaped to the tensor's shape."""
-        return {name: theta[self.span(k)].reshape(shape)
+        o = self.offsets
+        return {name: theta[o[k]:o[k + 1]].reshape(shape)
                 for k, (name, shape) in enumerate(zip(self.names, self.shapes))}
 
     def gather_grads(self, grads, notes=None):
@@ -132,8 +220,9 @@ class Layout:
         if not isinstance(grads, Mapping):
             raise InputTypeError(f"grads must be a mapping of name -> array, got "
                                  f"{type(grads).__name__}; e.g. {{'dW1': dW1, 'db1': db1}}")
-        prefixed = all("d" + name in grads for name in self.names)
-        plain = all(name in grads for name in self.names)
+        dkeys = ["d" + name for name in self.names]
+        prefixed = all(map(grads.__contains__, dkeys))
+        plain = all(map(grads.__contains__, self.names))
         if prefixed and plain:
             raise GradientError("grads has both 'dX' and 'X' keys for every parameter X, so "
                                 "which is the gradient is ambiguous; pass one of the two")
@@ -145,23 +234,28 @@ class Layout:
                                 if missing else
                                 "grads mixes 'dX' and 'X' keys; name every gradient the same "
                                 "way")
-        flat = np.empty(self.size, dtype=np.float64)
-        reshaped = []
-        for k, (name, shape) in enumerate(zip(self.names, self.shapes)):
-            key = "d" + name if prefixed else name
-            array = as_numeric_array(grads[key], f"gradient {key!r}", error=GradientError)
-            if array.shape != shape:
-                if _squeezed(array.shape) != _squeezed(shape):
-                    raise GradientError(f"gradient {key!r} has shape {array.shape} but "
+        keys = dkeys if prefixed else self.names
+        values, shapes, reshaped = [], [], []
+        for key, name, shape in zip(keys, self.names, self.shapes):
+            got, _, value = _tensor(grads[key], f"gradient {key!r}", error=GradientError)
+            if got != shape:
+                if _squeezed(got) != _squeezed(shape):
+                    raise GradientError(f"gradient {key!r} has shape {got} but "
                                         f"parameter {name!r} has shape {shape}; they must "
                                         "hold the same entries (reshape the gradient, not "
                                         "the parameter)")
-                reshaped.append(f"{key} {array.shape} for {name} {shape}")
-            bad = first_nonfinite(array)
-            if bad is not None:
-                raise GradientError(f"gradient {key!r} is not finite at {key}{format_index(bad)}"
-                                    f" = {array[bad]}; the backward pass produced it")
-            flat[self.span(k)] = array.ravel()
+                reshaped.append(f"{key} {got} for {name} {shape}")
+            values.append(value)
+            shapes.append(got)
+        flat = self._stack(values, np.empty(self.size, dtype=np.float64))
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            i = int(np.argmax(bad))
+            k = int(np.searchsorted(self.starts, i, side="right")) - 1
+            index = np.unravel_index(i - self.offsets[k], shapes[k])
+            raise GradientError(f"gradient {keys[k]!r} is not finite at {keys[k]}"
+                                f"{format_index(tuple(int(j) for j in index))} = {flat[i]}; "
+                                "the backward pass produced it")
         if reshaped and notes is not None:
             notes.append("gradients taken with axes of length 1 added or dropped: "
                          + ", ".join(reshaped))
@@ -169,7 +263,7 @@ class Layout:
 
     def locate(self, i):
         """Flat index ``i`` -> (tensor name, index tuple within that tensor)."""
-        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
         local = int(i) - self.offsets[k]
         return self.names[k], tuple(int(j) for j in np.unravel_index(local, self.shapes[k]))
 

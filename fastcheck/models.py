@@ -213,6 +213,21 @@ class MLP:
                 for name, array in self.layout.unflatten(grad).items()}
 
 
+def problem_bytes(sizes, batch):
+    """Bytes a check of ``MLP(sizes)`` on ``batch`` random examples needs at least,
+    from the widths alone, before anything is allocated (Python integers: no
+    overflow, however large the widths).
+
+    Six float64 copies of the P parameters are alive at once (the parameters,
+    their gradients, the check's theta, gradients, estimates and error
+    estimates), and three of the data's size per layer (X, and the forward
+    pass's Z and A for each layer, each ``batch`` columns).
+    """
+    sizes = [int(n) for n in sizes]
+    P = sum(n * (m + 1) for m, n in zip(sizes, sizes[1:]))
+    return 8 * (6 * P + 3 * int(batch) * sum(sizes))
+
+
 def _sizes(sizes):
     try:
         values = list(sizes)

@@ -4,6 +4,7 @@ Results hold numbers and the words ``fastcheck.verdict`` chose for them; they
 format the report and serialise to JSON, and decide nothing themselves.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,8 @@ from .memory import format_bytes
 
 #: Bumped whenever ``to_dict()``'s keys change meaning.
 SCHEMA_VERSION = 2
+#: A report lists at most this many tensors (the worst); ``res.per_tensor`` has them all.
+REPORT_ROWS = 50
 
 
 def json_ready(value):
@@ -63,6 +66,71 @@ class TensorRow:
                 "detectable": self.detectable, "status": self.status}
 
 
+#: The statuses a tensor can have, by code (``TensorTable.status``).
+STATUSES = ("ok", "kinks", "unsure", "WRONG")
+
+
+class TensorTable(Sequence):
+    """Every tensor's ``TensorRow``, held as columns (each (T,), in layout order).
+
+    A check of a million tensors keeps a few arrays and builds a row only when
+    it is asked for; ``res.per_tensor`` indexes, iterates and compares like the
+    list of rows it stands for. ``worst`` is each tensor's worst flat index
+    within the tensor (-1 where nothing was checked), ``clean`` its difference
+    without kinks (used where ``kinks`` > 0), ``status`` a code into ``STATUSES``.
+    """
+
+    def __init__(self, names, shapes, checked, difference, max_abs_error, worst, kinks, clean,
+                 detectable, status):
+        self.names, self.shapes = names, shapes
+        self.checked, self.difference, self.max_abs_error = checked, difference, max_abs_error
+        self.worst, self.kinks, self.clean = worst, kinks, clean
+        self.detectable, self.status = detectable, status
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self.row(j) for j in range(*k.indices(len(self)))]
+        return self.row(range(len(self))[k])
+
+    def row(self, k):
+        """The ``TensorRow`` of tensor ``k``."""
+        shape = self.shapes[k]
+        if not self.checked[k]:
+            return TensorRow(self.names[k], shape, 0, float("nan"), float("nan"), (),
+                             status=STATUSES[self.status[k]])
+        kinks = int(self.kinks[k])
+        return TensorRow(self.names[k], shape, int(self.checked[k]), float(self.difference[k]),
+                         float(self.max_abs_error[k]),
+                         tuple(int(j) for j in np.unravel_index(int(self.worst[k]), shape)),
+                         kinks, float(self.clean[k]) if kinks else None,
+                         float(self.detectable[k]), STATUSES[self.status[k]])
+
+    def __eq__(self, other):
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"<TensorTable of {len(self)} tensors>"
+
+    def named(self, status):
+        """The names of the tensors whose status is ``status``, in layout order."""
+        return [self.names[k] for k in np.flatnonzero(self.status == STATUSES.index(status))]
+
+    def worst_first(self):
+        """Positions (T,) of the tensors, the worst first: WRONG, then unsure, then the
+        rest, each by difference, largest first; tensors not checked last."""
+        rank = np.where(self.status == STATUSES.index("WRONG"), 0,
+                        np.where(self.status == STATUSES.index("unsure"), 1, 2))
+        difference = np.where(np.isnan(self.difference), -np.inf, self.difference)
+        return np.lexsort((-difference, rank))
+
+
 @dataclass(frozen=True)
 class Judged:
     """What every check's result says: the exercise's relative ``difference`` and
@@ -92,7 +160,7 @@ class CheckResult(Judged):
     error_flat: np.ndarray = field(repr=False)
     indices: np.ndarray = field(repr=False)
     judgement: np.ndarray = field(repr=False)
-    per_tensor: list = field(repr=False)
+    per_tensor: TensorTable = field(repr=False)
     method: str = "central"
     engine: str = "python"
     eps: object = None
@@ -124,7 +192,7 @@ class CheckResult(Judged):
     @property
     def suspects(self):
         """Names of the tensors whose gradient the verdict calls wrong."""
-        return [row.name for row in self.per_tensor if row.status == "WRONG"]
+        return self.per_tensor.named("WRONG")
 
     def to_dict(self):
         """A JSON-ready summary (no per-coordinate arrays; NaN becomes None)."""
@@ -225,15 +293,37 @@ def format_report(res):
         lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
                      f"{how}")
     lines += notes
+    rows = res.per_tensor
+    shown = range(len(rows))
+    if len(rows) > REPORT_ROWS:
+        shown = rows.worst_first()[:REPORT_ROWS]
+        lines += ["", f"  the {REPORT_ROWS} worst of {len(rows)} tensors (WRONG, then unsure, "
+                      "then by difference):"]
     header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
               "detectable", "verdict")
     table = [header]
-    for row in res.per_tensor:
+    for row in (rows[int(k)] for k in shown):
         table.append((row.name, str(row.shape), str(row.checked), f"{row.difference:.3e}",
                       f"{row.max_abs_error:.3e}", f"{row.name}{format_index(row.worst_index)}",
                       f"{row.detectable:.1e}", row.status))
     widths = [max(len(r[c]) for r in table) for c in range(len(header))]
-    lines.append("")
+    if len(rows) <= REPORT_ROWS:
+        lines.append("")
     for r in table:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    if len(rows) > REPORT_ROWS:
+        lines.append(f"  ... and {len(rows) - REPORT_ROWS} more tensors, "
+                     f"{_count_statuses(rows, shown)}: every row is in res.per_tensor")
     return "\n".join(lines)
+
+
+def _count_statuses(rows, shown):
+    """'12 WRONG, 3 ok, 5 not checked': the statuses of the rows of ``rows`` (a
+    ``TensorTable``) not at positions ``shown``, in words."""
+    rest = np.ones(len(rows), dtype=bool)
+    rest[np.asarray(shown, dtype=np.int64)] = False
+    unchecked = rest & (rows.checked == 0)
+    counts = np.bincount(rows.status[rest & ~unchecked], minlength=len(STATUSES))
+    pairs = [(STATUSES[code], int(counts[code])) for code in reversed(range(len(STATUSES)))]
+    pairs.append(("not checked", int(unchecked.sum())))
+    return ", ".join(f"{count} {status}" for status, count in pairs if count)

@@ -34,13 +34,25 @@ def sample_size(sample, P):
     return count
 
 
-def per_tensor_counts(sizes, count):
-    """How many coordinates each tensor gets out of ``count``: (T,) int64.
+def per_tensor_counts(sizes, count, rng=None):
+    """How many coordinates each tensor gets out of ``count``: (T,) int64, summing
+    to ``count`` exactly.
 
     Every tensor gets at least min(k, size), k = max(1, count // (2T)), so small
     tensors (biases) are never left out; the rest goes in proportion to size.
+    With fewer coordinates than tensors, ``count`` tensors get one each: the
+    tensors are cut into ``count`` runs of consecutive tensors, of equal length
+    to within one, and each run gives one, at a position ``rng`` draws (seed 0
+    by default), so the chosen tensors spread over the whole layout.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
+    if count < sizes.size:
+        rng = np.random.default_rng(0) if rng is None else rng
+        runs = np.arange(count + 1) * sizes.size // count
+        chosen = runs[:-1] + (rng.random(count) * np.diff(runs)).astype(np.int64)
+        counts = np.zeros(sizes.size, dtype=np.int64)
+        counts[chosen] = 1
+        return counts
     k = max(1, count // (2 * sizes.size))
     counts = np.minimum(k, sizes)
     left = count - int(counts.sum())
@@ -113,5 +125,5 @@ def coordinates(layout, sample=None, seed=0, only=None, exclude=None):
     count = sample_size(sample, int(sizes.sum()))
     rng = np.random.default_rng(validate_seed(seed))
     chosen = [layout.offsets[k] + rng.choice(int(size), size=int(n), replace=False)
-              for k, size, n in zip(tensors, sizes, per_tensor_counts(sizes, count))]
+              for k, size, n in zip(tensors, sizes, per_tensor_counts(sizes, count, rng))]
     return np.sort(np.concatenate(chosen)).astype(np.int64)

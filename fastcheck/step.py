@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from .errors import OptionError
+from .errors import OptionError, ParameterError
 
 _EPS = np.finfo(np.float64).eps
 #: The best relative step of each method in float64.
@@ -39,26 +39,45 @@ def default_steps(theta, method="central"):
     h_i = c * max(1, |theta_i|) with c the method's best relative step, rounded
     to the step that is really taken, ``(theta_i + h_i) - theta_i``, so the
     divisor matches the perturbation exactly (pinned by tests/test_step.py).
+    Near the float64 maximum theta_i + h_i overflows and the step is inf;
+    ``steps_for`` refuses such a parameter by name.
     """
     theta = np.asarray(theta, dtype=np.float64)
     if method == "complex":
         return np.full(theta.shape, COMPLEX_STEP)
     h = RELATIVE_STEP[method] * np.maximum(1.0, np.abs(theta))
-    return (theta + h) - theta
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (theta + h) - theta
 
 
 def steps_for(theta, eps, describe, method="central"):
     """The steps to use at ``theta`` (n,), for ``eps`` None (default) or a number.
 
     ``describe(k)`` names entry k (``"W1[2, 3]"``) for the error raised when a
-    real step vanishes against theta: theta + h == theta would divide 0 by 2h.
-    The complex step is never lost: it lives in the imaginary part.
+    real step vanishes against theta: theta + h == theta would divide 0 by 2h;
+    and for the one raised when theta +- h is beyond the float64 maximum: the
+    cost would be evaluated at inf and blamed for it. The complex step is never
+    lost: it lives in the imaginary part (but the real steps that check it
+    must be finite too).
     """
     theta = np.asarray(theta, dtype=np.float64)
     if eps is None:
         h = default_steps(theta, method)
     else:
         h = np.full(theta.shape, positive_finite(eps, "eps"))
+    real = default_steps(theta) if method == "complex" else h
+    with np.errstate(over="ignore", invalid="ignore"):
+        beyond = ~(np.isfinite(theta + real) & np.isfinite(theta - real))
+    if beyond.any():
+        k = int(np.argmax(beyond))
+        if eps is None or method == "complex":
+            raise ParameterError(
+                f"{describe(k)} = {theta[k]:.17g} is too large for a finite step: theta +- h "
+                "overflows float64 (whose maximum is 1.8e308). Rescale that parameter (and "
+                "the cost with it) before checking")
+        raise OptionError(f"eps={h[k]:.3g} takes {describe(k)} = {theta[k]:.17g} beyond the "
+                          "float64 maximum (theta + eps overflows); use a smaller eps, or "
+                          "eps=None")
     if method == "complex":
         return h
     smallest = 0.5 * h if method == "richardson" else h

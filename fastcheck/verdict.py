@@ -32,7 +32,7 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
 
 import numpy as np
 
-from .result import CheckResult, DirectionsResult, TensorRow
+from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
 from .step import positive_finite
 
 #: The exercise's relative difference below which a check was taken to pass;
@@ -113,6 +113,58 @@ def relative_difference(grad, gradapprox):
     grad, gradapprox = np.ravel(grad), np.ravel(gradapprox)
     denominator = norm(grad) + norm(gradapprox)
     return 0.0 if denominator == 0.0 else float(norm(grad - gradapprox) / denominator)
+
+
+#: Segments up to this long are summed side by side, one position at a time;
+#: each longer one gets a cumulative sum of its own (as ``norm`` does).
+SHORT_SEGMENT = 32
+
+
+def segment_norms(x, bounds):
+    """(T,) ``norm`` of each segment ``x[bounds[k]:bounds[k + 1]]`` of ``x`` (n,), bit for
+    bit what ``norm`` gives the segment alone (0.0 for an empty one).
+
+    ``bounds`` (T + 1,) is non-decreasing. Short segments are summed side by side,
+    position j of every segment at once, in the order ``norm`` sums them, so a
+    million tensors cost a few NumPy calls, not a million (tests/test_faults.py
+    compares each with ``norm``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    lengths = np.diff(bounds)
+    out = np.zeros(lengths.size)
+    full = np.flatnonzero(lengths)
+    if full.size == 0:
+        return out
+    lens = lengths[full]
+    x = x[bounds[0]:bounds[-1]]
+    starts = bounds[full] - bounds[0]
+    top = np.maximum.reduceat(np.abs(x), starts)
+    scale = np.ones(full.size)
+    usable = (top != 0.0) & np.isfinite(top)
+    scale[usable] = np.ldexp(1.0, np.frexp(top[usable])[1])  # as ``_scale``
+    y = x / np.repeat(scale, lens)
+    squares = y * y
+    total = np.zeros(full.size)
+    short = np.flatnonzero(lens <= SHORT_SEGMENT)
+    if short.size:
+        first, count = starts[short], lens[short]
+        for j in range(int(count.max())):
+            live = count > j
+            total[short[live]] += squares[first[live] + j]
+    for t in np.flatnonzero(lens > SHORT_SEGMENT).tolist():
+        total[t] = np.cumsum(squares[starts[t]:starts[t] + lens[t]])[-1]
+    out[full] = scale * np.sqrt(total)
+    return out
+
+
+def segment_differences(grad, approx, bounds):
+    """(T,) ``relative_difference`` of each segment of ``grad`` and ``approx`` (n,), as
+    ``segment_norms`` cuts them, bit for bit; 0.0 for an empty one."""
+    denominator = segment_norms(grad, bounds) + segment_norms(approx, bounds)
+    numerator = segment_norms(np.asarray(grad) - np.asarray(approx), bounds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator == 0.0, 0.0, numerator / denominator)
 
 
 def cost_noise(j0, value_eps):
@@ -203,36 +255,47 @@ def judge_probes(grad, slopes, h, noise, threshold, rounding=0.0):
 
 
 def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged):
-    """A ``TensorRow`` per tensor, over the checked flat ``indices`` (sorted).
+    """The ``TensorTable`` of the check: a row per tensor, over the checked flat
+    ``indices`` (sorted).
 
     ``judgement`` (n,) holds each coordinate's code, ``allowed`` (n,) how far
     its gradient could be off unseen, ``flagged`` (n,) bool the coordinates at
-    kinks (engine flags and kinks the closer look found).
+    kinks (engine flags and kinks the closer look found). Every column is
+    computed for all tensors at once (segmented reductions over the checked
+    coordinates, which are sorted by tensor): a million tensors take seconds.
     """
     grad, approx = grad_flat[indices], approx_flat[indices]
-    error = grad - approx
-    bounds = np.searchsorted(indices, layout.offsets)
-    rows = []
-    for k, (name, shape) in enumerate(zip(layout.names, layout.shapes)):
-        lo, hi = bounds[k], bounds[k + 1]
-        if lo == hi:
-            rows.append(TensorRow(name, shape, 0, float("nan"), float("nan"), (),
-                                  status="ok"))
-            continue
-        worst = lo + int(np.argmax(np.abs(error[lo:hi])))
-        local = int(indices[worst]) - layout.offsets[k]
-        codes = judgement[lo:hi]
-        kinks = int(flagged[lo:hi].sum())
-        clean = (relative_difference(grad[lo:hi][~flagged[lo:hi]],
-                                     approx[lo:hi][~flagged[lo:hi]]) if kinks else None)
-        status = ("WRONG" if (codes == MISTAKE).any() else
-                  "unsure" if (codes == UNRESOLVED).any() else
-                  "kinks" if (codes == KINK).any() else "ok")
-        rows.append(TensorRow(
-            name, shape, int(hi - lo), relative_difference(grad[lo:hi], approx[lo:hi]),
-            float(abs(error[worst])), tuple(int(j) for j in np.unravel_index(local, shape)),
-            kinks, clean, float(allowed[lo:hi].max()), status))
-    return rows
+    error = np.abs(grad - approx)
+    bounds = np.searchsorted(indices, layout.starts)
+    checked = np.diff(bounds)
+    T = checked.size
+    tensor = np.repeat(np.arange(T), checked)  # the tensor of each checked coordinate
+    difference = np.full(T, np.nan)
+    max_abs_error = np.full(T, np.nan)
+    worst = np.full(T, -1, dtype=np.int64)
+    detectable = np.zeros(T)
+    full = np.flatnonzero(checked)
+    if full.size:
+        difference[full] = segment_differences(grad, approx, bounds)[full]
+        starts = bounds[full]
+        top = np.maximum.reduceat(error, starts)
+        max_abs_error[full] = top
+        # The first coordinate of each tensor at its largest error, as np.argmax finds it.
+        segment = np.repeat(np.arange(full.size), checked[full])
+        hits = np.flatnonzero(error == top[segment])
+        first = hits[np.searchsorted(segment[hits], np.arange(full.size))]
+        worst[full] = indices[first] - layout.starts[full]
+        detectable[full] = np.maximum.reduceat(allowed, starts)
+    kinks = np.bincount(tensor[flagged], minlength=T)
+    clean = np.full(T, np.nan)
+    if flagged.any():
+        kept = np.concatenate([[0], np.cumsum(~flagged)])[bounds]
+        clean = segment_differences(grad[~flagged], approx[~flagged], kept)
+    status = np.zeros(T, dtype=np.int8)
+    for code, word in ((KINK, "kinks"), (UNRESOLVED, "unsure"), (MISTAKE, "WRONG")):
+        status[np.unique(tensor[judgement == code])] = STATUSES.index(word)
+    return TensorTable(layout.names, layout.shapes, checked, difference, max_abs_error, worst,
+                       kinks, clean, detectable, status)
 
 
 def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error, allowed,
@@ -254,6 +317,13 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
                "unsure" if (judgement == UNRESOLVED).any() else
                "kinks" if (judgement == KINK).any() else "pass")
     notes = list(notes)
+    tensors = len(layout.names)
+    missed = tensors - int(np.count_nonzero(np.diff(np.searchsorted(idx, layout.starts))))
+    if missed:
+        notes.append(f"{missed} of {tensors} tensors were not checked at all" + (
+            f": a sample of {idx.size} coordinates is smaller than the number of tensors, "
+            f"so {idx.size} tensors spread over the layout got one each" if idx.size < tensors
+            else ""))
     unresolved = int((judgement == UNRESOLVED).sum())
     if unresolved:
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "
@@ -291,19 +361,41 @@ def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluat
         evaluations=evaluations, seconds=seconds, notes=notes)
 
 
+def _dtype(value):
+    """The NumPy dtype ``value`` would convert to (Python numbers: float64 or int64)."""
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype
+    if isinstance(value, (float, int)):
+        return np.dtype(np.float64 if isinstance(value, float) else np.int64)
+    return np.asarray(value).dtype
+
+
+def _coarse(dtype):
+    """True for a float dtype coarser than float64."""
+    return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8
+
+
 def gradient_precision(params, grads, names):
     """The machine epsilon of the coarsest float array among the parameters
     ``names`` in ``params`` and their gradients in ``grads`` (``dW1`` or ``W1``);
     float64's if none is coarser. Parameters count: a float32 parameter rounds
     the backward pass that uses it (NumPy keeps ``0.1 * W`` in float32) even
     when the gradient comes back as float64."""
-    eps = [float(np.finfo(np.float64).eps)]
-    for name in names:
-        for source, key in ((params, name), (grads, "d" + name), (grads, name)):
-            dtype = getattr(source.get(key), "dtype", None) if hasattr(source, "get") else None
-            if dtype is not None and dtype.kind == "f":
-                eps.append(float(np.finfo(dtype).eps))
-    return max(eps)
+    sources = [source for source in (params, grads) if hasattr(source, "values")]
+    if not any(_coarse(getattr(value, "dtype", None))
+               for source in sources for value in source.values()):
+        return float(np.finfo(np.float64).eps)  # the common case, one pass over the values
+    dtypes = set()
+    for source, prefix in ((params, ""), (grads, "d"), (grads, "")):
+        if not hasattr(source, "get"):
+            continue
+        for name in names:
+            dtype = getattr(source.get(prefix + name), "dtype", None)
+            if isinstance(dtype, np.dtype):
+                dtypes.add(dtype)
+    eps = [float(np.finfo(dtype).eps) for dtype in dtypes if dtype.kind == "f"]
+    return max(eps + [float(np.finfo(np.float64).eps)])
 
 
 def gradient_rounding(grad_eps, grad_flat):
@@ -315,16 +407,36 @@ def gradient_rounding(grad_eps, grad_flat):
     return GRAD_ULPS * grad_eps * float(np.max(np.abs(grad_flat), initial=0.0))
 
 
+#: A note lists at most this many tensors by name.
+NOTE_NAMES = 8
+
+
+def _listed(items):
+    """``items`` joined by commas, the first ``NOTE_NAMES`` of them and a count of the rest."""
+    shown = ", ".join(items[:NOTE_NAMES])
+    return shown + (f" and {len(items) - NOTE_NAMES} more" if len(items) > NOTE_NAMES else "")
+
+
 def precision_notes(params, grad_eps=None, rounding=0.0):
-    """One note naming the tensors given in a lower precision than the float64
-    used; failing those, one saying how well gradients given in a lower
-    precision are taken to be known (``gradient_rounding``; the report's
-    "detectable" column shows it either way)."""
-    low = [f"{name} ({np.asarray(value).dtype})" for name, value in params.items()
-           if np.asarray(value).dtype.kind == "f" and np.asarray(value).dtype.itemsize < 8]
+    """The notes on precision: one naming the tensors given in a lower precision
+    than the float64 used, failing those one saying how well gradients given in a
+    lower precision are taken to be known (``gradient_rounding``; the report's
+    "detectable" column shows it either way); and one naming the tensors given
+    in a higher precision (``np.longdouble``), whose digits beyond float64's are
+    rounded away before the check (tests/test_faults.py)."""
+    low, high = [], []
+    for name, value in params.items():
+        dtype = _dtype(value)
+        if dtype.kind == "f" and dtype.itemsize != 8:
+            (low if dtype.itemsize < 8 else high).append(f"{name} ({dtype})")
+    notes = []
     if low:
-        return [f"checked in float64: {', '.join(low)} given in lower precision"]
-    if grad_eps is not None and grad_eps > np.finfo(np.float64).eps:
-        return [f"gradients given in a precision of {grad_eps:.2g} are taken as known to "
-                f"{GRAD_ULPS} of its ulps of the largest gradient, {rounding:.2g}"]
-    return []
+        notes.append(f"checked in float64: {_listed(low)} given in lower precision")
+    elif grad_eps is not None and grad_eps > np.finfo(np.float64).eps:
+        notes.append(f"gradients given in a precision of {grad_eps:.2g} are taken as known "
+                     f"to {GRAD_ULPS} of its ulps of the largest gradient, {rounding:.2g}")
+    if high:
+        notes.append(f"checked in float64: {_listed(high)} given in higher precision, "
+                     "rounded to float64 first: digits beyond float64's are neither "
+                     "perturbed nor checked")
+    return notes

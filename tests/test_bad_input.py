@@ -161,6 +161,7 @@ def directions(cost=py_cost, p=None, g=None, *args, **kwargs):
 
 
 THREADS_LIMIT = numba.config.NUMBA_NUM_THREADS
+FMAX = float(np.finfo(np.float64).max)
 BIG = params(W=W0 * 1e20)                                    # theta + 1e-30 == theta everywhere
 
 # (id, call, expected exception class, regex naming the culprit)
@@ -190,6 +191,9 @@ CASES = [
     ("grad-ambiguous-keys", check(g=dict(grads(), W=W0, b=B0)), GradientError,
      r"both 'dX' and 'X'"),
     ("grads-not-a-mapping", check(g=[W0, B0]), InputTypeError, r"grads must be a mapping"),
+    # A masked array would lose its mask; the values under it would be checked (issue 17).
+    ("grad-masked", check(g=grads(db=np.ma.masked_array(B0, mask=[[0], [1], [0]]))),
+     GradientError, r"gradient 'db' is a masked array"),
     # -- parameters --------------------------------------------------------------------
     ("params-empty", check(p={}, g={}), ParameterError, r"params is empty"),
     ("params-not-a-mapping", check(p=[W0, B0]), InputTypeError, r"params must be a mapping"),
@@ -213,6 +217,12 @@ CASES = [
      r"'W' is not finite at W\[1, 2\]"),
     ("param-inf", check(p=params(b=with_entry(B0, (0, 0), np.inf))), ParameterError,
      r"'b' is not finite at b\[0, 0\]"),
+    ("param-masked", check(p=params(W=np.ma.masked_greater(W0, 0.5))), ParameterError,
+     r"parameter 'W' is a masked array"),
+    ("data-masked", check(py_cost, None, None, np.ma.masked_less(X0, 0.0)), DataError,
+     r"data argument args\[0\] is a masked array"),
+    ("jit-data-masked", check(jit_example, None, None, X0, np.ma.masked_array(X0)),
+     DataError, r"data argument args\[1\] is a masked array"),
     # -- the cost ----------------------------------------------------------------------
     ("cost-not-callable", check(cost=3.0), InputTypeError, r"cost must be callable"),
     ("cost-returns-array", check(cost=returning(np.ones(3))), CostError,
@@ -271,6 +281,17 @@ CASES = [
            cost=lambda p, *data: float(np.sum(p["v"] ** 2) / 2), eps=2e-16,
            method="richardson"),
      OptionError, r"too small for v\[1\]"),
+    # Near the float64 maximum theta + h overflows: the cost would run at inf (issue 17).
+    ("param-near-float64-max", check(p=params(W=with_entry(W0, (1, 2), -0.999999 * FMAX))),
+     ParameterError, r"W\[1, 2\] = -1\.79\d+e\+308 is too large for a finite step"),
+    ("param-near-float64-max-richardson",
+     check(p=params(b=with_entry(B0, (2, 0), 0.9995 * FMAX)), method="richardson"),
+     ParameterError, r"b\[2, 0\] = 1\.79\d+e\+308 is too large"),
+    ("param-near-float64-max-complex",
+     check(p=params(b=with_entry(B0, (1, 0), 0.999999 * FMAX)), method="complex"),
+     ParameterError, r"b\[1, 0\] .* too large for a finite step"),
+    ("eps-beyond-float64-max", check(p=params(b=with_entry(B0, (0, 0), 1e308)), eps=1e308),
+     OptionError, r"eps=1e\+308 takes b\[0, 0\] = 1e\+308 beyond the float64 maximum"),
     # -- threshold, sample, seed --------------------------------------------------------
     ("threshold-zero", check(threshold=0.0), OptionError, r"threshold"),
     ("threshold-negative", check(threshold=-1e-7), OptionError, r"threshold"),
@@ -321,6 +342,8 @@ CASES = [
     ("dirs-grad-missing", directions(g=grads(dW=None)), GradientError, r"parameter 'W'"),
     ("dirs-grad-shape", directions(g=grads(db=np.ones(4))), GradientError,
      r"'db' has shape \(4,\)"),
+    ("dirs-grad-masked", directions(g=grads(dW=np.ma.masked_greater(np.cos(W0) * X0, 0.0))),
+     GradientError, r"gradient 'dW' is a masked array"),
     ("dirs-param-complex", directions(p=params(W=W0 * 1j)), ParameterError,
      r"'W' is complex"),
     ("dirs-empty", directions(p={}, g={}), ParameterError, r"params is empty"),
@@ -357,6 +380,11 @@ CASES = [
     ("model-X-nan", check_model(X=with_entry(X0, (1, 1), np.nan)), DataError, r"X has NaN"),
     ("model-X-string", check_model(X="X"), InputTypeError, r"\bX\b"),
     ("model-X-complex", check_model(X=X0 + 0j), DataError, r"X is complex"),
+    ("model-X-masked", check_model(X=np.ma.masked_less(X0, 0.0)), DataError,
+     r"args\[0\] is a masked array"),
+    ("model-grad-masked",
+     lambda: fc.check(BCE, model_params(), model_grads(dW1=np.ma.masked_greater(
+         BCE_GRADS["dW1"], 0.0)), X0, BCE_Y), GradientError, r"gradient 'dW1' is a masked"),
     ("model-Y-transposed", check_model(Y=BCE_Y.T), DataError,
      r"Y has shape \(4, 2\).*\(2, 4\)"),
     ("model-Y-too-few-examples", check_model(Y=BCE_Y[:, :3]), DataError,

@@ -2,22 +2,27 @@
 
 Exit status: 0 when every check it ran passed or the command succeeded, 1 when
 a check failed, 2 for bad usage (bad flags, unreadable files, a fastcheck
-error), with a one-line message ``fastcheck: error: ...`` and no traceback.
+error, a network or an archive too large for this machine's memory), with a
+one-line message ``fastcheck: error: ...`` and no traceback; with ``--json``,
+stdout also carries the message as a JSON object ``{"error": ...}``.
 """
 
 import argparse
 import json
+import math
 import os
 import sys
 import zipfile
+import zlib
 
 import numpy as np
 
 from fastcheck.check import METHODS, check
 from fastcheck.costs import ENGINES
 from fastcheck.directions import check_directions
-from fastcheck.errors import FastcheckError
-from fastcheck.models import HIDDEN, LOSSES, MLP
+from fastcheck.errors import FastcheckError, MemoryBudgetError
+from fastcheck.memory import available_bytes, ensure_fits, format_bytes
+from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 
 from . import bench, demo, registry
 from .registry import random_problem
@@ -26,6 +31,9 @@ from .registry import random_problem
 OUTPUT_OF = {loss: output for loss, (output, _, _) in LOSSES.items()}
 LOSS_OF = {output: loss for loss, output in OUTPUT_OF.items()}
 BUG_OPS = ("scale", "add")
+#: What reading an archive can raise: a missing or truncated file, a bad zip, a
+#: corrupted compressed member (zlib.error), a bad .npy header.
+READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class UsageError(Exception):
@@ -33,10 +41,11 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line, ``fastcheck: error: ...``, exit status 2."""
+    """argparse whose errors are ``UsageError``s: ``main`` reports them in one line,
+    ``fastcheck: error: ...`` (and as JSON with ``--json``), exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"fastcheck: error: {message} (see '{self.prog} --help' for usage)\n")
+        raise UsageError(f"{message} (see '{self.prog} --help' for usage)")
 
 
 # -- argument types: each raises ArgumentTypeError, which argparse reports ------
@@ -125,6 +134,7 @@ def _check(args):
         if given:
             raise UsageError(f"--directions checks along random directions and takes no "
                              f"{', '.join(given)}")
+    ensure_network_fits(args.sizes, args.batch)
     loss = args.loss or LOSS_OF.get(args.output, "bce")
     model = MLP(args.sizes, hidden=args.hidden, output=args.output or OUTPUT_OF[loss],
                 loss=loss, l2=args.l2)
@@ -176,20 +186,63 @@ def describe_source(args):
     return ", ".join(parts) + (f", with {' and '.join(bugs)}" if bugs else "")
 
 
+def ensure_network_fits(sizes, batch):
+    """``UsageError`` unless a check of ``MLP(sizes)`` on ``batch`` examples fits in
+    memory (``fastcheck.models.problem_bytes``), said before the model, which
+    allocates its tensors, or its data exist."""
+    needed = problem_bytes(sizes, batch)
+    what = f"--sizes {','.join(map(str, sizes))} with --batch {batch}"
+    try:
+        ensure_fits(needed, what)
+    except MemoryBudgetError:
+        raise UsageError(f"{what} needs about {format_bytes(needed)} of memory, but only "
+                         f"{format_bytes(available_bytes())} is available; use smaller --sizes "
+                         "or --batch") from None
+
+
 def load_npz(path, flag):
-    """The arrays of the .npz archive at ``path`` as a dict, in the archive's order."""
+    """The arrays of the .npz archive at ``path`` as a dict, in the archive's order.
+
+    Each member's header is read first: the shapes it declares must fit in
+    memory before anything is loaded (a corrupted header can claim 1e12 entries).
+    """
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except READ_ERRORS as exc:
         raise UsageError(f"cannot read {flag} {path}: {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise UsageError(f"{flag} {path} holds a single array; save a dict of arrays with "
                          f"numpy.savez(path, W1=..., b1=..., ...)")
     with archive:
         try:
+            declared = declared_bytes(archive)
+            needed = sum(declared.values())
+            try:
+                ensure_fits(needed, f"{flag} {path}")
+            except MemoryBudgetError:
+                largest = max(declared, key=declared.get)
+                raise UsageError(f"{flag} {path} declares arrays of {format_bytes(needed)} "
+                                 f"({largest!r} alone {format_bytes(declared[largest])}), but "
+                                 f"only {format_bytes(available_bytes())} is available; is the "
+                                 "file corrupted?") from None
             return {key: archive[key] for key in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except READ_ERRORS as exc:
             raise UsageError(f"cannot read {flag} {path}: {exc}") from None
+
+
+def declared_bytes(archive):
+    """{member name: bytes its .npy header says it holds} for an open ``NpzFile``."""
+    declared = {}
+    for name in archive.zip.namelist():
+        if not name.endswith(".npy"):
+            continue
+        with archive.zip.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                           np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(member)
+        declared[name[:-len(".npy")]] = math.prod(shape) * dtype.itemsize
+    return declared
 
 
 def plant(grads, bugs, names):
@@ -220,6 +273,8 @@ def _bench(args):
         raise UsageError("--quick runs its own tiny networks; leave out --sizes")
     if args.batch is not None and not args.sizes:
         raise UsageError("--batch goes with --sizes, which chooses the network")
+    if args.sizes:
+        ensure_network_fits(args.sizes, args.batch or 32)
     if args.plot:
         bench.require_matplotlib()
     networks = ([registry.mlp_network(args.sizes, args.batch or 32, args.seed)] if args.sizes
@@ -326,14 +381,16 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     try:
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except (FastcheckError, UsageError) as exc:
-        # One line, whatever the message: scripts read the first line of stderr.
-        print(f"fastcheck: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return fail(str(exc), "--json" in argv)
+    except MemoryError as exc:
+        # What the estimates before allocating did not foresee.
+        return fail(f"out of memory ({type(exc).__name__}: {exc}); use smaller --sizes, "
+                    "--batch or --sample", "--json" in argv)
     except KeyboardInterrupt:
         print("fastcheck: interrupted", file=sys.stderr)
         return 130
@@ -342,6 +399,16 @@ def main(argv=None):
         # interpreter's final flush does not raise again, as the Python docs advise.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def fail(message, as_json):
+    """Report ``message`` as a usage error: one line on stderr (scripts read its first
+    line), and with ``--json`` a JSON object on stdout; exit status 2."""
+    message = " ".join(message.split())
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"fastcheck: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ adapter class added to that list; nothing else in the package changes.
 """
 
 from ..errors import InputTypeError
-from .base import ENGINES, CostAdapter, cost_value
+from .base import ENGINES, CostAdapter, cost_value, refuse_masked_data
 from .jit import JitCost, JitCostAdapter, jit_cost
 from .model import ModelAdapter
 from .python import PythonCostAdapter
@@ -19,6 +19,7 @@ def adapt(cost, params, args):
     """The adapter for ``cost``, with its layout, theta and data prepared."""
     if not callable(cost):
         raise InputTypeError(f"cost must be callable, got {type(cost).__name__}")
+    refuse_masked_data(args)
     for adapter in ADAPTERS:
         if adapter.accepts(cost):
             return adapter(cost, params, args)

@@ -11,10 +11,28 @@ import numbers
 
 import numpy as np
 
-from ..errors import CostError, OptionError
+from ..errors import CostError, DataError, OptionError
+from ..layout import refuse_masked
 
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")
+#: Raised inside a cost, these say something about the process (out of memory, too
+#: deep, interrupted), not about the cost: they propagate as themselves, so that
+#: ``except MemoryError`` still catches them, with a note saying where.
+PASS_THROUGH = (MemoryError, RecursionError, KeyboardInterrupt)
+
+
+def note_where(exc, where):
+    """Add to ``exc`` (one of ``PASS_THROUGH``) a note of where the cost raised it."""
+    exc.add_note(f"fastcheck: raised inside the cost {where}")
+
+
+def refuse_masked_data(args):
+    """``DataError`` if a data argument is a masked array (``numpy.ma``): a compiled
+    cost receives its data packed as plain arrays, mask dropped, so a check would
+    quietly run on the values under the mask."""
+    for k, value in enumerate(args):
+        refuse_masked(value, f"data argument args[{k}]", DataError)
 
 
 def value_precision(value):

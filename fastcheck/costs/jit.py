@@ -14,6 +14,7 @@ from numba.core.registry import CPUDispatcher
 
 from ..errors import CostError, DataError
 from ..layout import as_numeric_array
+from .base import PASS_THROUGH, note_where
 from .python import PythonCostAdapter
 
 
@@ -79,16 +80,23 @@ class JitCostAdapter(PythonCostAdapter):
         """True when the cost takes theta itself: it runs on theta (with ``flat_args``,
         which become its arguments) after failing on the dict the way indexing the
         wrong form fails (slicing a dict, a string index)."""
+        where = "at the given parameters"
         try:
             super().call(self.theta.copy())
             return False
         except (TypeError, IndexError, KeyError, AttributeError) as exc:
             as_dict = exc
+        except PASS_THROUGH as exc:
+            note_where(exc, where)
+            raise
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} at the given parameters: "
                             f"{exc}") from exc
         try:
             self.func(self.theta.copy(), *flat_args)
+        except PASS_THROUGH as exc:
+            note_where(exc, where)
+            raise
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} at the given parameters: "
                             f"{exc} (called as cost(theta, *args); as cost(params, *args) it "

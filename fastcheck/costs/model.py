@@ -6,7 +6,7 @@ from ..engines import GenericEngine, KinkWatched, LayeredEngine, PythonEngine
 from ..errors import CostError, DataError
 from ..kernels import mlp
 from ..models import MLP
-from .base import CostAdapter, cost_value
+from .base import PASS_THROUGH, CostAdapter, cost_value, note_where
 
 
 class ModelAdapter(CostAdapter):
@@ -40,6 +40,9 @@ class ModelAdapter(CostAdapter):
                 value = self.model.cost_flat_complex(theta, self.X.astype(np.complex128), self.Y)
             else:
                 value = self.model.cost_flat(theta, self.X, self.Y)
+        except PASS_THROUGH as exc:
+            note_where(exc, where)
+            raise
         except Exception as exc:
             raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
         return cost_value(value, where, theta.dtype.kind == "c")

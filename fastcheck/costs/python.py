@@ -18,7 +18,8 @@ from ..engines import GenericEngine, PythonEngine
 from ..errors import CompileError, CostError, OptionError
 from ..layout import Layout
 from ..verdict import CHECKABLE_EPS
-from .base import ENGINES, CostAdapter, cost_value, value_precision
+from .base import (ENGINES, PASS_THROUGH, CostAdapter, cost_value, note_where,
+                   value_precision)
 
 #: What a cold compile of a small cost takes here (the seed's: 3 to 9 s); a
 #: check compiles by default when its Python time is predicted to exceed this
@@ -153,6 +154,9 @@ class PythonCostAdapter(CostAdapter):
                 if is_complex:  # NumPy keeps only the real part, and only warns
                     warnings.simplefilter("error", np.exceptions.ComplexWarning)
                 value = self.call(buffer)
+        except PASS_THROUGH as exc:
+            note_where(exc, where)
+            raise
         except np.exceptions.ComplexWarning as exc:
             raise CostError(f"the cost dropped the imaginary part of its parameters {where}: "
                             f"{exc} (a complex value assigned into a real array, such as "
