@@ -122,12 +122,13 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     allowed = V.allowance(error, grad, est.out, threshold) + rounding
     judgement = np.zeros(idx.size, dtype=np.int8)
     tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
+    disagree = np.abs(grad - est.out) > allowed
+    judgement[disagree] = V.UNRESOLVED
     order = V.probe_order(tensor, grad, est.out, allowed)[:V.PROBE_MAX]
     if order.size:
         slopes = one_sided(adapter.fast_evaluate, theta, layout, idx[order], h_real[order], j0,
                            deadline=time.perf_counter() + V.PROBE_SECONDS)
         done = order[:len(slopes)]
-        judgement[order] = V.UNRESOLVED
         judgement[done], _ = V.judge_probes(grad[done], slopes, h_real[done], noise, threshold,
                                             rounding)
         error[done] = 6.0 * noise / h_real[done]

@@ -54,9 +54,12 @@ COMPLEX_ULPS = 1000
 #: 0, entries of 0.5 float32 ulps of the largest gradient, and its weights errors
 #: of 1.2 ulps; sums over more examples round more (tests/test_verdict.py).
 GRAD_ULPS = 64
-#: The closer look at disagreeing coordinates stops after this long (or count).
+#: The closer look at disagreeing coordinates stops after this long (or count),
+#: and looks at no more than PROBE_PER_TENSOR of one tensor's (its worst): enough
+#: to call a wholly wrong tensor WRONG without examining every coordinate of it.
 PROBE_SECONDS = 2.0
 PROBE_MAX = 20_000
+PROBE_PER_TENSOR = 64
 
 #: Coordinate judgements (``CheckResult.judgement``).
 CONSISTENT, SMOOTH, KINK, MISTAKE, UNRESOLVED = 0, 1, 2, 3, 4
@@ -194,7 +197,8 @@ def allowance(error, grad, approx, threshold):
 def probe_order(tensor, grad, approx, allowed):
     """Positions (k,) of the coordinates that disagree beyond ``allowed``, in the
     order to look closer at them: worst first within each tensor, the tensors
-    taking turns, so a budget that runs out still leaves every tensor examined."""
+    taking turns, so a budget that runs out still leaves every tensor examined;
+    at most ``PROBE_PER_TENSOR`` of each tensor."""
     excess = np.abs(grad - approx) / allowed
     bad = np.flatnonzero(excess > 1.0)
     if bad.size == 0:
@@ -202,7 +206,8 @@ def probe_order(tensor, grad, approx, allowed):
     order = bad[np.lexsort((-excess[bad], tensor[bad]))]  # by tensor, worst first
     first = np.searchsorted(tensor[order], tensor[order], side="left")
     rank = np.arange(order.size) - first
-    return order[np.lexsort((-excess[order], rank))]
+    keep = rank < PROBE_PER_TENSOR
+    return order[keep][np.lexsort((-excess[order][keep], rank[keep]))]
 
 
 def judge_probes(grad, slopes, h, noise, threshold, rounding=0.0):
@@ -324,7 +329,10 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
             f": a sample of {idx.size} coordinates is smaller than the number of tensors, "
             f"so {idx.size} tensors spread over the layout got one each" if idx.size < tensors
             else ""))
-    unresolved = int((judgement == UNRESOLVED).sum())
+    # Coordinates left unexamined in a tensor already shown WRONG change nothing.
+    wrong = np.isin(np.searchsorted(layout.starts, idx, side="right") - 1,
+                    [k for k, row in enumerate(rows) if row.status == "WRONG"])
+    unresolved = int(((judgement == UNRESOLVED) & ~wrong).sum())
     if unresolved:
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "
                      f"were not examined closer (the closer look stops after "
