@@ -77,7 +77,7 @@ def run(write=print):
           f"{batch} "
           f"random examples, {P:,} parameters, its exact backward checked in full")
     if not kernels_cached():
-        write("   (compiling the layered engine's kernels, once per machine: about a minute)")
+        write("   (compiling the layered engine's kernels, once per machine: about 30 s here)")
     res, seconds, first, naive = large_network_check()
     write(res)
     write(f"   {seconds:.2f} s for all {P:,} coordinates (the first call, compiling or loading "
