@@ -13,12 +13,14 @@ once and measures a block; the rest are sized from it to take about
 when a check asks for a cluster: the driver is an optional extra.
 """
 
+import asyncio
 import contextlib
 import math
 import statistics
 import threading
 import time
 import uuid
+import warnings
 
 import numba
 import numpy as np
@@ -39,6 +41,11 @@ BLOCKS_PER_THREAD = 4
 KEEP_ENGINES = 4
 
 INSTALL = "pip install 'fastcheck[dask]'"
+#: How long a ``workers=N`` cluster closed by Ctrl-C waits for its workers'
+#: blocks (0.8 of it) before it kills them, and then for them to exit.
+STOP_SECONDS = 0.5
+#: Where ``workers=N`` clusters listen: this machine only.
+LOOPBACK = "127.0.0.1"
 
 # In a worker process: token -> (engine, rows, lock). The lock serialises the
 # blocks of one engine: its scratch rows are its own, and a worker with several
@@ -85,11 +92,29 @@ def cluster(client=None, workers=None):
         yield client
         return
     distributed = _distributed()
-    # Processes, not threads: a Python cost holds the GIL.
-    with distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as local, \
-            distributed.Client(local) as own:
-        yield own
+    # Processes, not threads: a Python cost holds the GIL. Without a dashboard the
+    # scheduler still serves /health on 8787 by default (warning when another
+    # cluster has it): a free port on loopback instead.
+    local = distributed.LocalCluster(
+        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
+        host=LOOPBACK, scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"})
+    try:
+        with distributed.Client(local) as own:
+            yield own
+    except BaseException:
+        # Ctrl-C or an error: a worker may still be inside a block, and a nanny
+        # waits 4 s for it by default before it kills the process.
+        with contextlib.suppress(Exception):
+            local.sync(_stop_workers, local)
+        raise
+    finally:
+        local.close()
+
+
+async def _stop_workers(local):
+    """Close every nanny of ``local``, killing its worker after ``STOP_SECONDS``."""
+    await asyncio.gather(*(worker.close(timeout=STOP_SECONDS)
+                           for worker in list(local.workers.values())))
 
 
 def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
@@ -122,7 +147,7 @@ def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
     shipped = None
     bar, start = None, time.perf_counter()
     try:
-        shipped = client.scatter(_pickled(adapter), broadcast=True, hash=False)
+        shipped = _ship(client, _pickled(adapter), token)
         # Phase 1: one small block per worker builds every engine and times a block.
         first = max(1, min(int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)),
                            math.ceil(n / len(workers))))
@@ -174,6 +199,26 @@ def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
         with contextlib.suppress(Exception):
             client.run(_forget, token)
     return Estimates(out, aux, kinks, name or engine, needed)
+
+
+def _ship(client, payload, token):
+    """A future of ``payload`` (bytes) that every block depends on.
+
+    A task that returns the bytes, rather than ``client.scatter(...,
+    broadcast=True)``: scattered data that every holder lost (a cost that
+    crashes the workers of a small cluster one after another) cannot be
+    recovered, while a task's result is recomputed from the scheduler's copy
+    (``tests/test_dask.py::test_cost_that_kills_its_worker``). Each worker
+    fetches it once, from a peer that has it, and keeps it for the run. Dask
+    warns of graphs over 10 MB: this one is large on purpose.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(_payload, payload, key=f"fastcheck-adapter-{token}", pure=False)
+
+
+def _payload(payload):
+    return payload
 
 
 def _pickled(adapter):
