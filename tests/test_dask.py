@@ -205,6 +205,17 @@ def test_memory_budget_checked_before_shipping(two):
     assert not two.has_what() or not any(two.has_what().values())
 
 
+def test_cost_that_cannot_travel(two):
+    lock = threading.Lock()
+
+    def locked_cost(p, X):
+        with lock:
+            return py_cost(p, X)
+
+    with pytest.raises(fc.errors.InputTypeError, match="cannot be sent to Dask workers"):
+        fc.check(locked_cost, params0(), grads0(), X0, jit=False, client=two)
+
+
 def test_options(two):
     for options, match in [(dict(client=two, workers=2), "not both"),
                            (dict(client=two, threads=1), "threads"),
