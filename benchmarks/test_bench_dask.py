@@ -104,7 +104,7 @@ def test_python_cost(benchmark, clusters, where):
 @pytest.mark.benchmark(group="dask generic")
 @pytest.mark.parametrize("where", WHERE)
 def test_compiled_cost(benchmark, clusters, where):
-    sizes = (4, 5, 8) if benchmark.disabled else (200, 100, 256)
+    sizes = (4, 5, 8) if benchmark.disabled else (60, 50, 96)
     assert run(compiled_cost, sizes, where, clusters, benchmark, jit=True).engine == "generic"
 
 

@@ -161,8 +161,9 @@ def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
             bounds[future] = (lo, hi)
             pending.append(future)
         name, seconds, done = None, [], 0
-        for future in distributed.as_completed(pending):
-            name, took = _collect(future, bounds[future], out, aux, kinks, name_k, distributed)
+        for future, result in _finished(distributed, pending):
+            name, took = _collect(future, result, bounds[future], out, aux, kinks, name_k,
+                                  distributed)
             seconds.append(took / (bounds[future][1] - bounds[future][0]))
             done += bounds[future][1] - bounds[future][0]
             bar = _advance(bar, progress, n, done, start, label, bounds[future])
@@ -183,8 +184,9 @@ def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
                 key=[f"fastcheck-block-{token}-{a}" for a in starts],
                 retries=0, pure=False)
             bounds.update({f: (a, b) for f, a, b in zip(pending, starts, stops)})
-            for future in distributed.as_completed(pending):
-                name, _ = _collect(future, bounds[future], out, aux, kinks, name_k, distributed)
+            for future, result in _finished(distributed, pending):
+                name, _ = _collect(future, result, bounds[future], out, aux, kinks, name_k,
+                                   distributed)
                 done += bounds[future][1] - bounds[future][0]
                 bar = _advance(bar, progress, n, done, start, label, bounds[future])
     except BaseException:
@@ -252,8 +254,16 @@ def _advance(bar, progress, n, done, start, label, block):
     return bar
 
 
-def _collect(future, span, out, aux, kinks, describe, distributed):
-    """Copy a finished block's results into place; (engine name, seconds).
+def _finished(distributed, futures):
+    """(future, result) of ``futures`` as they finish; the result of one that
+    failed is meaningless (``_collect`` raises its error)."""
+    # with_results: results arrive through the client's event loop in the
+    # background, not by one round trip from this thread per block.
+    return distributed.as_completed(futures, with_results=True, raise_errors=False)
+
+
+def _collect(future, result, span, out, aux, kinks, describe, distributed):
+    """Copy a finished block's ``result`` into place; (engine name, seconds).
 
     ``span`` is the block's (start, stop) into the check's coordinates and
     ``describe(k)`` names the k-th of them. A block that killed every worker
@@ -264,13 +274,15 @@ def _collect(future, span, out, aux, kinks, describe, distributed):
     """
     lo, hi = span
     try:
-        block_out, block_aux, block_kinks, name, took = future.result()
+        if future.status != "finished":
+            future.result()  # raises the block's error
     except distributed.KilledWorker as exc:
         raise CostError(
             f"the cost crashed every Dask worker that ran the block of coordinates from "
             f"{describe(lo)} to {describe(hi - 1)}: the process died (a segfault in compiled "
             "code, os._exit, running out of memory) when one of them was perturbed. Call the "
             "cost from Python at those points to see why") from exc
+    block_out, block_aux, block_kinks, name, took = result
     out[lo:hi], aux[lo:hi], kinks[lo:hi] = block_out, block_aux, block_kinks
     return name, took
 
