@@ -10,7 +10,7 @@ from . import verdict as V
 from .costs import adapt
 from .engines.probe import one_sided
 from .errors import CostError, OptionError
-from .run import run_local, validate_threads
+from .run import cluster, run_dask, run_local, validate_cluster, validate_threads
 from .sampling import coordinates, validate_seed
 from .step import default_steps, steps_for
 
@@ -30,7 +30,7 @@ def prepare(cost, params, grads, args):
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
           sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None,
-          only=None, exclude=None):
+          only=None, exclude=None, client=None, workers=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -96,6 +96,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     if progress not in (None, True, False):
         raise OptionError(f"progress must be True, False or None, got {progress!r}")
     threads = validate_threads(threads)
+    validate_cluster(client, workers, threads)
     validate_seed(seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
@@ -113,8 +114,13 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     h_real = h if method != "complex" else default_steps(theta[idx], "central")
     verified = (verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed)
                 if method == "complex" else 0)
-    est = run_local(adapter, name, method, idx, h, threads=threads, progress=progress,
-                    seconds_per_coordinate=per_coordinate)
+    if client is None and workers is None:
+        est = run_local(adapter, name, method, idx, h, threads=threads, progress=progress,
+                        seconds_per_coordinate=per_coordinate)
+    else:
+        with cluster(client, workers) as dask_client:
+            est = run_dask(adapter, name, method, idx, h, client=dask_client,
+                           progress=progress, seconds_per_coordinate=per_coordinate)
     grad = grad_flat[idx]
     error = V.error_estimate(method, h, est.out, grad, noise)
     grad_eps = V.gradient_precision(params, grads, layout.names)

@@ -52,6 +52,14 @@ class PythonCostAdapter(CostAdapter):
         self._buffers = {}
         self.compiled = {}  # complex_step -> CompiledCost, once compiled and trusted
 
+    def __getstate__(self):
+        # Another process (a Dask worker) gets plain data only: it rebuilds the
+        # compiled cost from the disk cache, or compiles it, when it builds its
+        # generic engine (fastcheck/run/dask.py).
+        state = self.__dict__.copy()
+        state["compiled"], state["_buffers"] = {}, {}
+        return state
+
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         """"python" or "generic" for this check, compiling the cost when that is chosen.
 

@@ -1,0 +1,374 @@
+"""The Dask driver: runs an engine's blocks on the workers of a Dask cluster.
+
+The adapter (plain data: the user's cost, layout, theta, data) goes to every
+worker once; each worker builds its engine once, from that copy, and keeps it
+for the run under a token (``_ENGINES``), so a compiled cost is rebuilt there
+from the disk cache, or compiled once, never shipped. Blocks are pure, so a
+block whose worker died is simply run again elsewhere, and the estimates are
+bit-identical to a local run of the same engine and method.
+
+One small block per worker goes first: it builds the engines everywhere at
+once and measures a block; the rest are sized from it to take about
+``TARGET_SECONDS`` each, and mapped in one go. Dask's modules are imported
+when a check asks for a cluster: the driver is an optional extra.
+"""
+
+import asyncio
+import contextlib
+import math
+import statistics
+import threading
+import time
+import uuid
+import warnings
+
+import numba
+import numpy as np
+
+from ..blas import single_threaded_blas
+from ..errors import CostError, InputTypeError, MemoryBudgetError, OptionError
+from ..memory import HEADROOM, ensure_fits, format_bytes
+from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, run_blocks,
+                    thread_count)
+
+#: Blocks are never smaller than this much work: below it, the scheduler's
+#: overhead per task (about a millisecond, benchmarks/test_bench_dask.py) shows.
+MIN_BLOCK_SECONDS = 0.02
+#: At least this many blocks per worker thread, so the last ones balance out.
+BLOCKS_PER_THREAD = 4
+#: Engines a worker keeps at most (one per run; a run cleans up after itself,
+#: this only bounds what an interrupted client leaves behind).
+KEEP_ENGINES = 4
+
+INSTALL = "pip install 'fastcheck[dask]'"
+#: How long a ``workers=N`` cluster closed by Ctrl-C waits for its workers'
+#: blocks (0.8 of it) before it kills them, and then for them to exit.
+STOP_SECONDS = 0.5
+#: Where ``workers=N`` clusters listen: this machine only.
+LOOPBACK = "127.0.0.1"
+
+# In a worker process: token -> (engine, rows, lock). The lock serialises the
+# blocks of one engine: its scratch rows are its own, and a worker with several
+# threads runs them as Numba threads of one engine instead.
+_ENGINES = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _distributed():
+    """The ``distributed`` module, or ``OptionError`` saying how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise OptionError(f"client= and workers= run the check on Dask; install it with "
+                          f"{INSTALL}") from exc
+    return distributed
+
+
+def validate_cluster(client, workers, threads):
+    """``OptionError`` unless ``client``/``workers``/``threads`` go together:
+    at most one of ``client`` (a ``distributed.Client``) and ``workers`` (an
+    int >= 1), and ``threads`` only without either (a cluster has its own)."""
+    if client is None and workers is None:
+        return
+    if client is not None and workers is not None:
+        raise OptionError("pass client= (an existing cluster) or workers= (a local cluster "
+                          "for this check), not both")
+    if threads is not None:
+        raise OptionError("threads= sets this machine's threads; on a cluster each worker "
+                          "uses its own (threads_per_worker), so drop threads=")
+    distributed = _distributed()
+    if client is not None and not isinstance(client, distributed.Client):
+        raise OptionError(f"client must be a distributed.Client, got {type(client).__name__}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(
+            workers, (int, np.integer)) or workers < 1):
+        raise OptionError(f"workers must be an integer of at least 1, got {workers!r}")
+
+
+@contextlib.contextmanager
+def cluster(client=None, workers=None):
+    """Yield ``client``, or a client of a ``LocalCluster`` of ``workers``
+    one-thread processes started for the body and closed after it."""
+    if client is not None:
+        yield client
+        return
+    distributed = _distributed()
+    # Processes, not threads: a Python cost holds the GIL. Without a dashboard the
+    # scheduler still serves /health on 8787 by default (warning when another
+    # cluster has it): a free port on loopback instead.
+    local = distributed.LocalCluster(
+        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
+        host=LOOPBACK, scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"})
+    try:
+        with distributed.Client(local) as own:
+            yield own
+    except BaseException:
+        # Ctrl-C or an error: a worker may still be inside a block, and a nanny
+        # waits 4 s for it by default before it kills the process.
+        with contextlib.suppress(Exception):
+            local.sync(_stop_workers, local)
+        raise
+    finally:
+        local.close()
+
+
+async def _stop_workers(local):
+    """Close every nanny of ``local``, killing its worker after ``STOP_SECONDS``."""
+    await asyncio.gather(*(worker.close(timeout=STOP_SECONDS)
+                           for worker in list(local.workers.values())))
+
+
+def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
+             seconds_per_coordinate=1e-6):
+    """Run ``adapter``'s engine ``engine`` over flat indices ``idx`` (n,) with
+    steps ``h`` (n,) on the workers of ``client``; returns ``Estimates`` in the
+    order of ``idx``.
+
+    Each worker's scratch (one row per worker thread) is checked against its
+    memory limit before anything is sent (``MemoryBudgetError``). A cost that
+    raises is a ``CostError`` naming the coordinate, as locally; a block that
+    kills every worker it runs on (Dask's ``KilledWorker``) is a ``CostError``
+    naming the block's first and last coordinates. Ctrl-C cancels what is left.
+    """
+    distributed = _distributed()
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    if not workers:
+        raise OptionError(f"the Dask cluster at {info.get('address', '?')} has no workers")
+    needed = _ensure_workers_fit(adapter, engine, method, workers)
+    n = idx.shape[0]
+
+    def name_k(k):
+        return adapter.layout.describe(int(idx[k]))
+
+    out, aux, kinks = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=bool)
+    token = uuid.uuid4().hex
+    label = f"fastcheck {engine} on {len(workers)} Dask workers"
+    bounds = {}  # future -> (start, stop) into idx
+    shipped = None
+    bar, start = None, time.perf_counter()
+    try:
+        shipped = _ship(client, _pickled(adapter), token)
+        # Phase 1: one small block per worker builds every engine and times a block.
+        first = max(1, min(int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)),
+                           math.ceil(n / len(workers))))
+        pending = []
+        for address, stop in zip(workers, range(first, n + first, first)):
+            lo, hi = stop - first, min(stop, n)
+            future = client.submit(
+                _block, shipped, engine, method, token, idx[lo:hi], h[lo:hi],
+                key=f"fastcheck-block-{token}-{lo}", workers=[address],
+                allow_other_workers=True, retries=0, pure=False)
+            bounds[future] = (lo, hi)
+            pending.append(future)
+        name, seconds, done = None, [], 0
+        for future, result in _finished(distributed, pending):
+            name, took = _collect(future, result, bounds[future], out, aux, kinks, name_k,
+                                  distributed)
+            seconds.append(took / (bounds[future][1] - bounds[future][0]))
+            done += bounds[future][1] - bounds[future][0]
+            bar = _advance(bar, progress, n, done, start, label, bounds[future])
+        # Phase 2: the rest, in blocks of about TARGET_SECONDS each.
+        rest = n - min(n, first * len(workers))
+        if rest:
+            per = max(statistics.median(seconds), 1e-9)
+            threads = sum(w.get("nthreads", 1) for w in workers.values())
+            size = max(int(MIN_BLOCK_SECONDS / per),
+                       min(int(TARGET_SECONDS / per),
+                           math.ceil(rest / (BLOCKS_PER_THREAD * threads))))
+            starts = list(range(n - rest, n, max(1, size)))
+            stops = starts[1:] + [n]
+            pending = client.map(
+                _block, [shipped] * len(starts), [engine] * len(starts),
+                [method] * len(starts), [token] * len(starts),
+                [idx[a:b] for a, b in zip(starts, stops)], [h[a:b] for a, b in zip(starts, stops)],
+                key=[f"fastcheck-block-{token}-{a}" for a in starts],
+                retries=0, pure=False)
+            bounds.update({f: (a, b) for f, a, b in zip(pending, starts, stops)})
+            for future, result in _finished(distributed, pending):
+                name, _ = _collect(future, result, bounds[future], out, aux, kinks, name_k,
+                                   distributed)
+                done += bounds[future][1] - bounds[future][0]
+                bar = _advance(bar, progress, n, done, start, label, bounds[future])
+    except BaseException:
+        # Ctrl-C, a cost that raised, a dead block: stop whatever has not run yet.
+        client.cancel(list(bounds))
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if shipped is not None:
+            shipped.release()
+        with contextlib.suppress(Exception):
+            client.run(_forget, token)
+    return Estimates(out, aux, kinks, name or engine, needed)
+
+
+def _ship(client, payload, token):
+    """A future of ``payload`` (bytes) that every block depends on.
+
+    A task that returns the bytes, rather than ``client.scatter(...,
+    broadcast=True)``: scattered data that every holder lost (a cost that
+    crashes the workers of a small cluster one after another) cannot be
+    recovered, while a task's result is recomputed from the scheduler's copy
+    (``tests/test_dask.py::test_cost_that_kills_its_worker``). Each worker
+    fetches it once, from a peer that has it, and keeps it for the run. Dask
+    warns of graphs over 10 MB: this one is large on purpose.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(_payload, payload, key=f"fastcheck-adapter-{token}", pure=False)
+
+
+def _payload(payload):
+    return payload
+
+
+def _pickled(adapter):
+    """``adapter`` as cloudpickle bytes (a cost from ``__main__`` or a notebook by
+    value), or ``InputTypeError`` saying what cannot be sent.
+
+    Bytes, not the adapter itself: Dask would hand a worker NumPy arrays as
+    zero-copy views of its network frames, at any byte offset, and NumPy sums
+    unaligned data in another order, so a Python cost's estimates would differ
+    in the last bits from a local run's (``test_dask.py::test_same_as_local``).
+    Unpickled from bytes, the arrays get fresh, aligned memory, as locally.
+    """
+    import cloudpickle  # a dependency of distributed
+
+    try:
+        return cloudpickle.dumps(adapter)
+    except Exception as exc:
+        raise InputTypeError(f"the cost or its data cannot be sent to Dask workers: "
+                             f"cloudpickle cannot pickle them ({type(exc).__name__}: {exc}). "
+                             "Workers need plain functions and arrays; run without client= "
+                             "and workers=, or make the cost picklable") from exc
+
+
+def _advance(bar, progress, n, done, start, label, block):
+    """Move the progress bar by one finished block (opening it if it is due)."""
+    if bar is None and progress is not False:
+        bar = _bar(progress, n, done - (block[1] - block[0]),
+                   time.perf_counter() - start, label)
+    if bar is not None:
+        bar.update(block[1] - block[0])
+    return bar
+
+
+def _finished(distributed, futures):
+    """(future, result) of ``futures`` as they finish; the result of one that
+    failed is meaningless (``_collect`` raises its error)."""
+    # with_results: results arrive through the client's event loop in the
+    # background, not by one round trip from this thread per block.
+    return distributed.as_completed(futures, with_results=True, raise_errors=False)
+
+
+def _collect(future, result, span, out, aux, kinks, describe, distributed):
+    """Copy a finished block's ``result`` into place; (engine name, seconds).
+
+    ``span`` is the block's (start, stop) into the check's coordinates and
+    ``describe(k)`` names the k-th of them. A block that killed every worker
+    it ran on becomes a ``CostError`` naming its first and last coordinates: a
+    cost that crashes its process (a segfault in compiled code, ``os._exit``,
+    the kernel's OOM killer) when one of them is perturbed
+    (``tests/test_dask.py::test_cost_that_kills_its_worker``).
+    """
+    lo, hi = span
+    try:
+        if future.status != "finished":
+            future.result()  # raises the block's error
+    except distributed.KilledWorker as exc:
+        raise CostError(
+            f"the cost crashed every Dask worker that ran the block of coordinates from "
+            f"{describe(lo)} to {describe(hi - 1)}: the process died (a segfault in compiled "
+            "code, os._exit, running out of memory) when one of them was perturbed. Call the "
+            "cost from Python at those points to see why") from exc
+    block_out, block_aux, block_kinks, name, took = result
+    out[lo:hi], aux[lo:hi], kinks[lo:hi] = block_out, block_aux, block_kinks
+    return name, took
+
+
+def _ensure_workers_fit(adapter, engine, method, workers):
+    """The largest scratch of any worker, in bytes; ``MemoryBudgetError`` when a
+    worker's scratch (one row per thread) exceeds ``HEADROOM`` of what its
+    memory limit leaves (``scheduler_info()``; workers without a limit are
+    checked against their own machine when they build the engine)."""
+    largest = 0
+    for address, worker in workers.items():
+        rows = max(1, int(worker.get("nthreads", 1)))
+        needed = adapter.scratch_bytes(engine, method, rows)
+        largest = max(largest, needed)
+        limit = worker.get("memory_limit") or 0
+        if not limit:
+            continue
+        free = max(0, limit - int(worker.get("metrics", {}).get("memory", 0)))
+        if needed > HEADROOM * free:
+            raise MemoryBudgetError(
+                f"the {engine} engine on {adapter.layout.size} parameters with {rows} "
+                f"threads needs about {format_bytes(needed)} of scratch on Dask worker "
+                f"{address}, but its memory limit leaves {format_bytes(free)}; check a "
+                "sample (sample=10_000), give the workers more memory or fewer threads, or "
+                "use the layered engine for models")
+    return largest
+
+
+# -- on the workers ---------------------------------------------------------------------
+
+def _rows():
+    """How many scratch rows (Numba threads) this worker's engine gets: one per
+    worker thread, as many as Numba has."""
+    from distributed import get_worker
+
+    return max(1, min(get_worker().state.nthreads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _engine(payload, engine, method, token):
+    """This worker's (adapter, engine, rows, lock) for run ``token``, built on first use.
+
+    Built from the worker's own copy of the adapter (unpickled from ``payload``,
+    see ``_pickled``): a compiled cost is loaded
+    from the disk cache or compiled here, and checked against the Python cost
+    at theta as on the client. A zero-coordinate block loads the engine's
+    kernels, so the first real block's time measures the work alone.
+    """
+    with _ENGINES_LOCK:
+        entry = _ENGINES.get(token)
+        if entry is None:
+            import cloudpickle
+
+            adapter = cloudpickle.loads(payload)
+            rows = _rows()
+            needed = adapter.scratch_bytes(engine, method, rows)
+            ensure_fits(needed, f"the {engine} engine on {adapter.layout.size} parameters "
+                                f"with {rows} threads on this Dask worker")
+            with thread_count(rows):
+                run = adapter.build(engine, method, rows)
+                run.block(np.zeros(0, dtype=np.int64), np.zeros(0))
+            while len(_ENGINES) >= KEEP_ENGINES:
+                _ENGINES.pop(next(iter(_ENGINES)))
+            entry = _ENGINES[token] = (adapter, run, rows, threading.Lock())
+    return entry
+
+
+def _block(payload, engine, method, token, idx, h):
+    """One block on a worker: (out, aux, kinks, engine name, seconds of work).
+
+    Pure: it depends on its arguments only (the engine is rebuilt from
+    ``payload`` wherever it runs), so Dask may run it again after a worker dies.
+    The local driver's ``run_blocks`` checks the estimates and names a
+    coordinate whose cost raised.
+    """
+    adapter, run, rows, lock = _engine(payload, engine, method, token)
+    # Numba's threads already fill the worker's cores: BLAS threads would oversubscribe.
+    blas = single_threaded_blas() if run.parallel and rows > 1 else contextlib.nullcontext()
+    with lock, thread_count(rows), blas:
+        tick = time.perf_counter()
+        out, aux, kinks = run_blocks(run, idx, h, describe=adapter.layout.describe,
+                                     progress=False, first_block=idx.shape[0])
+        took = time.perf_counter() - tick
+    return out, aux, kinks, run.name, took
+
+
+def _forget(token):
+    """Drop run ``token``'s engine from this worker (run on every worker at the end)."""
+    with _ENGINES_LOCK:
+        _ENGINES.pop(token, None)
