@@ -63,9 +63,12 @@ def workload(request):
     else:
         python = compiled = None if P <= QUICK_SAMPLE else QUICK_SAMPLE
     zeros = {k: np.zeros(np.shape(v)) for k, v in params.items()}
-    # Reference gradients wherever any engine looks (its samples are nested: seed 0).
-    ref = fc.check(cost, params, zeros, *args, jit=True, sample=compiled, seed=0)
-    grads = layout.unflatten(np.nan_to_num(ref.gradapprox_flat))
+    # Reference gradients wherever any engine looks: the union of both samples.
+    reference = np.zeros(P)
+    for sample in {python, compiled}:
+        ref = fc.check(cost, params, zeros, *args, jit=True, sample=sample, seed=0)
+        reference[ref.indices] = ref.gradapprox_flat[ref.indices]
+    grads = layout.unflatten(reference)
     return dict(name=request.param, cost=cost, params=params, args=args, grads=grads, P=P,
                 forward=forward, samples={"python": python, "compiled": compiled})
 
