@@ -90,7 +90,7 @@ def test_a_uniform_dout_hides_batchnorm_mistakes_that_drawn_cotangents_find(mist
 
 def test_the_mean_term_mistake_shows_even_with_a_uniform_dout():
     # Dropping -mean(dxhat) leaves dx = gamma / std where the truth is 0: unlike the
-    # variance term, it is not hidden by dout = ones (docs/vjp.md says which are).
+    # variance term, it is not hidden by dout = ones (the README says which are).
     layer, inputs, _, backward = problem("batchnorm")
     ones = np.ones((5, 4))
     res = fc.check_vjp(layer, inputs, backward(ones, mistake="mean"), dout=ones)
