@@ -96,15 +96,16 @@ def run(cost, sizes, where, clusters, benchmark, jit):
 @pytest.mark.benchmark(group="dask python")
 @pytest.mark.parametrize("where", WHERE)
 def test_python_cost(benchmark, clusters, where):
-    # About 4 s of Python work per check when timed: (40 x 50 + 3 x 40) coordinates.
-    sizes = (4, 5, 8) if benchmark.disabled else (40, 50, 64)
+    # Timed: 60 x 80 + 3 x 60 = 4980 coordinates, a few seconds of Python.
+    sizes = (4, 5, 8) if benchmark.disabled else (60, 80, 128)
     assert run(einsum_cost, sizes, where, clusters, benchmark, jit=False).engine == "python"
 
 
 @pytest.mark.benchmark(group="dask generic")
 @pytest.mark.parametrize("where", WHERE)
 def test_compiled_cost(benchmark, clusters, where):
-    sizes = (4, 5, 8) if benchmark.disabled else (60, 50, 96)
+    # Timed: 100 x 80 + 3 x 100 = 8300 coordinates, a few seconds compiled.
+    sizes = (4, 5, 8) if benchmark.disabled else (100, 80, 128)
     assert run(compiled_cost, sizes, where, clusters, benchmark, jit=True).engine == "generic"
 
 

@@ -8,15 +8,14 @@ block whose worker died is simply run again elsewhere, and the estimates are
 bit-identical to a local run of the same engine and method.
 
 One small block per worker goes first: it builds the engines everywhere at
-once and measures a block; the rest are sized from it to take about
-``TARGET_SECONDS`` each, and mapped in one go. Dask's modules are imported
+once and measures a block; as soon as one has, the rest are sized from it to
+take about ``TARGET_SECONDS`` each, and mapped in one go. Dask's modules are imported
 when a check asks for a cluster: the driver is an optional extra.
 """
 
 import asyncio
 import contextlib
 import math
-import statistics
 import threading
 import time
 import uuid
@@ -148,47 +147,42 @@ def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
     bar, start = None, time.perf_counter()
     try:
         shipped = _ship(client, _pickled(adapter), token)
-        # Phase 1: one small block per worker builds every engine and times a block.
+        # One small block per worker first: each builds its engine and times a block.
         first = max(1, min(int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)),
                            math.ceil(n / len(workers))))
-        pending = []
-        for address, stop in zip(workers, range(first, n + first, first)):
-            lo, hi = stop - first, min(stop, n)
-            future = client.submit(
+        spans = [(lo, min(lo + first, n)) for lo in range(0, n, first)][:len(workers)]
+        for address, (lo, hi) in zip(workers, spans):
+            bounds[client.submit(
                 _block, shipped, engine, method, token, idx[lo:hi], h[lo:hi],
                 key=f"fastcheck-block-{token}-{lo}", workers=[address],
-                allow_other_workers=True, retries=0, pure=False)
-            bounds[future] = (lo, hi)
-            pending.append(future)
-        name, seconds, done = None, [], 0
-        for future, result in _finished(distributed, pending):
-            name, took = _collect(future, result, bounds[future], out, aux, kinks, name_k,
+                allow_other_workers=True, retries=0, pure=False)] = (lo, hi)
+        finished = distributed.as_completed(list(bounds))
+        name, done, rest = None, 0, spans[-1][1]
+        for future, result in _results(client, finished):
+            lo, hi = bounds[future]
+            name, took = _collect(future, result, (lo, hi), out, aux, kinks, name_k,
                                   distributed)
-            seconds.append(took / (bounds[future][1] - bounds[future][0]))
-            done += bounds[future][1] - bounds[future][0]
-            bar = _advance(bar, progress, n, done, start, label, bounds[future])
-        # Phase 2: the rest, in blocks of about TARGET_SECONDS each.
-        rest = n - min(n, first * len(workers))
-        if rest:
-            per = max(statistics.median(seconds), 1e-9)
-            threads = sum(w.get("nthreads", 1) for w in workers.values())
-            size = max(int(MIN_BLOCK_SECONDS / per),
-                       min(int(TARGET_SECONDS / per),
-                           math.ceil(rest / (BLOCKS_PER_THREAD * threads))))
-            starts = list(range(n - rest, n, max(1, size)))
-            stops = starts[1:] + [n]
-            pending = client.map(
-                _block, [shipped] * len(starts), [engine] * len(starts),
-                [method] * len(starts), [token] * len(starts),
-                [idx[a:b] for a, b in zip(starts, stops)], [h[a:b] for a, b in zip(starts, stops)],
-                key=[f"fastcheck-block-{token}-{a}" for a in starts],
-                retries=0, pure=False)
-            bounds.update({f: (a, b) for f, a, b in zip(pending, starts, stops)})
-            for future, result in _finished(distributed, pending):
-                name, _ = _collect(future, result, bounds[future], out, aux, kinks, name_k,
-                                   distributed)
-                done += bounds[future][1] - bounds[future][0]
-                bar = _advance(bar, progress, n, done, start, label, bounds[future])
+            if rest < n:
+                # The first block measured: the rest go in blocks of about
+                # TARGET_SECONDS, at least BLOCKS_PER_THREAD per worker thread.
+                threads = sum(w.get("nthreads", 1) for w in workers.values())
+                per = max(took / (hi - lo), 1e-9)
+                size = max(1, int(MIN_BLOCK_SECONDS / per),
+                           min(int(TARGET_SECONDS / per),
+                               math.ceil((n - rest) / (BLOCKS_PER_THREAD * threads))))
+                starts = list(range(rest, n, size))
+                stops = starts[1:] + [n]
+                more = client.map(
+                    _block, [shipped] * len(starts), [engine] * len(starts),
+                    [method] * len(starts), [token] * len(starts),
+                    [idx[a:b] for a, b in zip(starts, stops)],
+                    [h[a:b] for a, b in zip(starts, stops)],
+                    key=[f"fastcheck-block-{token}-{a}" for a in starts], retries=0, pure=False)
+                bounds.update(zip(more, zip(starts, stops)))
+                finished.update(more)
+                rest = n
+            done += hi - lo
+            bar = _advance(bar, progress, n, done, start, label, (lo, hi))
     except BaseException:
         # Ctrl-C, a cost that raised, a dead block: stop whatever has not run yet.
         client.cancel(list(bounds))
@@ -254,12 +248,19 @@ def _advance(bar, progress, n, done, start, label, block):
     return bar
 
 
-def _finished(distributed, futures):
-    """(future, result) of ``futures`` as they finish; the result of one that
-    failed is meaningless (``_collect`` raises its error)."""
-    # with_results: results arrive through the client's event loop in the
-    # background, not by one round trip from this thread per block.
-    return distributed.as_completed(futures, with_results=True, raise_errors=False)
+def _results(client, finished):
+    """(future, result) of the futures of ``finished`` (an ``as_completed``) as
+    they finish, failed ones first with None (``_collect`` raises their error).
+
+    One ``gather`` per batch of finished blocks, not one round trip per block.
+    (``as_completed(with_results=True)`` would gather in the background, but
+    with distributed 2026.8 it left a check waiting forever now and then after
+    every block had finished; benchmarks/test_bench_dask.py found it.)
+    """
+    for batch in finished.batches():
+        done = [future for future in batch if future.status == "finished"]
+        yield from ((future, None) for future in batch if future.status != "finished")
+        yield from zip(done, client.gather(done))
 
 
 def _collect(future, result, span, out, aux, kinks, describe, distributed):
