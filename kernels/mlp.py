@@ -1,4 +1,4 @@
-"""Dense networks over a flat parameter buffer: forward, cost, exact backward.
+"""Dense networks over a flat parameter buffer, compiled: the cost the kernels call.
 
 Conventions (the seed's): X (n0, m) has one example per column; theta stacks
 W1 (n1, n0), b1 (n1, 1), W2 (n2, n1), b2 (n2, 1), ... in C order. A network is
@@ -91,26 +91,6 @@ def activate(Z, code):
 
 
 @njit(cache=True)
-def derivative(Z, A, code):
-    """g'(Z) elementwise (A = g(Z) given), for every hidden code."""
-    D = np.empty_like(Z)
-    n, m = Z.shape
-    for i in range(n):
-        for j in range(m):
-            if code == RELU:
-                D[i, j] = 1.0 if Z[i, j].real > 0.0 else 0.0
-            elif code == LEAKY_RELU:
-                D[i, j] = 1.0 if Z[i, j].real > 0.0 else LEAKY_SLOPE
-            elif code == TANH:
-                D[i, j] = 1.0 - A[i, j] * A[i, j]
-            elif code == SIGMOID:
-                D[i, j] = A[i, j] * (1.0 - A[i, j])
-            else:
-                D[i, j] = 1.0
-    return D
-
-
-@njit(cache=True)
 def bce_element(z, y):
     """-y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - z y + log(1 + exp(-|z|))."""
     if z.real >= 0.0:
@@ -192,55 +172,6 @@ def cost(theta, sizes, acts, loss, l2, X, Y):
     if l2 != 0.0:
         J += l2 / (2.0 * m) * l2_sum(theta, sizes, layer_offsets(sizes))
     return J
-
-
-@njit(cache=True)
-def forward(theta, sizes, acts, X, Z_out, A_out):
-    """Fill Z_out and A_out, flat (sum_l n_l * m,), with Z_l and A_l for l = 1..L.
-
-    Layer l occupies [m * (n_1 + ... + n_{l-1}), ...) reshaped (n_l, m).
-    """
-    offsets = layer_offsets(sizes)
-    m = X.shape[1]
-    A = X
-    start = 0
-    for l in range(sizes.shape[0] - 1):
-        W, b = weights(theta, sizes, offsets, l)
-        n = sizes[l + 1]
-        Z = W @ A + b
-        A = activate(Z, acts[l])
-        Z_out[start:start + n * m] = Z.ravel()
-        A_out[start:start + n * m] = A.ravel()
-        start += n * m
-
-
-@njit(cache=True)
-def backward(theta, sizes, acts, loss, l2, X, Y, grad):
-    """Fill grad (P,) with dJ/dtheta, laid out like theta. X (n0, m), Y (nL, m)."""
-    offsets = layer_offsets(sizes)
-    L = sizes.shape[0] - 1
-    m = X.shape[1]
-    total = 0
-    for l in range(L):
-        total += sizes[l + 1] * m
-    Zs = np.empty(total, dtype=theta.dtype)
-    As = np.empty(total, dtype=theta.dtype)
-    forward(theta, sizes, acts, X, Zs, As)
-    starts = np.zeros(L + 1, dtype=np.int64)
-    for l in range(L):
-        starts[l + 1] = starts[l] + sizes[l + 1] * m
-    # Every output/loss pair is canonical: dJ/dZ_L = (A_L - Y) / m.
-    A_L = As[starts[L - 1]:starts[L]].reshape((sizes[L], m))
-    dZ = (A_L - Y) / m
-    for l in range(L - 1, -1, -1):
-        A_prev = X if l == 0 else As[starts[l - 1]:starts[l]].reshape((sizes[l], m))
-        W, _ = weights(theta, sizes, offsets, l)
-        dW, db = weights(grad, sizes, offsets, l)
-        dW[:, :] = dZ @ A_prev.T + (l2 / m) * W
-        db[:, 0] = dZ.sum(axis=1)
-        if l > 0:
-            Z_prev = Zs[starts[l - 1]:starts[l]].reshape((sizes[l], m))
-            dZ = (W.T @ dZ) * derivative(Z_prev, A_prev, acts[l - 1])
 
 
 # -- the network as a cost of the generic kernel's fixed type -----------------
