@@ -8,7 +8,16 @@ and says what to do about it.
 
 
 class FastcheckError(Exception):
-    """Base class of every fastcheck error."""
+    """Base class of every fastcheck error.
+
+    An error raised from inside the machinery (Numba, Dask, NumPy's conversions)
+    is raised without the internal exception chained to it, so that an uncaught
+    one prints its own message and not pages of internals; the internal
+    exception stays in ``__context__``, and ``detail`` holds its text where the
+    message only summarises it (Numba's full compile error for a ``CompileError``).
+    """
+
+    detail = None
 
 
 class ParameterError(FastcheckError, ValueError):

@@ -44,7 +44,7 @@ def as_numeric_array(value, what, *, allow_complex=False, error=ParameterError):
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
         raise InputTypeError(f"{what} is not an array of numbers ({exc}); "
-                             "pass a NumPy array or a Python number") from exc
+                             "pass a NumPy array or a Python number") from None
     kinds = _REAL_KINDS + ("c" if allow_complex else "")
     if array.dtype.kind == "c" and not allow_complex:
         raise error(f"{what} is complex ({array.dtype}); fastcheck checks real parameters, "

@@ -1,8 +1,14 @@
-"""Numba's thread count and the Hypothesis profiles for the property tests.
+"""Numba's thread count, fastcheck's cache directory and the Hypothesis profiles.
 
 The reproducibility and thread tests compare one thread with two: so that
 they compare something on a one-core machine too, Numba gets at least two
 threads (set before anything imports numba; an explicit setting wins).
+
+The suite compiles many costs: they go to a temporary ``FASTCHECK_CACHE_DIR``,
+created here before anything imports fastcheck and removed when the session
+ends, so that running the tests never writes into the user's own cache
+(``~/.cache/fastcheck``); subprocesses the tests start inherit it. A directory
+set explicitly (a CI cache kept warm between runs) is used as it is.
 
 Hypothesis profiles:
 
@@ -14,9 +20,15 @@ many more of them, for a local hunt: ``pytest --hypothesis-profile=thorough``.
 makes one example slow without anything being wrong.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+if not os.environ.get("FASTCHECK_CACHE_DIR"):
+    os.environ["FASTCHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastcheck-tests-")
+    atexit.register(shutil.rmtree, os.environ["FASTCHECK_CACHE_DIR"], ignore_errors=True)
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

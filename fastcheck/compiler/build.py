@@ -178,7 +178,7 @@ def _compile(plan):
             f"differ ({', '.join(f'{n} {len(s)}-D' for n, s in zip(plan.names, plan.shapes))}); "
             'index params with constant keys such as params["W1"]')
     raise diagnose.compile_error(failures[-1], plan.code, plan.collection.lines,
-                                 hint, plan.complex_step) from failures[-1]
+                                 hint, plan.complex_step) from None
 
 
 def _check_layout(code, names, shapes):

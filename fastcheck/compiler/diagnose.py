@@ -48,7 +48,9 @@ def compile_error(exc, code, lines, dynamic_key_hint="", complex_step=False):
                  + dynamic_key_hint)
     elif complex_step and "complex" in cause:
         cause += "; this cost cannot run in complex arithmetic, so the complex step cannot check it"
-    return CompileError(" ".join(f"{where}: {cause}".split()))
+    error = CompileError(" ".join(f"{where}: {cause}".split()))
+    error.detail = text
+    return error
 
 
 def _where(text, lines):

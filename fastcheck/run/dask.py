@@ -57,9 +57,9 @@ def _distributed():
     """The ``distributed`` module, or ``OptionError`` saying how to install it."""
     try:
         import distributed
-    except ImportError as exc:
+    except ImportError:
         raise OptionError(f"client= and workers= run the check on Dask; install it with "
-                          f"{INSTALL}") from exc
+                          f"{INSTALL}") from None
     return distributed
 
 
@@ -235,7 +235,7 @@ def _pickled(adapter):
         raise InputTypeError(f"the cost or its data cannot be sent to Dask workers: "
                              f"cloudpickle cannot pickle them ({type(exc).__name__}: {exc}). "
                              "Workers need plain functions and arrays; run without client= "
-                             "and workers=, or make the cost picklable") from exc
+                             "and workers=, or make the cost picklable") from None
 
 
 def _advance(bar, progress, n, done, start, label, block):
@@ -277,12 +277,12 @@ def _collect(future, result, span, out, aux, kinks, describe, distributed):
     try:
         if future.status != "finished":
             future.result()  # raises the block's error
-    except distributed.KilledWorker as exc:
+    except distributed.KilledWorker:
         raise CostError(
             f"the cost crashed every Dask worker that ran the block of coordinates from "
             f"{describe(lo)} to {describe(hi - 1)}: the process died (a segfault in compiled "
             "code, os._exit, running out of memory) when one of them was perturbed. Call the "
-            "cost from Python at those points to see why") from exc
+            "cost from Python at those points to see why") from None
     block_out, block_aux, block_kinks, name, took = result
     out[lo:hi], aux[lo:hi], kinks[lo:hi] = block_out, block_aux, block_kinks
     return name, took

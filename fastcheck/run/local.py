@@ -130,7 +130,7 @@ def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8, label=
                 raise CostError(f"the cost raised {type(block.error).__name__} ({block.error})"
                                 f" inside compiled code when {describe(i)} was perturbed. "
                                 "Call the cost from Python at that point to see why") \
-                    from block.error
+                    from None
             if bad.any():
                 i = int(idx[done + int(np.argmax(bad))])
                 raise CostError(
