@@ -6,6 +6,8 @@ import re
 
 from ..errors import CompileError
 
+# Numba highlights its messages with terminal colour codes when it thinks it may.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Numba names a location as 'File "x.py", line 14:' or 'at /abs/x.py (14)'.
 _LOCATION = re.compile(r'File "([^"]+)", line (\d+)|\bat (\S+\.py) \((\d+)\)')
 
@@ -40,7 +42,7 @@ def compile_error(exc, code, lines, dynamic_key_hint="", complex_step=False):
     the innermost failure first and then the chain of callers, so the first
     user location in its text is where the cost stopped compiling.
     """
-    text = str(exc)
+    text = _ANSI.sub("", str(exc))
     where = _where(text, lines) or def_location(code)
     cause = _cause(text)
     if is_dynamic_key(exc):
