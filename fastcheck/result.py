@@ -11,6 +11,7 @@ import numpy as np
 
 from .layout import format_index
 from .memory import format_bytes
+from .report_html import directions_rows, report_html, tensor_rows
 
 #: Bumped whenever ``to_dict()``'s keys change meaning.
 SCHEMA_VERSION = 2
@@ -54,9 +55,19 @@ class TensorRow:
     detectable: float = 0.0
     status: str = "ok"
 
+    #: The report's columns, as ``cells()`` fills them.
+    HEADER = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
+              "detectable", "verdict")
+
     @property
     def size(self):
         return int(np.prod(self.shape, dtype=np.int64))
+
+    def cells(self):
+        """The row as the report shows it: a string for each column of ``HEADER``."""
+        return (self.name, str(self.shape), str(self.checked), f"{self.difference:.3e}",
+                f"{self.max_abs_error:.3e}", f"{self.name}{format_index(self.worst_index)}",
+                f"{self.detectable:.1e}", self.status)
 
     def to_dict(self):
         return {"name": self.name, "shape": list(self.shape), "size": self.size,
@@ -116,7 +127,14 @@ class TensorTable(Sequence):
     __hash__ = None
 
     def __repr__(self):
-        return f"<TensorTable of {len(self)} tensors>"
+        counts = np.bincount(self.status, minlength=len(STATUSES))
+        said = ", ".join(f"{int(counts[code])} {STATUSES[code]}"
+                         for code in reversed(range(len(STATUSES))) if counts[code])
+        return f"<TensorTable of {len(self)} tensors: {said}>"
+
+    def _repr_html_(self):
+        return report_html([f"{len(self)} tensors, the worst first"],
+                           *tensor_rows(self, REPORT_ROWS))
 
     def named(self, status):
         """The names of the tensors whose status is ``status``, in layout order."""
@@ -215,6 +233,12 @@ class CheckResult(Judged):
     def __str__(self):
         return format_report(self)
 
+    def __repr__(self):
+        return _short_repr(self, f"{self.checked} of {self.layout.size} coordinates")
+
+    def _repr_html_(self):
+        return report_html(report_head(self), *tensor_rows(self.per_tensor, REPORT_ROWS))
+
 
 @dataclass(frozen=True)
 class DirectionsResult(Judged):
@@ -259,6 +283,24 @@ class DirectionsResult(Judged):
                      "not where; check(..., sample=...) localises)")
         return "\n".join(lines)
 
+    def __repr__(self):
+        return _short_repr(self, f"{len(self.errors)} directions")
+
+    def _repr_html_(self):
+        return report_html(_head(self, f"{len(self.errors)} random directions over "
+                                       f"{self.layout.size} parameters", "auto"),
+                           *directions_rows(self, REPORT_ROWS))
+
+
+def _short_repr(res, visited):
+    """``<CheckResult FAILED mistake, difference 2.85e-01, 47 of 47 coordinates,
+    wrong: b1, W2>``: what a result is, in one line."""
+    suspects = getattr(res, "suspects", [])
+    wrong = f", wrong: {', '.join(suspects[:8])}{' ...' if len(suspects) > 8 else ''}" \
+        if suspects else ""
+    return (f"<{type(res).__name__} {'PASSED' if res.passed else 'FAILED'} {res.verdict}, "
+            f"difference {res.difference:.3e}, {visited}{wrong}>")
+
 
 def _head(res, visited, step, scratch_bytes=0, compile_seconds=0.0):
     """The report's first lines: the verdict, the settings, the advice, the notes."""
@@ -274,8 +316,9 @@ def _head(res, visited, step, scratch_bytes=0, compile_seconds=0.0):
     ] + [f"  note: {note}" for note in res.notes]
 
 
-def format_report(res):
-    """The human-readable report: verdict line, settings, per-tensor table."""
+def report_head(res):
+    """The report's lines before the per-tensor table: verdict line, settings,
+    advice, suspects, kinks, notes (the HTML report shows them too)."""
     step = "auto" if res.eps is None else f"{res.eps:g}"
     lines = _head(res, f"{res.checked} of {res.layout.size} coordinates", step,
                   res.scratch_bytes, res.compile_seconds)
@@ -292,20 +335,20 @@ def format_report(res):
                      f"{shown}{more}")
         lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
                      f"{how}")
-    lines += notes
+    return lines + notes
+
+
+def format_report(res):
+    """The human-readable report: verdict line, settings, per-tensor table."""
+    lines = report_head(res)
     rows = res.per_tensor
     shown = range(len(rows))
     if len(rows) > REPORT_ROWS:
         shown = rows.worst_first()[:REPORT_ROWS]
         lines += ["", f"  the {REPORT_ROWS} worst of {len(rows)} tensors (WRONG, then unsure, "
                       "then by difference):"]
-    header = ("tensor", "shape", "checked", "difference", "max abs error", "worst at",
-              "detectable", "verdict")
-    table = [header]
-    for row in (rows[int(k)] for k in shown):
-        table.append((row.name, str(row.shape), str(row.checked), f"{row.difference:.3e}",
-                      f"{row.max_abs_error:.3e}", f"{row.name}{format_index(row.worst_index)}",
-                      f"{row.detectable:.1e}", row.status))
+    header = TensorRow.HEADER
+    table = [header] + [rows[int(k)].cells() for k in shown]
     widths = [max(len(r[c]) for r in table) for c in range(len(header))]
     if len(rows) <= REPORT_ROWS:
         lines.append("")

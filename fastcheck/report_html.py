@@ -1,0 +1,85 @@
+"""Results as HTML, for Jupyter: what ``_repr_html_`` of every result shows.
+
+The HTML says what the text report says: the verdict and settings first, then
+the per-tensor table, worst first (WRONG, then unsure, then by difference),
+capped at ``REPORT_ROWS`` rows like the text report, with WRONG rows marked.
+Every text that comes from the user (tensor names, notes quoting their code)
+is escaped.
+"""
+
+from html import escape
+
+#: Inline styles: a notebook shows a result's HTML without any stylesheet of ours.
+_WRONG = "background-color: rgba(220, 50, 47, 0.15); font-weight: bold"
+_VERDICT = {"fastcheck PASSED": "color: #1a7f37", "fastcheck FAILED": "color: #cf222e"}
+_CELL = "text-align: left; padding: 1px 8px"
+
+
+def report_html(head, header, cells, marked=(), footer=None):
+    """A report as one HTML ``<div>``.
+
+    ``head`` is the text report's first lines (verdict line first, then
+    settings, advice and notes); ``header`` the column names; ``cells`` a list
+    of rows, each a tuple of strings as long as ``header``; ``marked`` the
+    positions in ``cells`` of the rows to mark (WRONG); ``footer`` a line said
+    after the table (the rows left out), or None.
+    """
+    colour = next((style for word, style in _VERDICT.items() if head[0].startswith(word)), "")
+    parts = ['<div class="fastcheck-report">',
+             f'<p style="margin: 0"><strong style="{colour}">{escape(head[0])}</strong></p>']
+    if len(head) > 1:
+        parts.append('<pre style="margin: 0.2em 0; white-space: pre-wrap">'
+                     + escape("\n".join(line.strip() for line in head[1:])) + "</pre>")
+    parts.append(table_html(header, cells, marked))
+    if footer:
+        parts.append(f'<p style="margin: 0">{escape(footer)}</p>')
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def table_html(header, cells, marked=()):
+    """An HTML ``<table>`` of ``cells`` (rows of strings) under ``header``; the rows
+    at positions ``marked`` carry the class ``fastcheck-wrong`` and a red tint."""
+    marked = set(int(k) for k in marked)
+    lines = ['<table class="fastcheck-table" style="font-family: monospace">', "<thead><tr>"
+             + "".join(f'<th style="{_CELL}">{escape(name)}</th>' for name in header)
+             + "</tr></thead>", "<tbody>"]
+    for k, row in enumerate(cells):
+        style = f' class="fastcheck-wrong" style="{_WRONG}"' if k in marked else ""
+        lines.append(f"<tr{style}>" + "".join(f'<td style="{_CELL}">{escape(cell)}</td>'
+                                              for cell in row) + "</tr>")
+    lines += ["</tbody>", "</table>"]
+    return "\n".join(lines)
+
+
+def tensor_rows(table, limit):
+    """``(header, cells, marked, footer)`` for ``report_html`` from a per-tensor
+    ``TensorTable``: its ``limit`` worst rows, worst first."""
+    from .result import STATUSES, TensorRow, _count_statuses
+
+    order = table.worst_first()
+    shown = order[:limit]
+    rows = [table[int(k)] for k in shown]
+    cells = [row.cells() for row in rows]
+    marked = [k for k, row in enumerate(rows) if row.status == STATUSES[-1]]
+    footer = None
+    if len(table) > limit:
+        footer = (f"the {limit} worst of {len(table)} tensors; the other "
+                  f"{len(table) - limit}: {_count_statuses(table, shown)} "
+                  "(every row is in res.per_tensor)")
+    return TensorRow.HEADER, cells, marked, footer
+
+
+def directions_rows(res, limit):
+    """``(header, cells, marked, footer)`` for ``report_html`` from a
+    ``DirectionsResult``: its first ``limit`` directions (none marked: the
+    verdict judges them together)."""
+    header = ("direction", "grad . v", "estimate", "relative error")
+    n = len(res.errors)
+    cells = [(str(k), f"{g:.6e}", f"{e:.6e}", f"{err:.3e}")
+             for k, (g, e, err) in enumerate(zip(res.expected[:limit], res.estimate[:limit],
+                                                  res.errors[:limit]))]
+    footer = "directions mix all tensors: they show that a gradient is wrong, not where"
+    if n > limit:
+        footer = f"the first {limit} of {n} directions; " + footer
+    return header, cells, (), footer
