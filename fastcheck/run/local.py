@@ -6,17 +6,16 @@ it). Blocks grow until each takes about ``TARGET_SECONDS``.
 """
 
 import contextlib
-import sys
 import time
 from typing import NamedTuple
 
 import numba
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..blas import single_threaded_blas
 from ..errors import CostError, OptionError
 from ..memory import ensure_fits, format_bytes
+from .progress import progress_bar, visible
 
 TARGET_SECONDS = 0.2
 #: The first block takes about this long, so the block size adapts quickly.
@@ -69,9 +68,9 @@ def _bar(progress, total, done, elapsed, label):
         return None
     if progress is None:
         expected = elapsed * total / max(done, 1)
-        if expected < PROGRESS_AFTER_SECONDS or not sys.stderr.isatty():
+        if expected < PROGRESS_AFTER_SECONDS or not visible():
             return None
-    bar = tqdm(total=total, unit="coord", desc=label, file=sys.stderr, leave=False)
+    bar = progress_bar(total, label)
     bar.update(done)
     return bar
 
