@@ -1,5 +1,8 @@
 """The ``fastcheck`` command line: ``demo``, ``check`` and ``bench``.
 
+``fastcheck check`` checks a built-in MLP built from flags, or a user's own
+cost, ``fastcheck check FILE.py:COST --params P.npz --grads G.npz [--args D.npz]``.
+
 Exit status: 0 when every check it ran passed or the command succeeded, 1 when
 a check failed, 2 for bad usage (bad flags, unreadable files, a fastcheck
 error, a network or an archive too large for this machine's memory), with a
@@ -17,6 +20,7 @@ import zlib
 
 import numpy as np
 
+from fastcheck import __version__
 from fastcheck.check import METHODS, check
 from fastcheck.costs import ENGINES
 from fastcheck.directions import check_directions
@@ -24,13 +28,16 @@ from fastcheck.errors import FastcheckError, MemoryBudgetError
 from fastcheck.memory import available_bytes, ensure_fits, format_bytes
 from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 
-from . import bench, demo, registry
+from . import bench, demo, owncost, registry
 from .registry import random_problem
 
 #: The output activation that goes with each loss, and back.
 OUTPUT_OF = {loss: output for loss, (output, _, _) in LOSSES.items()}
 LOSS_OF = {output: loss for loss, output in OUTPUT_OF.items()}
 BUG_OPS = ("scale", "add")
+#: The model's flags and their defaults; a user's own cost takes none of them.
+MODEL_DEFAULTS = {"sizes": [784, 64, 10], "hidden": "relu", "output": None, "loss": None,
+                  "l2": 0.0, "batch": 32, "data": None, "bug": None}
 #: What reading an archive can raise: a missing or truncated file, a bad zip, a
 #: corrupted compressed member (zlib.error), a bad .npy header.
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -105,6 +112,15 @@ def sample_size(text):
                 from None
 
 
+def tensor_names(text):
+    """'W1,b1' -> ['W1', 'b1']."""
+    names = [name for name in text.split(",") if name]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected tensor names separated by commas, "
+                                         f"got {text!r}")
+    return names
+
+
 def bug_spec(text):
     """'W2:scale=2' -> ('W2', 'scale', 2.0); also 'b1:add=0.1'."""
     name, _, change = text.partition(":")
@@ -127,13 +143,19 @@ def _demo(args):
 
 
 def _check(args):
-    if args.directions is not None:
-        given = [flag for flag, value in (("--method", args.method), ("--sample", args.sample),
-                                          ("--engine", args.engine),
-                                          ("--threads", args.threads)) if value is not None]
-        if given:
-            raise UsageError(f"--directions checks along random directions and takes no "
-                             f"{', '.join(given)}")
+    if args.directions is not None and check_options(args):
+        raise UsageError(f"--directions checks along random directions and takes no "
+                         f"{', '.join('--' + key for key in check_options(args))}")
+    if args.cost is not None:
+        return _check_own(args)
+    given = {key: getattr(args, key) for key in MODEL_DEFAULTS}
+    for key, value in MODEL_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for flag in ("args", "jit"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--{flag} goes with your own cost: fastcheck check FILE.py:COST "
+                             "--params P.npz --grads G.npz ...")
     ensure_network_fits(args.sizes, args.batch)
     loss = args.loss or LOSS_OF.get(args.output, "bce")
     model = MLP(args.sizes, hidden=args.hidden, output=args.output or OUTPUT_OF[loss],
@@ -141,6 +163,8 @@ def _check(args):
     params, X, Y = random_problem(model, args.batch, args.seed)
     if args.params:
         params = load_npz(args.params, "--params")
+        if given["sizes"] is None:
+            hint_sizes(params, args.sizes, args.params)
     if args.data:
         data = load_npz(args.data, "--data")
         missing = [key for key in ("X", "Y") if key not in data]
@@ -155,10 +179,7 @@ def _check(args):
         res = check_directions(model, params, grads, X, Y, n=args.directions, seed=args.seed,
                                eps=args.eps, threshold=args.threshold)
     else:
-        options = {key: value for key, value in (("method", args.method),
-                                                 ("sample", args.sample),
-                                                 ("engine", args.engine),
-                                                 ("threads", args.threads)) if value is not None}
+        options = check_options(args)
         res = check(model, params, grads, X, Y, eps=args.eps, threshold=args.threshold,
                     seed=args.seed, **options)
     if args.json:
@@ -167,6 +188,63 @@ def _check(args):
         print(f"checking {describe_model(model)} on {np.shape(X)[1]} examples: "
               f"{describe_source(args)}\n{res}")
     return 0 if res.passed else 1
+
+
+def _check_own(args):
+    """``fastcheck check FILE.py:COST``: the user's cost on their own arrays."""
+    flags = [f"--{key}" for key, default in MODEL_DEFAULTS.items()
+             if getattr(args, key) is not None]
+    if flags:
+        raise UsageError(f"{', '.join(flags)} describe{'s' if len(flags) == 1 else ''} a "
+                         f"built-in model; checking {args.cost} takes none "
+                         f"(its data go in --args D.npz)")
+    missing = [flag for flag, value in (("--params", args.params), ("--grads", args.grads))
+               if value is None]
+    if missing:
+        raise UsageError(f"checking {args.cost} needs {' and '.join(missing)} (numpy.savez "
+                         "archives of your parameters and their gradients)")
+    try:
+        cost = owncost.load_cost(args.cost)
+    except owncost.LoadError as exc:
+        raise UsageError(str(exc)) from None
+    params, grads = load_npz(args.params, "--params"), load_npz(args.grads, "--grads")
+    data = list(load_npz(args.args, "--args").values()) if args.args else []
+    if args.workers is not None:
+        owncost.pickle_by_value(cost)
+    if args.directions is not None:
+        res = check_directions(cost, params, grads, *data, n=args.directions, seed=args.seed,
+                               eps=args.eps, threshold=args.threshold)
+    else:
+        res = check(cost, params, grads, *data, eps=args.eps, threshold=args.threshold,
+                    seed=args.seed, **check_options(args))
+    if args.json:
+        print(json.dumps(res.to_dict(), allow_nan=False))
+    else:
+        arrays = f", {len(data)} arguments from {args.args}" if data else ""
+        print(f"checking {args.cost}: params from {args.params}, gradients from "
+              f"{args.grads}{arrays}\n{res}")
+    return 0 if res.passed else 1
+
+
+def check_options(args):
+    """The keywords of ``fastcheck.check`` that the command line gave."""
+    return {key: value for key, value in vars(args).items()
+            if key in ("method", "sample", "engine", "threads", "only", "exclude", "jit",
+                       "workers") and value is not None}
+
+
+def hint_sizes(params, sizes, path):
+    """``UsageError`` with the ``--sizes`` that fit ``params`` (W1, W2, ... of shapes
+    (n1, n0), (n2, n1), ...) when the default ``sizes`` do not."""
+    shapes = [np.shape(params.get(f"W{k}")) for k in range(1, len(params) + 1)
+              if f"W{k}" in params]
+    fits = [shapes[0][1]] + [shape[0] for shape in shapes] if shapes and all(
+        len(shape) == 2 for shape in shapes) else None
+    if fits and fits != list(sizes):
+        raise UsageError(f"--params {path} holds a network of layer widths "
+                         f"{','.join(map(str, fits))}, but without --sizes the model is "
+                         f"{','.join(map(str, sizes))}: add --sizes {','.join(map(str, fits))}"
+                         ", or check your own cost with fastcheck check FILE.py:COST")
 
 
 def describe_model(model):
@@ -296,9 +374,9 @@ def _bench(args):
 
 def _add_model_flags(parser):
     model = parser.add_argument_group("the model (fastcheck.models.MLP)")
-    model.add_argument("--sizes", type=layer_sizes, default=[784, 64, 10],
+    model.add_argument("--sizes", type=layer_sizes,
                        help="layer widths, inputs first (default 784,64,10)")
-    model.add_argument("--hidden", type=hidden_activations, default="relu",
+    model.add_argument("--hidden", type=hidden_activations,
                        help=f"hidden activation, or one per hidden layer: {', '.join(HIDDEN)} "
                             "(default relu)")
     model.add_argument("--output", choices=list(LOSS_OF),
@@ -306,8 +384,8 @@ def _add_model_flags(parser):
     model.add_argument("--loss", choices=list(OUTPUT_OF),
                        help="loss: bce with sigmoid, ce with softmax, mse with linear "
                             "(default bce, or the one the output goes with)")
-    model.add_argument("--l2", type=float, default=0.0, help="L2 strength (default 0)")
-    model.add_argument("--batch", type=positive_int, default=32,
+    model.add_argument("--l2", type=float, help="L2 strength (default 0)")
+    model.add_argument("--batch", type=positive_int,
                        help="examples in the random data (default 32)")
     model.add_argument("--seed", type=seed_value, default=0,
                        help="seeds the parameters (model.init_params), the data "
@@ -316,10 +394,14 @@ def _add_model_flags(parser):
 
 def _add_check(sub):
     parser = sub.add_parser(
-        "check", help="check a built-in network's backward pass",
-        description="Check the exact backward pass of a built-in MLP, or one with a planted "
-                    "mistake (--bug), or your own parameters, gradients and data (.npz files), "
-                    "on random data by default. Exit status 0 when it passes, 1 when it fails.")
+        "check", help="check your own cost, or a built-in network's backward pass",
+        description="Check your own cost, FILE.py:COST, a function cost(params, *args), on "
+                    "your parameters, gradients and data (numpy.savez archives: --params, "
+                    "--grads, --args). Without FILE.py:COST, check the exact backward pass of "
+                    "a built-in MLP, or one with a planted mistake (--bug), on random data by "
+                    "default. Exit status 0 when it passes, 1 when it fails, 2 for bad usage.")
+    parser.add_argument("cost", nargs="?", metavar="FILE.py:COST",
+                        help="your cost: the function COST of the file FILE.py")
     _add_model_flags(parser)
     files = parser.add_argument_group("your own arrays (numpy.savez archives)")
     files.add_argument("--params", metavar="P.npz", help="parameters W1, b1, ... "
@@ -327,6 +409,9 @@ def _add_check(sub):
     files.add_argument("--grads", metavar="G.npz", help="gradients dW1, db1, ... or W1, b1, ... "
                                                         "(default: the model's exact backward)")
     files.add_argument("--data", metavar="D.npz", help="X (n0, m) and Y (default: random)")
+    files.add_argument("--args", metavar="D.npz",
+                       help="your cost's data arguments, passed in the archive's order "
+                            "(numpy.savez(path, X, Y) stores them in order)")
     parser.add_argument("--bug", action="append", type=bug_spec, metavar="TENSOR:OP=VALUE",
                         help="plant a mistake in a gradient: W2:scale=2 multiplies dW2 by 2, "
                              "b1:add=0.1 adds 0.1 to db1; repeatable")
@@ -340,6 +425,15 @@ def _add_check(sub):
                      help="check along N random directions instead (fastcheck.check_directions)")
     how.add_argument("--engine", choices=ENGINES, help="default auto (layered)")
     how.add_argument("--threads", type=positive_int, help="Numba threads (default: all)")
+    how.add_argument("--only", type=tensor_names, action="extend", metavar="NAMES",
+                     help="check only these tensors (comma-separated, repeatable)")
+    how.add_argument("--exclude", type=tensor_names, action="extend", metavar="NAMES",
+                     help="leave these tensors out (comma-separated, repeatable)")
+    how.add_argument("--jit", action=argparse.BooleanOptionalAction,
+                     help="compile your cost (--jit), or never (--no-jit); default: when "
+                          "it pays")
+    how.add_argument("--workers", type=positive_int, metavar="N",
+                     help="run on N local Dask worker processes (pip install fastcheck[dask])")
     parser.add_argument("--json", action="store_true",
                         help="print the result as one JSON object instead of the report")
     parser.set_defaults(run=_check)
@@ -372,6 +466,7 @@ def _add_bench(sub):
 
 def build_parser():
     parser = Parser(prog="fastcheck", description="JIT-accelerated gradient checking.")
+    parser.add_argument("--version", action="version", version=f"fastcheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the seed exercise's checks, then a large network")
     demo.set_defaults(run=_demo)
@@ -385,7 +480,9 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except (FastcheckError, UsageError) as exc:
+    except FastcheckError as exc:
+        return fail(owncost.shell_words(str(exc)), "--json" in argv)
+    except UsageError as exc:
         return fail(str(exc), "--json" in argv)
     except MemoryError as exc:
         # What the estimates before allocating did not foresee.
