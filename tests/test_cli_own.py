@@ -168,3 +168,17 @@ def test_version():
     done = run_cli("--version")
     assert done.returncode == 0
     assert done.stdout.strip() == f"fastcheck {importlib.metadata.version('fastcheck')}"
+
+
+@pytest.mark.parametrize("python, shell", [
+    ("sample=np.int64(100) asks for 100 coordinates; use sample=None to check them all",
+     "--sample 100 asks for 100 coordinates; leave out --sample to check them all"),
+    ("engine='generic' compiles the cost; it cannot go with jit=False",
+     "--engine generic compiles the cost; it cannot go with --no-jit"),
+    ("threads must be an integer from 1 to 2, got 9", "--threads must be an integer from 1 to "
+                                                      "2, got 9"),
+    ("the tensor 'sample' is fine", "the tensor 'sample' is fine"),
+])
+def test_messages_are_said_with_flags(python, shell):
+    from fastcheck.app.owncost import shell_words
+    assert shell_words(python) == shell

@@ -74,12 +74,16 @@ _NONE = re.compile(r"\buse (\w+)=None\b")
 _KEYWORD = re.compile(r"\b(" + "|".join(FLAGS) + r")=('?)([^\s,;')]*)\2")
 _SUBJECT = re.compile(r"(^|; )(" + "|".join(FLAGS) + r") (must|takes|names)\b")
 _JIT = {"jit=True": "--jit", "jit=False": "--no-jit"}
+# NumPy 2 spells its scalars np.int64(4) in a repr.
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:u?int|float|bool_?)\d*\(([^()]*)\)")
 
 
 def shell_words(message):
     """``message`` with fastcheck's Python spellings as command-line flags:
     "sample=100" -> "--sample 100", "use sample=None" -> "leave out --sample",
-    "threads must be" -> "--threads must be", "jit=False" -> "--no-jit"."""
+    "threads must be" -> "--threads must be", "jit=False" -> "--no-jit",
+    "np.int64(4)" -> "4"."""
+    message = _NUMPY_SCALAR.sub(r"\1", message)
     message = _NONE.sub(lambda m: f"leave out {FLAGS.get(m.group(1), m.group(1))}", message)
     message = _KEYWORD.sub(lambda m: f"{FLAGS[m.group(1)]} {m.group(3)}".rstrip(), message)
     message = _SUBJECT.sub(lambda m: f"{m.group(1)}{FLAGS[m.group(2)]} {m.group(3)}", message)
