@@ -42,15 +42,15 @@ CELLS = [
     res = fc.check(cost, params, backward(params, X, Y), X, Y, jit=False)
     res
     """,
-    # A cost of a few milliseconds over 800 coordinates: seconds in Python, defaults.
+    # A cost of about a millisecond over 1,000 coordinates: seconds in Python, defaults.
     """
     def slow_cost(params):
         total = 0.0
-        for _ in range(40):
+        for _ in range(100):
             total += float(np.sum(np.sin(params["w"]) ** 2))
-        return total / 40
+        return total / 100
 
-    w = rng.standard_normal(800)
+    w = rng.standard_normal(1000)
     slow = fc.check(slow_cost, {"w": w}, {"w": np.sin(2 * w)}, jit=False)
     print(slow.passed, round(slow.seconds, 1) > 1.0)
     """,

@@ -192,7 +192,7 @@ def _check(args):
 
 def _check_own(args):
     """``fastcheck check FILE.py:COST``: the user's cost on their own arrays."""
-    flags = [f"--{key}" for key, default in MODEL_DEFAULTS.items()
+    flags = [f"--{key}" for key in MODEL_DEFAULTS
              if getattr(args, key) is not None]
     if flags:
         raise UsageError(f"{', '.join(flags)} describe{'s' if len(flags) == 1 else ''} a "
