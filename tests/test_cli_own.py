@@ -178,6 +178,8 @@ def test_version():
     ("threads must be an integer from 1 to 2, got 9", "--threads must be an integer from 1 to "
                                                       "2, got 9"),
     ("the tensor 'sample' is fine", "the tensor 'sample' is fine"),
+    ("Use a larger eps, or eps=None for a step scaled to each parameter",
+     "Use a larger eps, or leave out --eps for a step scaled to each parameter"),
 ])
 def test_messages_are_said_with_flags(python, shell):
     from fastcheck.app.owncost import shell_words

@@ -70,7 +70,7 @@ FLAGS = {"sample": "--sample", "eps": "--eps", "threshold": "--threshold",
          "method": "--method", "engine": "--engine", "threads": "--threads",
          "workers": "--workers", "only": "--only", "exclude": "--exclude", "seed": "--seed",
          "n": "--directions"}
-_NONE = re.compile(r"\buse (\w+)=None\b")
+_NONE = re.compile(r"\b(?:(use|or) )?(\w+)=None\b")
 _KEYWORD = re.compile(r"\b(" + "|".join(FLAGS) + r")=('?)([^\s,;')]*)\2")
 _SUBJECT = re.compile(r"(^|; )(" + "|".join(FLAGS) + r") (must|takes|names)\b")
 _JIT = {"jit=True": "--jit", "jit=False": "--no-jit"}
@@ -84,7 +84,8 @@ def shell_words(message):
     "threads must be" -> "--threads must be", "jit=False" -> "--no-jit",
     "np.int64(4)" -> "4"."""
     message = _NUMPY_SCALAR.sub(r"\1", message)
-    message = _NONE.sub(lambda m: f"leave out {FLAGS.get(m.group(1), m.group(1))}", message)
+    message = _NONE.sub(lambda m: f"{'or ' if m.group(1) == 'or' else ''}leave out "
+                        f"{FLAGS.get(m.group(2), m.group(2))}", message)
     message = _KEYWORD.sub(lambda m: f"{FLAGS[m.group(1)]} {m.group(3)}".rstrip(), message)
     message = _SUBJECT.sub(lambda m: f"{m.group(1)}{FLAGS[m.group(2)]} {m.group(3)}", message)
     for python, flag in _JIT.items():
