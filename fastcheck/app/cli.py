@@ -1,4 +1,4 @@
-"""The ``fastcheck`` command line: ``demo``, ``check`` and ``bench``.
+"""The ``fastcheck`` command line: ``demo``, ``check``, ``bench`` and ``cache``.
 
 Exit status: 0 when every check it ran passed or the command succeeded, 1 when
 a check failed, 2 for bad usage (bad flags, unreadable files, a fastcheck
@@ -24,7 +24,7 @@ from fastcheck.errors import FastcheckError, MemoryBudgetError
 from fastcheck.memory import available_bytes, ensure_fits, format_bytes
 from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 
-from . import bench, demo, registry
+from . import bench, cachecmd, demo, registry
 from .registry import random_problem
 
 #: The output activation that goes with each loss, and back.
@@ -377,6 +377,7 @@ def build_parser():
     demo.set_defaults(run=_demo)
     _add_check(sub)
     _add_bench(sub)
+    cachecmd.add_parser(sub)
     return parser
 
 
