@@ -67,12 +67,18 @@ def test_workers_that_never_start_time_out_with_a_clear_error(tmp_path):
 
 
 def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
-    unguarded = CHECK.format(setup=COST).replace('if __name__ == "__main__":\n    main()',
-                                                  "main()")
+    unguarded = COST + textwrap.dedent("""
+        import numpy as np
+        import fastcheck as fc
+
+        w = np.linspace(-1.0, 1.0, 12)
+        fc.check(cost, {"w": w}, {"w": np.sin(w) + w * np.cos(w)}, jit=False, workers=1)
+    """)
     done = run(tmp_path, unguarded)
-    out = done.stdout.strip().splitlines()
-    assert out and out[-1].startswith("ClusterError"), (out, done.stderr[-3000:])
-    assert 'if __name__ == "__main__":' in out[-1]
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("fastcheck.errors.ClusterError"), done.stderr[-3000:]
+    assert 'if __name__ == "__main__":' in last
 
 
 def test_a_worker_that_cannot_import_the_cost_is_told_how_to_fix_it(tmp_path):
@@ -80,13 +86,25 @@ def test_a_worker_that_cannot_import_the_cost_is_told_how_to_fix_it(tmp_path):
     lib.mkdir()
     (lib / "private_costs.py").write_text(COST)
     # The client imports the module, then it is gone from where workers look.
-    setup = textwrap.dedent(f"""
-        sys.path.insert(0, {str(lib)!r})
-        from private_costs import cost
-        import os
-        os.rename({str(lib)!r}, {str(tmp_path / "moved")!r})
+    script = textwrap.dedent(f"""
+        import os, sys
+        import numpy as np
+        import fastcheck as fc
+        from fastcheck.errors import ClusterError
+
+        if __name__ == "__main__":
+            sys.path.insert(0, {str(lib)!r})
+            from private_costs import cost
+            os.rename({str(lib)!r}, {str(tmp_path / "moved")!r})
+            w = np.linspace(-1.0, 1.0, 12)
+            try:
+                fc.check(cost, {{"w": w}}, {{"w": np.sin(w) + w * np.cos(w)}}, jit=False,
+                         workers=1, progress=False)
+                print("PASSED")
+            except ClusterError as exc:
+                print("ClusterError |", exc)
     """)
-    done = run(tmp_path, CHECK.format(setup=setup))
+    done = run(tmp_path, script)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout.strip().splitlines()[-1]
     assert out.startswith("ClusterError"), out

@@ -154,9 +154,9 @@ def _refuse_unguarded_main():
     """``ClusterError`` when called while a spawned process imports the user's
     script: the script lacks its ``__main__`` guard, and every worker would
     start a cluster of its own."""
-    main = sys.modules.get("__main__")
-    if multiprocessing.parent_process() is not None and \
-            getattr(main, "__name__", None) == "__mp_main__":
+    # A spawned child runs the parent's script as module __mp_main__.
+    main = sys.modules.get("__mp_main__")
+    if main is not None and multiprocessing.current_process().name != "MainProcess":
         raise ClusterError(f"a check with workers= ran while a new worker process imported "
                            f"the script {getattr(main, '__file__', '?')}: {GUARD}")
 
