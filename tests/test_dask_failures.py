@@ -5,6 +5,7 @@ module, a scheduler killed during a check. Each runs a script in a fresh
 process, as a user would."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,20 @@ def test_workers_that_never_start_time_out_with_a_clear_error(tmp_path):
     assert out.startswith("ClusterError"), out
     assert float(out.split()[1]) < 60
     assert "did not start within 10 s" in out and "client=" in out
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
+def test_an_unusable_loopback_is_a_cluster_error_in_bounded_time(tmp_path):
+    """In a new network namespace (``unshare -n``, as root) the loopback is down."""
+    path = tmp_path / "user_check.py"
+    path.write_text(CHECK.format(setup=COST + "\nfd.START_SECONDS = 10\n"))
+    done = subprocess.run(["unshare", "-n", sys.executable, str(path)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout.strip().splitlines()[-1]
+    assert out.startswith("ClusterError"), out
+    assert float(out.split()[1]) < 60
+    assert "127.0.0.1" in out and "client=" in out
 
 
 def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
