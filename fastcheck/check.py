@@ -161,10 +161,12 @@ def ensure_deterministic(adapter, theta, j0):
     again = adapter.evaluate(theta, "at the given parameters, a second time")
     if again != j0:
         raise CostError(
-            f"the cost is not deterministic: two evaluations at the same parameters gave "
-            f"{j0!r} and {again!r} (a difference of {abs(again - j0):.3g}). A random layer "
-            "(dropout, noise) must draw the same numbers every call: seed it inside the "
-            "cost (rng = np.random.default_rng(0) on each call) or turn it off for the check")
+            f"the cost is not deterministic: two evaluations at the same parameters differed, "
+            f"{j0!r} then {again!r} (a difference of {abs(again - j0):.3g}). Either it draws "
+            "random numbers (dropout, noise: seed them inside the cost, rng = "
+            "np.random.default_rng(0) on each call, or turn them off for the check) or it "
+            "keeps state between calls (a buffer it accumulates into, a running mean updated "
+            "in training mode: reset it on each call, or check in evaluation mode)")
 
 
 def verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed):

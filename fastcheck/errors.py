@@ -54,3 +54,8 @@ class CompileError(SignatureError):
 
 class MemoryBudgetError(FastcheckError, ValueError):
     """A check would need more scratch memory than allowed."""
+
+
+class ClusterError(FastcheckError, RuntimeError):
+    """A Dask cluster did not start, went away, or cannot run the cost; the
+    message says what happened and what to do."""

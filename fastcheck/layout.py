@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import GradientError, InputTypeError, ParameterError
+from .memory import ensure_fits
 
 # dtype kinds we accept as numbers: signed/unsigned integers and floats.
 # Booleans, strings and objects are refused; complex only for method="complex".
@@ -196,6 +197,8 @@ class Layout:
 
     def flatten(self, params, dtype=np.float64):
         """A new (P,) array of ``params`` in layout order (never a view)."""
+        ensure_fits(self.size * np.dtype(dtype).itemsize,
+                    f"flattening the {self.size} parameters")
         return self._stack([params[name] for name in self.names],
                            np.empty(self.size, dtype=dtype))
 
@@ -247,6 +250,7 @@ class Layout:
                 reshaped.append(f"{key} {got} for {name} {shape}")
             values.append(value)
             shapes.append(got)
+        ensure_fits(8 * self.size, f"flattening the gradients of {self.size} parameters")
         flat = self._stack(values, np.empty(self.size, dtype=np.float64))
         bad = ~np.isfinite(flat)
         if bad.any():

@@ -173,8 +173,10 @@ def format_bytes(count):
     return f"{count:.3g} GB"
 
 
-#: Below this, a check fits anywhere fastcheck runs: skip asking the system.
-SMALL_BYTES = 64 * 2**20
+#: Below this, an allocation fits anywhere fastcheck runs: skip asking the system.
+#: Small, because under a tight ``ulimit -v`` tens of MB already matter (asking
+#: costs about 0.1 ms).
+SMALL_BYTES = 2**20
 
 
 def ensure_fits(needed, what):
@@ -187,3 +189,4 @@ def ensure_fits(needed, what):
             f"{what} needs about {format_bytes(needed)} of scratch, but only "
             f"{format_bytes(free)} is available; check a sample (sample=10_000), use "
             "fewer threads (each holds a copy of theta), or the layered engine for models")
+

@@ -16,13 +16,23 @@ readable cache loads as before, an ``OSError`` propagates as before, and should
 Numba handle damaged files itself one day, the wrappers simply never fire.
 The wrappers apply to every cached Numba function in the process, the user's
 own compiled costs included.
+
+A cache that cannot be written is not an error either: with no writable place
+for it (a read-only install and an unwritable HOME, where Numba raised
+"no locator available" while fastcheck's kernels were defined at import) the
+function compiles without a cache; a save that fails (a read-only directory,
+a full disk: ``OSError``) leaves the compiled function in memory. Either
+warns once per process with ``CacheUnavailableWarning``. Numba writes each
+cache file under a temporary name and renames it, so a failed save leaves no
+partial file behind.
 """
 
 import functools
 import os
+import threading
 import warnings
 
-from numba.core import caching
+from numba.core import caching, dispatcher
 
 _MARK = "_fastcheck_recovers"
 
@@ -38,8 +48,26 @@ READERS = {
 }
 
 
+class CacheUnavailableWarning(RuntimeWarning):
+    """Numba's cache could not be written here: functions compile in memory this run."""
+
+
+_warned = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(topic, message, category=None, stacklevel=3):
+    """Warn ``message`` the first time ``topic`` comes up in this process."""
+    with _warned_lock:
+        if topic in _warned:
+            return
+        _warned.add(topic)
+    warnings.warn(message, category or CacheUnavailableWarning, stacklevel=stacklevel)
+
+
 def install():
-    """Make damaged cache files misses, in this process. Idempotent; cheap.
+    """Make damaged cache files misses and unwritable caches warnings, in this
+    process. Idempotent; cheap.
 
     Returns True if installed (now or before), False if this Numba's cache
     lacks the readers it wraps (then Numba behaves as it always did).
@@ -51,7 +79,47 @@ def install():
         reader = getattr(cache_file, name)
         if not getattr(reader, _MARK, False):
             setattr(cache_file, name, _recovering(reader, path_of, miss))
+    for owner, name, wrap in ((dispatcher.Dispatcher, "enable_caching", _enabling),
+                              (caching.Cache, "save_overload", _saving)):
+        method = getattr(owner, name, None)
+        if method is not None and not getattr(method, _MARK, False):
+            setattr(owner, name, wrap(method))
     return True
+
+
+def _enabling(enable_caching):
+    """``Dispatcher.enable_caching`` that leaves caching off where Numba finds no
+    writable place for a function's cache, instead of raising."""
+    @functools.wraps(enable_caching)
+    def enable(self):
+        try:
+            enable_caching(self)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            warn_once("locator", "fastcheck: Numba finds no writable directory for its cache "
+                      f"({exc}); compiled functions are kept in memory for this run only. "
+                      "Set NUMBA_CACHE_DIR and FASTCHECK_CACHE_DIR to a writable directory "
+                      "to keep them", stacklevel=4)
+
+    setattr(enable, _MARK, True)
+    return enable
+
+
+def _saving(save_overload):
+    """``Cache.save_overload`` that warns, once, when the cache cannot be written."""
+    @functools.wraps(save_overload)
+    def save(self, sig, data):
+        try:
+            save_overload(self, sig, data)
+        except OSError as exc:
+            warn_once("save", f"fastcheck: Numba could not write its cache in "
+                      f"{self.cache_path} ({exc}); compiled functions are kept in memory "
+                      "for this run only. Free space there, or set NUMBA_CACHE_DIR to a "
+                      "writable directory", stacklevel=4)
+
+    setattr(save, _MARK, True)
+    return save
 
 
 def _recovering(reader, path_of, miss):

@@ -239,7 +239,8 @@ def cotangent(shapes, seed=0, draw=0, dtypes=None):
 
 def as_grads(grads, inputs):
     """The backward's result as a mapping ``fastcheck.check`` reads: a mapping as it
-    is, a sequence in the order of ``inputs`` keyed by their names."""
+    is, a sequence in the order of ``inputs`` keyed by their names, one array as the
+    gradient of the only input."""
     if isinstance(grads, Mapping):
         return grads
     if isinstance(grads, (tuple, list)):
@@ -249,6 +250,13 @@ def as_grads(grads, inputs):
                                  f"({', '.join(map(repr, inputs))}); give one per input, in "
                                  "that order, or a mapping {'dx': dx, ...}")
         return dict(zip(inputs, grads))
+    if isinstance(grads, np.ndarray):
+        if len(inputs) == 1:  # ``lambda dout: dx`` for a layer of one input
+            return {next(iter(inputs)): grads}
+        raise InputTypeError(f"grads (or what the backward returned) is one array, but "
+                             f"there are {len(inputs)} inputs "
+                             f"({', '.join(map(repr, inputs))}); give one gradient per "
+                             "input: a tuple in that order or a mapping {'dx': dx, ...}")
     raise InputTypeError(f"grads must be a mapping, a tuple of gradients in the order of "
                          f"inputs, or the backward callable; got {type(grads).__name__}")
 

@@ -1,4 +1,4 @@
-"""The ``fastcheck`` command line: ``demo``, ``check`` and ``bench``.
+"""The ``fastcheck`` command line: ``demo``, ``check``, ``bench`` and ``cache``.
 
 ``fastcheck check`` checks a built-in MLP built from flags, or a user's own
 cost, ``fastcheck check FILE.py:COST --params P.npz --grads G.npz [--args D.npz]``.
@@ -28,7 +28,7 @@ from fastcheck.errors import FastcheckError, MemoryBudgetError
 from fastcheck.memory import available_bytes, ensure_fits, format_bytes
 from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 
-from . import bench, demo, owncost, registry
+from . import bench, cachecmd, demo, owncost, registry
 from .registry import random_problem
 
 #: The output activation that goes with each loss, and back.
@@ -472,6 +472,7 @@ def build_parser():
     demo.set_defaults(run=_demo)
     _add_check(sub)
     _add_bench(sub)
+    cachecmd.add_parser(sub)
     return parser
 
 

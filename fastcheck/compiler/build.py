@@ -1,8 +1,10 @@
 """``compile_cost``: a user's Python cost as a Numba function of the fixed cost type."""
 
+import sys
 import threading
 import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,13 +13,16 @@ from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import CompileError
 from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
-from . import cache, diagnose, packing, trampoline
+from . import cache, diagnose, packing, store, trampoline
+from .interrupt import interruptible
 from .source import Collection, python_function
 
 # One compile at a time in this process: Numba holds its own global compiler
 # lock anyway, and this one also guards the in-memory table and sys.modules.
 _LOCK = threading.RLock()
-_COMPILED = {}  # key -> (dispatcher, variant): a second compile_cost in-process is free
+_COMPILED = OrderedDict()  # key -> (dispatcher, variant): a second compile_cost in-process is free
+#: How many compiled costs ``_COMPILED`` keeps (about 4 MB each): the most recently used.
+MEMORY_KEEP = 8
 
 
 @dataclass
@@ -85,10 +90,10 @@ class _Plan:
         self.signature = COMPLEX_COST_SIG if complex_step else COST_SIG
 
     def module(self):
-        cache.write_once(self.path, self.source)
-        module = cache.load_module(self.path, self.name)
+        """``(module, on_disk)``: see ``store.load``."""
+        module, on_disk = store.load(self.path, self.name, self.source)
         module._cost = self.collection.function
-        return module
+        return module, on_disk
 
     def ordered_variants(self):
         chosen = cache.read_marker(self.marker)
@@ -123,11 +128,12 @@ def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
     fdata, idata = packing.pack(plan.specs, args, complex_step)
     with _LOCK:
         if plan.key in _COMPILED:
+            _COMPILED.move_to_end(plan.key)
             dispatcher, variant = _COMPILED[plan.key]
             cached = True
         else:
             dispatcher, variant, cached = _compile(plan)
-            _COMPILED[plan.key] = dispatcher, variant
+            _remember(plan.key, dispatcher, variant)
     notes = [f"extra argument {k + 1} {spec.note}" for k, spec in enumerate(plan.specs)
              if spec.note]
     return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached,
@@ -148,14 +154,25 @@ def is_cached(func, names, shapes, args, *, flat=False, complex_step=False):
             return True
         if not plan.path.exists():
             return False
-        module = plan.module()
+        module, on_disk = plan.module()
+        if not on_disk:
+            return False
         variant = plan.ordered_variants()[0]
         return cache.in_numba_cache(getattr(module, f"trampoline_{variant}"), plan.signature)
 
 
+def _remember(key, dispatcher, variant):
+    """Keep ``key``'s compiled cost in memory, forgetting the least recently used
+    beyond ``MEMORY_KEEP`` (and its generated module, which Numba no longer needs)."""
+    _COMPILED[key] = dispatcher, variant
+    while len(_COMPILED) > MEMORY_KEEP:
+        old, _ = _COMPILED.popitem(last=False)
+        sys.modules.pop(cache.module_name(old), None)
+
+
 def _compile(plan):
     """``(dispatcher, variant, cached)``: the first variant that compiles."""
-    module = plan.module()
+    module, on_disk = plan.module()
     failures = []
     for variant in plan.ordered_variants():
         py_func = getattr(module, f"trampoline_{variant}")
@@ -164,15 +181,22 @@ def _compile(plan):
                 # Numba's performance hints point at the generated file, not the
                 # user's line, and would repeat on every fresh compile.
                 warnings.simplefilter("ignore", NumbaPerformanceWarning)
-                dispatcher = njit(plan.signature, cache=True, fastmath=False)(py_func)
+                # On a helper thread, so that Ctrl-C is not lost inside LLVM's callbacks.
+                dispatcher = interruptible(
+                    lambda: njit(plan.signature, cache=on_disk, fastmath=False)(py_func))
         except Exception as exc:  # Numba raises more than NumbaError on bad code
             failures.append(exc)
             if not diagnose.is_dynamic_key(exc):
                 break
             continue
-        if variant != plan.variants[0]:
-            cache.write_marker(plan.marker, variant)
+        if variant != plan.variants[0] and on_disk:
+            try:
+                cache.write_marker(plan.marker, variant)
+            except OSError:
+                pass  # only saves trying the first variant next time
         cached = sum(dispatcher.stats.cache_hits.values()) > 0
+        if on_disk and not cached:
+            store.prune(keep={plan.name})
         return dispatcher, variant, cached
     hint = ("that compiles only when every parameter has the same ndim, and here they "
             f"differ ({', '.join(f'{n} {len(s)}-D' for n, s in zip(plan.names, plan.shapes))}); "

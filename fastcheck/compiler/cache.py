@@ -2,7 +2,8 @@
 
 The key is a SHA-256 over everything a compiled cost depends on (see
 ``make_key``); the generated module is written to ``<cache dir>/<name>.py``
-with the key in its name, and compiled with ``cache=True``, so Numba keeps its
+with the key in its name (``store`` writes, checks, bounds and clears these
+files), and compiled with ``cache=True``, so Numba keeps its
 object code next to it (or under ``NUMBA_CACHE_DIR``). Nothing is ever
 overwritten in place: a changed global, helper or shape is a new key and so a
 new file, which is why the cache cannot serve stale code.
@@ -11,7 +12,6 @@ new file, which is why the cache cannot serve stale code.
 import functools
 import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import sys
 import tempfile
@@ -62,33 +62,6 @@ def module_name(key):
     return f"fastcheck_cost_{key}"
 
 
-def write_once(path, text):
-    """Create ``path`` with ``text`` atomically unless it exists.
-
-    A hard link of a complete temporary file either creates the name or fails,
-    so racing processes never see a partial file, and an existing file is never
-    touched: Numba's index checks the source's mtime and would drop its cache.
-    """
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a shared cache's users
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        except OSError:  # a file system without hard links
-            if not path.exists():
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_marker(path, text):
     """Write a small file atomically (every writer writes the same text)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -102,22 +75,6 @@ def read_marker(path):
         return path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
-
-
-def load_module(path, name):
-    """Import the generated file as module ``name`` (registered in ``sys.modules``,
-    where Numba looks a cached function's module up when it rebuilds it)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
 
 
 def in_numba_cache(py_func, signature):

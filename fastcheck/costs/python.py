@@ -17,6 +17,7 @@ import numpy as np
 from ..engines import GenericEngine, PythonEngine
 from ..errors import CompileError, CostError, OptionError
 from ..layout import Layout
+from ..memory import ensure_fits
 from ..verdict import CHECKABLE_EPS
 from .base import (ENGINES, PASS_THROUGH, CostAdapter, cost_value, note_where,
                    value_precision)
@@ -155,6 +156,7 @@ class PythonCostAdapter(CostAdapter):
         is_complex = theta.dtype.kind == "c"
         buffer = self._buffers.get(theta.dtype)
         if buffer is None:
+            ensure_fits(theta.nbytes, f"a copy of the {theta.size} parameters to evaluate at")
             buffer = self._buffers[theta.dtype] = np.empty_like(theta)
         buffer[:] = theta
         try:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..errors import CostError
+from ..compiler.interrupt import interruptible
 from ..runtime import kernel_for
 from ..kernels.central import complex_sweep, sweep
 from .base import METHOD_CODES, Engine, empty_block
@@ -22,6 +23,7 @@ class GenericEngine(Engine):
 
     def __init__(self, function, fdata, idata, theta, rows, method="central"):
         self.function, self.fdata, self.idata, self.method = function, fdata, idata, method
+        interruptible(complex_sweep if method == "complex" else sweep)  # a first compile: Ctrl-C
         dtype = np.complex128 if method == "complex" else np.float64
         self.theta = theta.astype(dtype)
         self.scratch = np.repeat(self.theta[None, :], rows, axis=0)

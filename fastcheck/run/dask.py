@@ -16,6 +16,8 @@ when a check asks for a cluster: the driver is an optional extra.
 import asyncio
 import contextlib
 import math
+import multiprocessing
+import sys
 import threading
 import time
 import uuid
@@ -25,7 +27,7 @@ import numba
 import numpy as np
 
 from ..blas import single_threaded_blas
-from ..errors import CostError, InputTypeError, MemoryBudgetError, OptionError
+from ..errors import ClusterError, CostError, InputTypeError, MemoryBudgetError, OptionError
 from ..memory import HEADROOM, ensure_fits, format_bytes
 from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, run_blocks,
                     thread_count)
@@ -45,6 +47,10 @@ INSTALL = "pip install 'fastcheck[dask]'"
 STOP_SECONDS = 0.5
 #: Where ``workers=N`` clusters listen: this machine only.
 LOOPBACK = "127.0.0.1"
+#: How long a ``workers=N`` cluster may take to start, scheduler and every worker.
+START_SECONDS = 60.0
+GUARD = ('put the code that runs the check under if __name__ == "__main__": (Dask starts '
+         "its workers as new Python processes, which import your script again)")
 
 # In a worker process: token -> (engine, rows, lock). The lock serialises the
 # blocks of one engine: its scratch rows are its own, and a worker with several
@@ -91,12 +97,8 @@ def cluster(client=None, workers=None):
         yield client
         return
     distributed = _distributed()
-    # Processes, not threads: a Python cost holds the GIL. Without a dashboard the
-    # scheduler still serves /health on 8787 by default (warning when another
-    # cluster has it): a free port on loopback instead.
-    local = distributed.LocalCluster(
-        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
-        host=LOOPBACK, scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"})
+    _refuse_unguarded_main()
+    local = _start_cluster(distributed, int(workers))
     try:
         with distributed.Client(local) as own:
             yield own
@@ -108,6 +110,69 @@ def cluster(client=None, workers=None):
         raise
     finally:
         local.close()
+
+
+def _start_cluster(distributed, workers):
+    """A ``LocalCluster`` of ``workers`` one-thread processes, started within
+    ``START_SECONDS``, or ``ClusterError`` saying what did not start."""
+    import dask
+
+    try:
+        # Processes, not threads: a Python cost holds the GIL. Without a dashboard the
+        # scheduler still serves /health on 8787 by default (warning when another
+        # cluster has it): a free port on loopback instead. death_timeout bounds
+        # each worker's start (a preload that hangs, a process that never reports).
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{START_SECONDS}s"}):
+            return distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None, host=LOOPBACK, death_timeout=START_SECONDS,
+                scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"})
+    except Exception as exc:
+        timed_out = any(isinstance(e, (TimeoutError, asyncio.TimeoutError))
+                        for e in _chain(exc))
+        happened = (f"did not start within {START_SECONDS:g} s" if timed_out
+                    else f"failed to start ({type(exc).__name__}: {exc})")
+        raise ClusterError(
+            f"workers={workers}: the local Dask cluster (a scheduler and {workers} worker "
+            f"processes on {LOOPBACK}) {happened}. If your script runs the check at its top "
+            f"level, {GUARD}. Otherwise this machine may not let Python listen on "
+            f"{LOOPBACK} or start processes (a sandbox, a firewall, a preload that hangs, "
+            "too little memory): run without workers=, or start a cluster yourself and "
+            "pass client=") from None
+
+
+def _chain(exc):
+    """``exc`` and the exceptions it was raised from or during, innermost last."""
+    seen = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _refuse_unguarded_main():
+    """``ClusterError`` when called while a spawned process imports the user's
+    script: the script lacks its ``__main__`` guard, and every worker would
+    start a cluster of its own."""
+    # A spawned child runs the parent's script as module __mp_main__.
+    main = sys.modules.get("__mp_main__")
+    if main is not None and multiprocessing.current_process().name != "MainProcess":
+        raise ClusterError(f"a check with workers= ran while a new worker process imported "
+                           f"the script {getattr(main, '__file__', '?')}: {GUARD}")
+
+
+def _lost(exc, client):
+    """``ClusterError`` for ``exc`` if it means the cluster went away mid-check, else None."""
+    distributed = _distributed()
+    gone = isinstance(exc, (distributed.client.FutureCancelledError,
+                            distributed.comm.CommClosedError, asyncio.CancelledError))
+    if not gone and getattr(client, "status", "running") == "running":
+        return None
+    address = getattr(getattr(client, "scheduler", None), "address", None) or "?"
+    return ClusterError(f"the Dask scheduler at {address} went away during the check "
+                        f"({type(exc).__name__}): it was stopped, killed or lost from the "
+                        "network, and the blocks still running were cancelled. Restart the "
+                        "cluster (or run without client= and workers=) and check again")
 
 
 async def _stop_workers(local):
@@ -183,9 +248,13 @@ def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
                 rest = n
             done += hi - lo
             bar = _advance(bar, progress, n, done, start, label, (lo, hi))
-    except BaseException:
+    except BaseException as exc:
         # Ctrl-C, a cost that raised, a dead block: stop whatever has not run yet.
-        client.cancel(list(bounds))
+        with contextlib.suppress(Exception):
+            client.cancel(list(bounds))
+        lost = _lost(exc, client) if isinstance(exc, Exception) else None
+        if lost is not None:
+            raise lost from None
         raise
     finally:
         if bar is not None:
@@ -336,7 +405,15 @@ def _engine(payload, engine, method, token):
         if entry is None:
             import cloudpickle
 
-            adapter = cloudpickle.loads(payload)
+            try:
+                adapter = cloudpickle.loads(payload)
+            except ImportError as exc:
+                raise ClusterError(
+                    f"a Dask worker cannot import {exc.name or 'a module'!r}, which the cost "
+                    f"or its data needs ({type(exc).__name__}: {exc}). Install it where the "
+                    "workers run (or put its folder on their PYTHONPATH), or send it by "
+                    "value: cloudpickle.register_pickle_by_value(module) before the "
+                    "check") from None
             rows = _rows()
             needed = adapter.scratch_bytes(engine, method, rows)
             ensure_fits(needed, f"the {engine} engine on {adapter.layout.size} parameters "

@@ -138,8 +138,9 @@ def run_blocks(engine, idx, h, *, describe, progress=None, first_block=8, label=
                     "perturbed. Call the cost from Python at that point to see why")
             out[done:stop], aux[done:stop], kinks[done:stop] = block[:3]
             if bar is None and progress is not False:
+                # A new bar starts at ``stop``: this block is already counted.
                 bar = _bar(progress, n, stop, time.perf_counter() - start, label)
-            if bar is not None:
+            elif bar is not None:
                 bar.update(stop - done)
             done = stop
             # Aim for TARGET_SECONDS per block, growing at most 4x at a time.

@@ -1,0 +1,62 @@
+"""Under ``RLIMIT_AS`` (``ulimit -v``), a check that cannot fit is a
+``MemoryBudgetError`` before it allocates: never NumPy's raw ``MemoryError``
+from flattening the parameters or copying them. Each case runs in a subprocess
+that sets its own limit a given headroom above what it already uses."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+MiB = 2**20
+
+SCRIPT = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    import psutil
+    import fastcheck as fc
+    from fastcheck.errors import MemoryBudgetError
+
+    headroom = int(sys.argv[1]) * 2**20
+
+    def cost(params):
+        return float(np.dot(params["w"], params["w"]))
+
+    # 5M parameters, a sample of 200: 38 MB per flat copy.
+    w = np.linspace(-1.0, 1.0, 5_000_000)
+    options = dict(sample=200, jit=False)
+    grads = {"dw": 2 * w}
+    vms = psutil.Process().memory_info().vms
+    resource.setrlimit(resource.RLIMIT_AS, (vms + headroom, resource.RLIM_INFINITY))
+    try:
+        res = fc.check(cost, {"w": w}, grads, **options)
+        print(json.dumps({"outcome": "passed" if res.passed else "failed"}))
+    except MemoryBudgetError as exc:
+        print(json.dumps({"outcome": "budget", "message": str(exc)}))
+    except MemoryError as exc:
+        print(json.dumps({"outcome": "MemoryError", "message": str(exc)}))
+""")
+
+
+def run(headroom_mib):
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(headroom_mib)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
+@pytest.mark.parametrize("headroom", [20, 50, 80, 120])
+def test_flattening_five_million_parameters_is_budgeted(headroom):
+    got = run(headroom)
+    # Two flat copies (theta, the gradients) and an evaluation buffer: 114 MB in all.
+    assert got["outcome"] == "budget", got
+    assert "parameters" in got["message"] and "MB" in got["message"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
+def test_flattening_with_room_to_spare_checks():
+    assert run(1500) == {"outcome": "passed"}
+
