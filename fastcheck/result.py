@@ -11,6 +11,7 @@ import numpy as np
 
 from .layout import format_index
 from .memory import format_bytes
+from .methods import CENTRAL_METHOD
 
 #: Bumped whenever ``to_dict()``'s keys change meaning.
 SCHEMA_VERSION = 2
@@ -161,7 +162,7 @@ class CheckResult(Judged):
     indices: np.ndarray = field(repr=False)
     judgement: np.ndarray = field(repr=False)
     per_tensor: TensorTable = field(repr=False)
-    method: str = "central"
+    method: str = CENTRAL_METHOD.name
     engine: str = "python"
     eps: object = None
     evaluations: int = 0
@@ -233,7 +234,7 @@ class DirectionsResult(Judged):
     evaluations: int = 0
     seconds: float = 0.0
     notes: list = field(default_factory=list, repr=False)
-    method: str = "central"
+    method: str = CENTRAL_METHOD.name
     engine: str = "directions"
 
     def to_dict(self):

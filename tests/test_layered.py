@@ -131,9 +131,9 @@ def _per_coordinate(engine, model, idx, h, method):
         estimates = []
         for s in ([step, 0.5 * step] if method == "richardson" else [step]):
             s0 = theta[i]
-            dp, kp = C.delta_loss(l, r, c, (s0 + s) - s0, sizes, model.acts, model._loss_code,
+            dp, kp = C.delta_loss(l, r, c, (s0 + s) - s0, sizes, model.acts, model.loss_code,
                                   *caches, work, cols)
-            dm, km = C.delta_loss(l, r, c, (s0 - s) - s0, sizes, model.acts, model._loss_code,
+            dm, km = C.delta_loss(l, r, c, (s0 - s) - s0, sizes, model.acts, model.loss_code,
                                   *caches, work, cols)
             value = (dp - dm) / m
             if c >= 0:
