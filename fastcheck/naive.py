@@ -48,12 +48,14 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
 
     # The loop's own verdict: each coordinate against its error estimate, no closer look.
     approx = gradapprox[idx]
-    error = V.error_estimate(CENTRAL_METHOD, h, approx, grad[idx], V.cost_noise(j0, adapter.value_eps))
+    noise = V.cost_noise(j0, adapter.value_eps)
+    error = V.error_estimate(CENTRAL_METHOD, h, approx, grad[idx], noise)
     allowed = V.allowance(error, grad[idx], approx, threshold)
     judgement = np.where(np.abs(grad[idx] - approx) <= allowed, V.CONSISTENT, V.MISTAKE)
-    return V.check_result(layout=layout, grad_flat=grad, approx=approx, idx=idx, threshold=threshold,
-                   method=CENTRAL_METHOD.name, engine="naive", eps=eps, error=error, allowed=allowed,
-                   judgement=judgement, flagged=np.zeros(idx.size, dtype=bool),
-                   evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes,
-                   scratch_bytes=0)
+    return V.check_result(layout=layout, grad_flat=grad, approx=approx, idx=idx,
+                          threshold=threshold, method=CENTRAL_METHOD.name, engine="naive",
+                          eps=eps, error=error, allowed=allowed, judgement=judgement,
+                          flagged=np.zeros(idx.size, dtype=bool),
+                          evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes,
+                          scratch_bytes=0)
 

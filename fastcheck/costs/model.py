@@ -1,4 +1,5 @@
-"""A built-in model (``fastcheck.models``): compiled forward passes and layers."""
+"""A built-in model (``fastcheck.models``): its NumPy cost for calls from Python,
+its compiled cost and cached layers for the engines."""
 
 import numpy as np
 

@@ -32,7 +32,8 @@ class LayeredEngine(Engine):
         sizes, m = model.sizes, X.shape[1]
         self.theta, self.X = theta, X
         self.method = method = method_record(method)
-        self.sizes, self.acts, self.loss_code, self.l2 = sizes, model.acts, model.loss_code, model.l2
+        self.sizes, self.acts = sizes, model.acts
+        self.loss_code, self.l2 = model.loss_code, model.l2
         layers = model.layers(theta, X)
         # Example-major copies: row k of ZT_l is example k's pre-activations.
         self.z_off = np.concatenate(([0], np.cumsum(sizes[1:] * m))).astype(np.int64)
@@ -67,14 +68,14 @@ class LayeredEngine(Engine):
         net = (self.sizes, self.acts, self.loss_code, self.l2)
         if self.method.complex_step:
             # The complex step moves no real part, so it crosses no kink.
-            kernel_for(layered.layered_complex_step)(self.theta, *net, *caches, idx, h, self.work,
-                                               self.cols, res.out)
+            kernel_for(layered.layered_complex_step)(self.theta, *net, *caches, idx, h,
+                                                     self.work, self.cols, res.out)
             return res
         kinks = np.zeros(idx.shape[0], dtype=np.uint8)
         # The kernel's aux (Richardson's D(h) - D(h/2)) is read by nothing.
-        kernel_for(layered.layered_difference)(self.theta, *net, *caches, self.method.kernel, idx, h,
-                                         self.work, self.cols, res.out, np.empty(idx.shape[0]),
-                                         kinks)
+        kernel_for(layered.layered_difference)(self.theta, *net, *caches, self.method.kernel,
+                                               idx, h, self.work, self.cols, res.out,
+                                               np.empty(idx.shape[0]), kinks)
         res.kinks[:] = kinks.astype(bool)
         return res
 

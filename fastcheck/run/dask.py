@@ -1,13 +1,14 @@
-"""The Dask driver: runs an engine's blocks on the workers of a Dask cluster.
+"""The Dask driver: runs an engine's passes in blocks on the workers of a Dask cluster.
 
 The adapter (plain data: the user's cost, layout, theta, data) goes to every
 worker once; each worker builds its engine once, from that copy, and keeps it
-for the run under a token (``_ENGINES``), so a compiled cost is rebuilt there
+for the check's passes (the estimates, then the closer look's slopes) under a
+token (``_ENGINES``), so a compiled cost is rebuilt there
 from the disk cache, or compiled once, never shipped. Blocks are pure, so a
 block whose worker died is simply run again elsewhere, and the estimates are
 bit-identical to a local run of the same engine and method.
 
-One small block per worker goes first: it builds the engines everywhere at
+Each pass sends one small block per worker first: it builds the engines everywhere at
 once and measures a block; as soon as one has, the rest are sized from it to
 take about ``TARGET_SECONDS`` each, and mapped in one go. Dask's modules are imported
 when a check asks for a cluster: the driver is an optional extra.
@@ -27,8 +28,8 @@ import numpy as np
 from ..blas import single_threaded_blas
 from ..errors import CostError, InputTypeError, MemoryBudgetError, OptionError
 from ..memory import HEADROOM, ensure_fits, format_bytes
-from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, run_blocks,
-                    thread_count)
+from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, engine_pass,
+                    run_blocks, thread_count)
 
 #: Blocks are never smaller than this much work: below it, the scheduler's
 #: overhead per task (about a millisecond, benchmarks/test_bench_dask.py) shows.
@@ -399,7 +400,7 @@ def _block(payload, spec, token, pass_name, idx, h):
     blas = single_threaded_blas() if run.parallel and threads > 1 else contextlib.nullcontext()
     with lock, thread_count(threads), blas:
         tick = time.perf_counter()
-        out, kinks, _ = run_blocks(getattr(run, pass_name), idx, h,
+        out, kinks, _ = run_blocks(engine_pass(run, pass_name), idx, h,
                                    describe=adapter.layout.describe, progress=False,
                                    first_block=idx.shape[0])
         took = time.perf_counter() - tick

@@ -121,14 +121,22 @@ class LocalDriver:
         steps ``h`` (n,), starting no block after ``deadline`` (perf_counter
         seconds). ``seconds_per_coordinate`` sizes the first block. Returns
         ``Estimates``."""
+        step = engine_pass(self.engine, pass_name)
         count = self.numba_threads
         first = max(count, count * int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)))
         out, kinks, done = run_blocks(
-            getattr(self.engine, pass_name), idx, h, describe=self.plan.layout.describe,
+            step, idx, h, describe=self.plan.layout.describe,
             progress=self.progress, first_block=first, deadline=deadline,
             label=f"fastcheck {self.engine.name} (scratch {format_bytes(self.needed)})")
         return Estimates(out, kinks, np.arange(idx.shape[0]) < done, self.engine.name,
                          self.needed)
+
+
+def engine_pass(engine, pass_name):
+    """``engine``'s pass ``pass_name``, a function (idx, h) -> ``Block``."""
+    if pass_name not in PASSES:
+        raise ValueError(f"an engine has no pass {pass_name!r}; its passes are {PASSES}")
+    return getattr(engine, pass_name)
 
 
 def run_local(adapter, plan, *, threads=None, progress=None):
