@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..errors import CostError
-from ..runtime import kernel_for
+from ..numba_setup import kernel_for
 from ..kernels.central import complex_sweep, sweep
 from ..methods import CENTRAL_METHOD, method_record
 from .base import Engine, empty_block

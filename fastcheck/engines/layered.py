@@ -10,7 +10,7 @@ import numpy as np
 from ..kernels import layered
 from ..kernels import mlp
 from ..methods import CENTRAL_METHOD, method_record
-from ..runtime import kernel_for
+from ..numba_setup import kernel_for
 from .base import Engine, empty_block
 
 
