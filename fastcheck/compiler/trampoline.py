@@ -15,7 +15,7 @@ parameters (a *variant*); it reads the user's compiled cost from its global
 * ``"flat"``: ``theta`` itself, for costs written over the flat vector.
 
 Arguments are unpacked as ``packing`` lays them out; the value is reduced to a
-scalar by ``runtime.to_cost``.
+scalar by ``returns.to_cost``.
 """
 
 from math import prod
@@ -27,7 +27,7 @@ Do not edit: the file name is the cache key of everything this code depends on.
 
 import numpy as np
 
-from fastcheck.compiler.runtime import to_cost
+from fastcheck.compiler.returns import to_cost
 
 '''
 
