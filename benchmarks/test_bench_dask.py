@@ -23,6 +23,7 @@ from distributed import Client, LocalCluster
 import fastcheck as fc
 from fastcheck.costs import adapt
 from fastcheck.run import dask as driver
+from fastcheck.plan import make_plan
 from fastcheck.run import run_dask
 
 
@@ -119,12 +120,14 @@ def test_block_overhead(benchmark, clusters, monkeypatch, workers):
     """Blocks of one coordinate of a free cost: seconds per block are the overhead."""
     n = 8 if benchmark.disabled else 400
     adapter = adapt(noop, {"a": np.zeros(n)}, ())
-    idx, h = np.arange(n), np.full(n, 1e-3)
+    zeros = {"a": np.zeros(n)}
+    plan = make_plan(adapter, np.zeros(n), zeros, zeros, engine="python", eps=1e-3)
+    # One coordinate per block: as if each took a second.
+    plan = plan._replace(seconds_per_coordinate=1.0)
     monkeypatch.setattr(driver, "TARGET_SECONDS", 0.0)
     monkeypatch.setattr(driver, "MIN_BLOCK_SECONDS", 0.0)
     client = clusters(workers)
-    est = benchmark.pedantic(run_dask, args=(adapter, "python", "central", idx, h),
-                             kwargs=dict(client=client, seconds_per_coordinate=1.0),
+    est = benchmark.pedantic(run_dask, args=(adapter, plan), kwargs=dict(client=client),
                              rounds=3, iterations=1)
     np.testing.assert_array_equal(est.out, np.eye(n)[0] * 1.0)
     benchmark.extra_info.update(driver=f"{workers} workers", blocks=n)

@@ -5,7 +5,7 @@
 >>> print(res)                                   # doctest: +SKIP
 """
 
-from .runtime import configure as _configure_runtime
+from .numba_setup import configure as _configure_runtime
 
 _configure_runtime()  # first: Numba's threading layer and cache recovery, before any kernel loads
 

@@ -15,7 +15,8 @@ from .check import prepare
 from .errors import OptionError
 from .memory import ensure_fits
 from .sampling import validate_seed
-from .step import RELATIVE_STEP, positive_finite
+from .methods import CENTRAL_METHOD
+from .step import positive_finite
 from .verdict import cost_noise, judge_directions, precision_notes, resolve_threshold
 
 
@@ -49,7 +50,7 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta, evaluate = adapter.layout, adapter.theta, adapter.evaluate
     ensure_fits(16 * int(n), f"n={n} directions")
-    h = (RELATIVE_STEP["central"] * max(1.0, float(np.abs(theta).max()))
+    h = (CENTRAL_METHOD.relative_step * max(1.0, float(np.abs(theta).max()))
          if eps is None else positive_finite(eps, "eps"))
 
     start = time.perf_counter()

@@ -16,7 +16,8 @@ from .errors import GradientError, InputTypeError, ParameterError
 from .memory import ensure_fits
 
 # dtype kinds we accept as numbers: signed/unsigned integers and floats.
-# Booleans, strings and objects are refused; complex only for method="complex".
+# Booleans, strings, objects and complex numbers are refused (the complex step makes
+# theta complex itself).
 _REAL_KINDS = "iuf"
 
 
@@ -34,7 +35,7 @@ def refuse_masked(value, what, error):
                     "should take, or leave the masked entries out")
 
 
-def as_numeric_array(value, what, *, allow_complex=False, error=ParameterError):
+def as_numeric_array(value, what, *, error=ParameterError):
     """Return ``value`` as an ndarray of numbers, or raise naming ``what``.
 
     The array is not copied here; callers copy before they write. Masked
@@ -46,11 +47,10 @@ def as_numeric_array(value, what, *, allow_complex=False, error=ParameterError):
     except Exception as exc:  # ragged lists and the like
         raise InputTypeError(f"{what} is not an array of numbers ({exc}); "
                              "pass a NumPy array or a Python number") from None
-    kinds = _REAL_KINDS + ("c" if allow_complex else "")
-    if array.dtype.kind == "c" and not allow_complex:
+    if array.dtype.kind == "c":
         raise error(f"{what} is complex ({array.dtype}); fastcheck checks real parameters, "
                     "except with method='complex', which makes them complex itself")
-    if array.dtype.kind not in kinds:
+    if array.dtype.kind not in _REAL_KINDS:
         raise InputTypeError(f"{what} has dtype {array.dtype}, not numbers; "
                              "pass a float (or integer) NumPy array")
     return array
@@ -81,7 +81,7 @@ _SCALARS = {float: np.dtype(np.float64)} | {
                              np.uint64, np.longlong, np.ulonglong)}
 
 
-def _tensor(value, what, allow_complex=False, error=ParameterError):
+def _tensor(value, what, error=ParameterError):
     """``(shape, dtype, value)`` of one tensor, refused as ``as_numeric_array`` refuses.
 
     ``value`` comes back as an ndarray, or unchanged when it is a Python float or
@@ -91,7 +91,7 @@ def _tensor(value, what, allow_complex=False, error=ParameterError):
     dtype = _SCALARS.get(type(value))
     if dtype is not None:
         return (), dtype, value
-    array = as_numeric_array(value, what, allow_complex=allow_complex, error=error)
+    array = as_numeric_array(value, what, error=error)
     return array.shape, array.dtype, array
 
 
@@ -123,22 +123,21 @@ class Layout:
     names: tuple
     shapes: tuple
     offsets: tuple
-    dtypes: tuple
 
     @classmethod
-    def from_params(cls, params, *, allow_complex=False):
+    def from_params(cls, params):
         """Build the layout of ``params`` (a mapping name -> array-like)."""
         if not isinstance(params, Mapping):
             raise InputTypeError(f"params must be a mapping of name -> array, got "
                                  f"{type(params).__name__}; e.g. {{'W1': W1, 'b1': b1}}")
         if len(params) == 0:
             raise ParameterError("params is empty; pass at least one parameter tensor")
-        names, shapes, dtypes, sizes = [], [], [], []
+        names, shapes, sizes = [], [], []
         scalars, where = [], []  # one-entry float tensors, checked for finiteness at once
         for name, value in params.items():
             if not isinstance(name, str):
                 raise InputTypeError(f"parameter names must be strings, got {name!r}")
-            shape, dtype, value = _tensor(value, f"parameter {name!r}", allow_complex)
+            shape, dtype, value = _tensor(value, f"parameter {name!r}")
             size = value.size if shape else 1
             if size == 0:
                 raise ParameterError(f"parameter {name!r} is empty (shape {shape}); "
@@ -155,7 +154,6 @@ class Layout:
                                              "check its initialisation")
             names.append(name)
             shapes.append(shape)
-            dtypes.append(dtype)
             sizes.append(size)
         bad = _first_nonfinite_entry(scalars)
         if bad is not None:
@@ -164,7 +162,7 @@ class Layout:
                                  f"{format_index((0,) * len(shapes[k]))} = {scalars[bad]}; "
                                  "check its initialisation")
         offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        return cls(tuple(names), tuple(shapes), tuple(offsets.tolist()), tuple(dtypes))
+        return cls(tuple(names), tuple(shapes), tuple(offsets.tolist()))
 
     @functools.cached_property
     def starts(self):

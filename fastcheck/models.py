@@ -1,4 +1,4 @@
-"""Built-in networks with exact, compiled backward passes.
+"""Built-in networks: exact backward passes in NumPy, compiled costs for the engines.
 
 >>> model = MLP([4, 5, 3, 1], hidden="relu", output="sigmoid", loss="bce")
 >>> params = model.init_params(seed=0)       # {"W1": (5, 4), "b1": (5, 1), ...}
@@ -18,13 +18,13 @@ import numpy as np
 from .errors import DataError, OptionError, ParameterError
 from .layout import Layout, as_numeric_array
 from . import network as N
-from .kernels import mlp as K
+from .kernels import mlp
 
-HIDDEN = {"linear": K.LINEAR, "relu": K.RELU, "leaky_relu": K.LEAKY_RELU,
-          "tanh": K.TANH, "sigmoid": K.SIGMOID}
+HIDDEN = {"linear": mlp.LINEAR, "relu": mlp.RELU, "leaky_relu": mlp.LEAKY_RELU,
+          "tanh": mlp.TANH, "sigmoid": mlp.SIGMOID}
 #: Each loss goes with the output activation whose gradient it makes canonical.
-LOSSES = {"bce": ("sigmoid", K.BCE, K.SIGMOID), "ce": ("softmax", K.CE, K.SOFTMAX),
-          "mse": ("linear", K.MSE, K.LINEAR)}
+LOSSES = {"bce": ("sigmoid", mlp.BCE, mlp.SIGMOID), "ce": ("softmax", mlp.CE, mlp.SOFTMAX),
+          "mse": ("linear", mlp.MSE, mlp.LINEAR)}
 
 
 class MLP:
@@ -41,6 +41,10 @@ class MLP:
         One of the pairs ("sigmoid", "bce"), ("softmax", "ce"), ("linear", "mse").
     l2 : float
         L2 strength: the cost gains (l2 / 2m) * sum_l ||W_l||_F^2.
+
+    Attributes ``sizes`` (L + 1,), ``acts`` (L,) (activation codes of
+    ``kernels/mlp.py``, the output's last), ``loss_code`` and ``l2`` are the
+    plain values the compiled engines are built from.
     """
 
     def __init__(self, sizes, hidden="relu", output="sigmoid", loss="bce", l2=0.0):
@@ -62,7 +66,7 @@ class MLP:
                                   f"{', '.join(HIDDEN)}")
         if loss not in LOSSES:
             raise OptionError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
-        expected, self._loss_code, out_code = LOSSES[loss]
+        expected, self.loss_code, out_code = LOSSES[loss]
         if output != expected:
             raise OptionError(f"loss {loss!r} goes with output {expected!r}, got output "
                               f"{output!r}; the pairs are " +
@@ -86,6 +90,11 @@ class MLP:
     def has_kinks(self):
         """True when a hidden layer is ReLU-type, whose kinks can spoil estimates."""
         return any(name in ("relu", "leaky_relu") for name in self.hidden)
+
+    def layers(self, theta, X):
+        """[(Z_l, A_l), each (n_l, m)] for l = 1..L: the forward pass at a flat theta
+        (P,) with X converted by ``data``, the layered engine's caches."""
+        return N.forward(theta, self.sizes, self.acts, X)
 
     @property
     def n_params(self):
@@ -182,11 +191,11 @@ class MLP:
 
     def cost_flat(self, theta, X, Y):
         """J at a flat theta (P,), with X, Y already converted by ``data``."""
-        return N.cost(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y)
+        return N.cost(theta, self.sizes, self.acts, self.loss_code, self.l2, X, Y)
 
     def cost_flat_complex(self, theta, X, Y):
         """J at a complex theta (P,) with complex X (n0, m): the complex step's cost."""
-        return complex(K.cost(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y))
+        return complex(mlp.cost(theta, self.sizes, self.acts, self.loss_code, self.l2, X, Y))
 
     def cost(self, params, X, Y):
         """The cost J (a float)."""
@@ -200,7 +209,7 @@ class MLP:
         theta = self.flatten(params)
         X, _ = self.data(X)
         out = {}
-        for l, (Z, A) in enumerate(N.forward(theta, self.sizes, self.acts, X), start=1):
+        for l, (Z, A) in enumerate(self.layers(theta, X), start=1):
             out[f"Z{l}"], out[f"A{l}"] = Z, A
         return out
 
@@ -208,7 +217,7 @@ class MLP:
         """Exact gradients {"dW1": (n1, n0), "db1": (n1, 1), ...}."""
         theta = self.flatten(params)
         X, Y = self.data(X, Y)
-        grad = N.backward(theta, self.sizes, self.acts, self._loss_code, self.l2, X, Y)
+        grad = N.backward(theta, self.sizes, self.acts, self.loss_code, self.l2, X, Y)
         return {"d" + name: array
                 for name, array in self.layout.unflatten(grad).items()}
 

@@ -11,8 +11,9 @@ import time
 import numpy as np
 
 from .check import prepare
-from .engines.python import perturbed
-from .errors import OptionError
+from .calling import Perturbed
+from .methods import CENTRAL_METHOD
+from .sampling import flat_indices
 from .step import positive_finite, steps_for
 from . import verdict as V
 
@@ -38,32 +39,23 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
     for i in idx:
         thetaplus = np.copy(parameters_values)
         thetaplus[i] += eps
-        j_plus = evaluate(thetaplus, perturbed(layout, i, "+", eps))
+        j_plus = evaluate(thetaplus, Perturbed(layout, i, "+", eps))
         thetaminus = np.copy(parameters_values)
         thetaminus[i] -= eps
-        j_minus = evaluate(thetaminus, perturbed(layout, i, "-", eps))
+        j_minus = evaluate(thetaminus, Perturbed(layout, i, "-", eps))
         gradapprox[i] = (j_plus - j_minus) / (2.0 * eps)
     seconds = time.perf_counter() - start
 
     # The loop's own verdict: each coordinate against its error estimate, no closer look.
     approx = gradapprox[idx]
-    error = V.error_estimate("central", h, approx, grad[idx], V.cost_noise(j0, adapter.value_eps))
+    noise = V.cost_noise(j0, adapter.value_eps)
+    error = V.error_estimate(CENTRAL_METHOD, h, approx, grad[idx], noise)
     allowed = V.allowance(error, grad[idx], approx, threshold)
     judgement = np.where(np.abs(grad[idx] - approx) <= allowed, V.CONSISTENT, V.MISTAKE)
-    return V.judge(layout=layout, grad_flat=grad, approx=approx, idx=idx, threshold=threshold,
-                   method="central", engine="naive", eps=eps, error=error, allowed=allowed,
-                   judgement=judgement, flagged=np.zeros(idx.size, dtype=bool),
-                   evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes,
-                   scratch_bytes=0)
+    return V.check_result(layout=layout, grad_flat=grad, approx=approx, idx=idx,
+                          threshold=threshold, method=CENTRAL_METHOD.name, engine="naive",
+                          eps=eps, error=error, allowed=allowed, judgement=judgement,
+                          flagged=np.zeros(idx.size, dtype=bool),
+                          evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes,
+                          scratch_bytes=0)
 
-
-def flat_indices(indices, P):
-    """``indices`` as sorted unique int64 flat indices in [0, P), or ``OptionError``."""
-    array = np.asarray(indices)
-    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
-        raise OptionError(f"indices must be a non-empty 1-D list of integer flat indices, "
-                          f"got {indices!r}")
-    if array.min() < 0 or array.max() >= P:
-        raise OptionError(f"indices must lie in [0, {P}) (there are {P} parameters), got "
-                          f"range [{array.min()}, {array.max()}]")
-    return np.unique(array).astype(np.int64)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .layout import format_index
 from .memory import format_bytes
+from .methods import CENTRAL_METHOD
 from .report_html import directions_rows, report_html, tensor_rows
 
 #: Bumped whenever ``to_dict()``'s keys change meaning.
@@ -179,7 +180,7 @@ class CheckResult(Judged):
     indices: np.ndarray = field(repr=False)
     judgement: np.ndarray = field(repr=False)
     per_tensor: TensorTable = field(repr=False)
-    method: str = "central"
+    method: str = CENTRAL_METHOD.name
     engine: str = "python"
     eps: object = None
     evaluations: int = 0
@@ -257,7 +258,7 @@ class DirectionsResult(Judged):
     evaluations: int = 0
     seconds: float = 0.0
     notes: list = field(default_factory=list, repr=False)
-    method: str = "central"
+    method: str = CENTRAL_METHOD.name
     engine: str = "directions"
 
     def to_dict(self):

@@ -127,3 +127,15 @@ def coordinates(layout, sample=None, seed=0, only=None, exclude=None):
     chosen = [layout.offsets[k] + rng.choice(int(size), size=int(n), replace=False)
               for k, size, n in zip(tensors, sizes, per_tensor_counts(sizes, count, rng))]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def flat_indices(indices, P):
+    """``indices`` as sorted unique int64 flat indices in [0, P), or ``OptionError``."""
+    array = np.asarray(indices)
+    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
+        raise OptionError(f"indices must be a non-empty 1-D list of integer flat indices, "
+                          f"got {indices!r}")
+    if array.min() < 0 or array.max() >= P:
+        raise OptionError(f"indices must lie in [0, {P}) (there are {P} parameters), got "
+                          f"range [{array.min()}, {array.max()}]")
+    return np.unique(array).astype(np.int64)

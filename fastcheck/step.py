@@ -15,12 +15,10 @@ import numbers
 import numpy as np
 
 from .errors import OptionError, ParameterError
+from .methods import CENTRAL_METHOD, METHODS, method_record, probing
 
-_EPS = np.finfo(np.float64).eps
-#: The best relative step of each method in float64.
-RELATIVE_STEP = {"central": float(np.cbrt(_EPS)), "richardson": float(_EPS ** 0.2)}
-#: The complex step's step, absolute.
-COMPLEX_STEP = 1e-20
+#: The best relative step of each real method in float64 (``methods.METHODS``).
+RELATIVE_STEP = {m.name: m.relative_step for m in METHODS.values() if m.relative_step}
 
 
 def positive_finite(value, name):
@@ -33,24 +31,27 @@ def positive_finite(value, name):
     return value
 
 
-def default_steps(theta, method="central"):
+def default_steps(theta, method=CENTRAL_METHOD):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
-    h_i = c * max(1, |theta_i|) with c the method's best relative step, rounded
+    ``method`` is a ``fastcheck.methods.Method`` or its name. A fixed
+    ``absolute_step`` as it is; else h_i = c * max(1, |theta_i|) with c the
+    method's best relative step, rounded
     to the step that is really taken, ``(theta_i + h_i) - theta_i``, so the
     divisor matches the perturbation exactly (pinned by tests/test_step.py).
     Near the float64 maximum theta_i + h_i overflows and the step is inf;
     ``steps_for`` refuses such a parameter by name.
     """
     theta = np.asarray(theta, dtype=np.float64)
-    if method == "complex":
-        return np.full(theta.shape, COMPLEX_STEP)
-    h = RELATIVE_STEP[method] * np.maximum(1.0, np.abs(theta))
+    method = method_record(method)
+    if method.relative_step is None:
+        return np.full(theta.shape, method.absolute_step)
+    h = method.relative_step * np.maximum(1.0, np.abs(theta))
     with np.errstate(over="ignore", invalid="ignore"):
         return (theta + h) - theta
 
 
-def steps_for(theta, eps, describe, method="central"):
+def steps_for(theta, eps, describe, method=CENTRAL_METHOD):
     """The steps to use at ``theta`` (n,), for ``eps`` None (default) or a number.
 
     ``describe(k)`` names entry k (``"W1[2, 3]"``) for the error raised when a
@@ -61,16 +62,17 @@ def steps_for(theta, eps, describe, method="central"):
     must be finite too).
     """
     theta = np.asarray(theta, dtype=np.float64)
+    method = method_record(method)
     if eps is None:
         h = default_steps(theta, method)
     else:
         h = np.full(theta.shape, positive_finite(eps, "eps"))
-    real = default_steps(theta) if method == "complex" else h
+    real = default_steps(theta, probing(method)) if method.complex_step else h
     with np.errstate(over="ignore", invalid="ignore"):
         beyond = ~(np.isfinite(theta + real) & np.isfinite(theta - real))
     if beyond.any():
         k = int(np.argmax(beyond))
-        if eps is None or method == "complex":
+        if eps is None or method.complex_step:
             raise ParameterError(
                 f"{describe(k)} = {theta[k]:.17g} is too large for a finite step: theta +- h "
                 "overflows float64 (whose maximum is 1.8e308). Rescale that parameter (and "
@@ -78,9 +80,9 @@ def steps_for(theta, eps, describe, method="central"):
         raise OptionError(f"eps={h[k]:.3g} takes {describe(k)} = {theta[k]:.17g} beyond the "
                           "float64 maximum (theta + eps overflows); use a smaller eps, or "
                           "eps=None")
-    if method == "complex":
+    if method.complex_step:
         return h
-    smallest = 0.5 * h if method == "richardson" else h
+    smallest = method.finest * h
     lost = (theta + smallest == theta) | (theta - smallest == theta)
     if lost.any():
         k = int(np.argmax(lost))

@@ -30,6 +30,8 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    allowance, at first sight and in the closer look.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
@@ -177,15 +179,16 @@ def cost_noise(j0, value_eps):
 
 
 def error_estimate(method, h, approx, grad, noise):
-    """(n,) the error each estimate may carry from rounding: U / h for central
-    differences (each of two values is known to U, over 2h), 3 U / h for
-    Richardson's (4 D(h/2) - D(h)) / 3; for the complex step, which subtracts
-    nothing, ``COMPLEX_ULPS`` ulps of the derivative itself."""
-    if method == "complex":
+    """(n,) the error each estimate of ``method`` (a ``fastcheck.methods.Method``)
+    may carry from rounding: its ``error_factor`` times U / h (U / h for
+    central differences, each of two values known to U over 2h; 3 U / h for
+    Richardson's (4 D(h/2) - D(h)) / 3); for an estimate that subtracts nothing
+    (the complex step), ``COMPLEX_ULPS`` ulps of the derivative itself."""
+    if method.error_factor is None:
         eps = np.finfo(np.float64).eps
         return COMPLEX_ULPS * eps * np.maximum(np.abs(approx), np.abs(grad)) \
             + np.finfo(np.float64).tiny
-    return (3.0 if method == "richardson" else 1.0) * noise / h
+    return method.error_factor * noise / h
 
 
 def allowance(error, grad, approx, threshold):
@@ -303,8 +306,62 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
                        kinks, clean, detectable, status)
 
 
-def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error, allowed,
-          judgement, flagged, evaluations, seconds, notes, scratch_bytes, compile_seconds=0.0):
+class FirstLook(NamedTuple):
+    """The first look at a check's estimates, each (n,) but ``order``: their
+    error estimates, how far the gradient may sit from them (``allowed``), the
+    judgement so far (UNRESOLVED where they disagree) and ``order``, the
+    positions to look closer at, in turn (at most ``PROBE_MAX``)."""
+
+    error: np.ndarray
+    allowed: np.ndarray
+    judgement: np.ndarray
+    order: np.ndarray
+
+
+def first_look(plan, estimates):
+    """``FirstLook`` of ``estimates`` (a driver's ``Estimates`` of the ``block``
+    pass over ``plan.idx``): which coordinates disagree with the gradient
+    beyond their error estimates, and in what order to look closer."""
+    grad, approx = plan.grad, estimates.out
+    error = error_estimate(plan.method, plan.h, approx, grad, plan.noise)
+    allowed = allowance(error, grad, approx, plan.threshold) + plan.rounding
+    judgement = np.zeros(plan.idx.size, dtype=np.int8)
+    judgement[np.abs(grad - approx) > allowed] = UNRESOLVED
+    tensor = np.searchsorted(plan.layout.offsets, plan.idx, side="right") - 1
+    return FirstLook(error, allowed, judgement,
+                     probe_order(tensor, grad, approx, allowed)[:PROBE_MAX])
+
+
+def judge(plan, estimates, slopes=None, *, seconds=0.0):
+    """The ``CheckResult`` of ``plan``: its ``estimates`` judged, and where the
+    first look found disagreement, ``slopes`` (the ``Estimates`` of the
+    ``slopes`` pass over ``first_look(...).order``'s coordinates, None when it
+    had none) judged closer. ``seconds``: what the check took, compiles not
+    counted."""
+    look = first_look(plan, estimates)
+    error, judgement, order = look.error, look.judgement, look.order
+    if slopes is not None:
+        done = order[slopes.done]
+        h = plan.h_real[done]
+        judgement[done], _ = judge_probes(plan.grad[done], slopes.out[slopes.done], h,
+                                          plan.noise, plan.threshold, plan.rounding)
+        error[done] = 6.0 * plan.noise / h
+    if plan.value_eps > CHECKABLE_EPS:  # too coarse: say so rather than judge
+        judgement[judgement != MISTAKE] = UNRESOLVED
+    return check_result(
+        layout=plan.layout, grad_flat=plan.grad_flat, approx=estimates.out, idx=plan.idx,
+        threshold=plan.threshold, method=plan.method.name, engine=estimates.engine,
+        eps=plan.eps, error=error, allowed=look.allowed, judgement=judgement,
+        flagged=estimates.kinks | (judgement == KINK),
+        evaluations=(plan.method.evaluations * plan.idx.size + plan.evaluations
+                     + 4 * int((judgement[order] != UNRESOLVED).sum())),
+        seconds=seconds, notes=plan.notes, scratch_bytes=estimates.scratch_bytes,
+        compile_seconds=plan.compile_seconds)
+
+
+def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error,
+                 allowed, judgement, flagged, evaluations, seconds, notes, scratch_bytes,
+                 compile_seconds=0.0):
     """The ``CheckResult`` of a coordinate check.
 
     ``approx``, ``error`` (each estimate's error estimate), ``allowed``,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fastcheck.compiler import compile_cost, is_cached
-from fastcheck.compiler.runtime import to_cost
+from fastcheck.compiler.returns import to_cost
 from fastcheck.app.exercises import gradient_check_n_test_case
 
 import usercosts as u

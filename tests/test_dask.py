@@ -22,9 +22,11 @@ import pytest
 from distributed import Client, LocalCluster, get_worker
 
 import fastcheck as fc
+from fastcheck import verdict
 from fastcheck.app.registry import random_problem
 from fastcheck.costs import adapt
 from fastcheck.errors import CostError, MemoryBudgetError, OptionError
+from fastcheck.plan import make_plan
 from fastcheck.run import run_dask
 
 RNG = np.random.default_rng(7)
@@ -197,11 +199,12 @@ def test_cost_that_kills_its_worker(two):
 
 def test_memory_budget_checked_before_shipping(two):
     adapter = adapt(py_cost, params0(), (X0,))
+    grad_flat = adapter.layout.gather_grads(grads0(), [])
+    plan = make_plan(adapter, grad_flat, params0(), grads0(), engine="python")
     limit = min(w["memory_limit"] for w in two.scheduler_info()["workers"].values())
     adapter.scratch_bytes = lambda engine, method, rows: 2 * limit
-    idx = np.arange(adapter.layout.size)
     with pytest.raises(MemoryBudgetError, match="Dask worker"):
-        run_dask(adapter, "python", "central", idx, np.full(idx.size, 1e-5), client=two)
+        run_dask(adapter, plan, client=two)
     assert not two.has_what() or not any(two.has_what().values())
 
 
@@ -315,3 +318,32 @@ def test_ctrl_c_cancels_within_seconds(tmp_path):
     assert out.startswith("KeyboardInterrupt at")
     assert float(out.split()[2]) - sent < 2.5, (out, sent)  # the check's own reaction
     assert exited < 6, (exited, out)  # and the interpreter's exit after it
+
+
+# -- the closer look runs on the workers -------------------------------------------------
+
+def kinked_cost(p, X, log):
+    """sum |w| + sum(tanh(W X)), appending this process's id to ``log`` per evaluation."""
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return np.sum(np.abs(p["w"])) + py_cost(p, X)
+
+
+def test_closer_look_runs_on_the_workers(two, tmp_path):
+    """w = 0 in four places, where the given subgradient 1 differs from the central
+    difference 0: the closer look settles them as kinks. With workers=2 the
+    client evaluates the cost twice (J at theta, and again for determinism);
+    every other evaluation, the closer look's included, happens on a worker."""
+    w = np.array([0.0, 0.5, 0.0, -0.3, 0.0, 0.0])
+    params = dict(params0(), w=w)
+    grads = dict(grads0(), dw=np.where(w < 0, -1.0, 1.0))
+    local = fc.check(kinked_cost, params, grads, X0, str(tmp_path / "local"), jit=False)
+    log = tmp_path / "remote"
+    remote = fc.check(kinked_cost, params, grads, X0, str(log), jit=False, workers=2)
+    assert remote.verdict == "kinks" and remote.passed
+    assert list(remote.judgement).count(verdict.KINK) == 4
+    here = os.getpid()
+    pids = [int(line) for line in log.read_text().split()]
+    assert pids.count(here) <= 3
+    assert len(pids) >= 2 * 30 + 4 * 4  # the estimates, then the closer look's four each
+    same(local, remote)

@@ -409,3 +409,24 @@ def test_usage_errors_are_json_too_under_json():
     done = run_cli("check", "--sizes", "4", "--json")
     assert done.returncode == 2
     assert "--sizes" in json.loads(done.stdout)["error"]
+
+
+def big_step_cost(p, X):
+    """Compiles; raises MemoryError once W[0, 0] is moved far from theta."""
+    if p["W"][0, 0] > 100.0:
+        raise MemoryError("W[0, 0] is too large")
+    return np.sum(np.tanh(p["W"] @ X))
+
+
+def test_a_process_error_in_the_compiled_cost_propagates_as_itself():
+    """The compiled twin the closer look calls lets MemoryError through, as Python does."""
+    from fastcheck.costs import adapt
+
+    adapter = adapt(big_step_cost, {"W": W0.copy()}, (np.ascontiguousarray(X0.T),))
+    adapter.compile(False)
+    theta = adapter.theta.copy()
+    theta[0] = 1000.0
+    with pytest.raises(MemoryError) as info:
+        adapter.fast_evaluate(theta, "with W[0, 0] perturbed by +h")
+    assert "raised inside the cost with W[0, 0] perturbed by +h" in "".join(
+        info.value.__notes__)

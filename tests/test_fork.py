@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck import runtime
+from fastcheck import numba_setup
 
 TIMEOUT = 90
 
@@ -123,7 +123,7 @@ def test_tbb_is_chosen_when_installed():
 FALLBACK = PROBLEM + textwrap.dedent("""
     import os
     from numba import njit, prange
-    from fastcheck import runtime
+    from fastcheck import numba_setup
 
     @njit(parallel=True)
     def total(x):
@@ -137,18 +137,18 @@ FALLBACK = PROBLEM + textwrap.dedent("""
         assert parent[0] == "omp", parent[0]
         x = np.arange(100.0)
         expected = total(x)
-        assert runtime.parallel_safe()
+        assert numba_setup.parallel_safe()
         pid = os.fork()
         if pid == 0:  # a child of a GNU OpenMP parent: kernels only in serial form
-            ok = (not runtime.parallel_safe()) and runtime.kernel_for(total)(x) == expected
+            ok = (not numba_setup.parallel_safe()) and numba_setup.kernel_for(total)(x) == expected
             grandchild = os.fork()
             if grandchild == 0:
-                os._exit(0 if not runtime.parallel_safe() else 3)
+                os._exit(0 if not numba_setup.parallel_safe() else 3)
             _, status = os.waitpid(grandchild, 0)
             os._exit(0 if ok and status == 0 else 2)
         _, status = os.waitpid(pid, 0)
         assert status == 0, f"child status {status}"
-        assert runtime.kernel_for(total) is total
+        assert numba_setup.kernel_for(total) is total
         print("ok")
 """)
 
@@ -163,26 +163,26 @@ def test_without_tbb_forked_children_run_kernels_serially(tmp_path):
 
 
 def test_configure_threading_keeps_numba_default_without_tbb(monkeypatch):
-    monkeypatch.setattr(runtime, "running_layer", lambda: None)
-    monkeypatch.setattr(runtime, "tbb_available", lambda: False)
+    monkeypatch.setattr(numba_setup, "running_layer", lambda: None)
+    monkeypatch.setattr(numba_setup, "tbb_available", lambda: False)
     monkeypatch.setattr(numba.config, "THREADING_LAYER", "default")
-    assert runtime.configure_threading() == "default"
+    assert numba_setup.configure_threading() == "default"
     assert numba.config.THREADING_LAYER == "default"
 
 
 def test_configure_threading_keeps_the_users_choice(monkeypatch):
-    monkeypatch.setattr(runtime, "running_layer", lambda: None)
-    monkeypatch.setattr(runtime, "tbb_available", lambda: True)
+    monkeypatch.setattr(numba_setup, "running_layer", lambda: None)
+    monkeypatch.setattr(numba_setup, "tbb_available", lambda: True)
     monkeypatch.setattr(numba.config, "THREADING_LAYER", "workqueue")
-    assert runtime.configure_threading() == "workqueue"
+    assert numba_setup.configure_threading() == "workqueue"
     assert numba.config.THREADING_LAYER == "workqueue"
 
 
 def test_configure_threading_picks_tbb_when_it_loads(monkeypatch):
-    monkeypatch.setattr(runtime, "running_layer", lambda: None)
-    monkeypatch.setattr(runtime, "tbb_available", lambda: True)
+    monkeypatch.setattr(numba_setup, "running_layer", lambda: None)
+    monkeypatch.setattr(numba_setup, "tbb_available", lambda: True)
     monkeypatch.setattr(numba.config, "THREADING_LAYER", "default")
-    assert runtime.configure_threading() == "tbb"
+    assert numba_setup.configure_threading() == "tbb"
 
 
 def test_concurrent_checks_from_threads_match_serial():

@@ -131,9 +131,9 @@ def _per_coordinate(engine, model, idx, h, method):
         estimates = []
         for s in ([step, 0.5 * step] if method == "richardson" else [step]):
             s0 = theta[i]
-            dp, kp = C.delta_loss(l, r, c, (s0 + s) - s0, sizes, model.acts, model._loss_code,
+            dp, kp = C.delta_loss(l, r, c, (s0 + s) - s0, sizes, model.acts, model.loss_code,
                                   *caches, work, cols)
-            dm, km = C.delta_loss(l, r, c, (s0 - s) - s0, sizes, model.acts, model._loss_code,
+            dm, km = C.delta_loss(l, r, c, (s0 - s) - s0, sizes, model.acts, model.loss_code,
                                   *caches, work, cols)
             value = (dp - dm) / m
             if c >= 0:
@@ -156,7 +156,7 @@ def test_grouped_kernel_matches_the_per_coordinate_path_and_its_kinks(hidden, he
     engine, model = _engine([6, 9, 7, 3], hidden, head, 23, seed=4, method=method)
     idx = np.arange(model.n_params, dtype=np.int64)
     h = np.full(idx.size, 0.2)
-    out, _, flagged, _ = engine.block(idx, h)
+    out, flagged, _ = engine.block(idx, h)
     ref, ref_kinks = _per_coordinate(engine, model, idx, h, method)
     assert ref_kinks.sum() > 10 or "relu" not in " ".join(hidden)
     assert (flagged == ref_kinks).all()

@@ -22,7 +22,7 @@ class _Squares:
 
     def block(self, idx, h):
         self.seen += idx.size
-        return Block(2.0 * idx, np.zeros(idx.size), np.zeros(idx.size, dtype=bool))
+        return Block(2.0 * idx, np.zeros(idx.size, dtype=bool))
 
 
 class _Recorder:
@@ -43,11 +43,11 @@ class _Recorder:
 
 @pytest.mark.parametrize("n, first", [(20201, 7), (3721, 1), (50, 50), (50, 49)])
 def test_the_progress_bar_ends_at_its_total(monkeypatch, n, first):
-    monkeypatch.setattr(local, "tqdm", _Recorder)
+    monkeypatch.setattr(local, "progress_bar", lambda total, label: _Recorder(total))
     _Recorder.made = []
     engine = _Squares()
     idx = np.arange(n)
-    out, _, _ = local.run_blocks(engine, idx, np.full(n, 1e-6), describe=str,
+    out, _, _ = local.run_blocks(engine.block, idx, np.full(n, 1e-6), describe=str,
                                  progress=True, first_block=first)
     np.testing.assert_array_equal(out, 2.0 * idx)
     [bar] = _Recorder.made

@@ -21,7 +21,8 @@ import zlib
 import numpy as np
 
 from fastcheck import __version__
-from fastcheck.check import METHODS, check
+from fastcheck.check import check
+from fastcheck.methods import METHODS
 from fastcheck.costs import ENGINES
 from fastcheck.directions import check_directions
 from fastcheck.errors import FastcheckError, MemoryBudgetError
@@ -416,7 +417,7 @@ def _add_check(sub):
                         help="plant a mistake in a gradient: W2:scale=2 multiplies dW2 by 2, "
                              "b1:add=0.1 adds 0.1 to db1; repeatable")
     how = parser.add_argument_group("the check (fastcheck.check)")
-    how.add_argument("--method", choices=METHODS, help="default central")
+    how.add_argument("--method", choices=list(METHODS), help="default central")
     how.add_argument("--eps", type=float, help="fixed step (default: scaled to each parameter)")
     how.add_argument("--threshold", type=float, help="pass below this difference (default 1e-7)")
     how.add_argument("--sample", type=sample_size,

@@ -15,7 +15,7 @@ parameters (a *variant*); it reads the user's compiled cost from its global
 * ``"flat"``: ``theta`` itself, for costs written over the flat vector.
 
 Arguments are unpacked as ``packing`` lays them out; the value is reduced to a
-scalar by ``runtime.to_cost``.
+scalar by ``returns.to_cost``.
 """
 
 from math import prod
@@ -33,7 +33,7 @@ import numpy as np
 COST_QUALNAME = {qualname!r}
 COST_FILENAME = {filename!r}
 
-from fastcheck.compiler.runtime import to_cost
+from fastcheck.compiler.returns import to_cost
 
 '''
 

@@ -12,21 +12,11 @@ import numbers
 import numpy as np
 
 from ..errors import CostError, DataError, OptionError
+from ..engines.base import Closer
 from ..layout import refuse_masked
 
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")
-#: Raised inside a cost, these say something about the process (out of memory, too
-#: deep, interrupted), not about the cost: they propagate as themselves, so that
-#: ``except MemoryError`` still catches them, with a note saying where.
-PASS_THROUGH = (MemoryError, RecursionError, KeyboardInterrupt)
-
-
-def note_where(exc, where):
-    """Add to ``exc`` (one of ``PASS_THROUGH``) a note of where the cost raised it."""
-    exc.add_note(f"fastcheck: raised inside the cost {where}")
-
-
 def refuse_masked_data(args):
     """``DataError`` if a data argument is a masked array (``numpy.ma``): a compiled
     cost receives its data packed as plain arrays, mask dropped, so a check would
@@ -137,10 +127,18 @@ class CostAdapter:
         return (f"engine={name!r} cannot check a {self.kind}; it runs on "
                 f"{', '.join(map(repr, self.engines))}")
 
-    def scratch_bytes(self, engine, method, rows):
-        """Bytes engine ``engine`` will allocate with ``rows`` threads."""
+    def scratch_bytes(self, engine, method, threads):
+        """Bytes engine ``engine`` will allocate with ``threads`` threads."""
         raise NotImplementedError
 
-    def build(self, engine, method, rows):
-        """A ready ``fastcheck.engines.Engine`` with scratch for ``rows`` threads."""
+    def build(self, engine, method, threads):
+        """A ready ``fastcheck.engines.Engine`` with scratch for ``threads`` threads."""
         raise NotImplementedError
+
+    def engine(self, name, method, threads, j0):
+        """Engine ``name`` for ``method`` with scratch for ``threads`` threads, ready
+        for every pass: its closer look evaluates through ``fast_evaluate`` around
+        ``j0``, J at theta."""
+        run = self.build(name, method, threads)
+        run.closer = Closer(self.fast_evaluate, self.theta, self.layout, j0)
+        return run

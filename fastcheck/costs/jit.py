@@ -12,9 +12,10 @@ served stale from the cache.
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from ..errors import CostError, DataError
+from ..errors import DataError
 from ..layout import as_numeric_array
-from .base import PASS_THROUGH, note_where
+from ..methods import method_record
+from ..calling import translated
 from .python import PythonCostAdapter
 
 
@@ -81,26 +82,15 @@ class JitCostAdapter(PythonCostAdapter):
         which become its arguments) after failing on the dict the way indexing the
         wrong form fails (slicing a dict, a string index)."""
         where = "at the given parameters"
-        try:
-            super().call(self.theta.copy())
-            return False
-        except (TypeError, IndexError, KeyError, AttributeError) as exc:
-            as_dict = exc
-        except PASS_THROUGH as exc:
-            note_where(exc, where)
-            raise
-        except Exception as exc:
-            raise CostError(f"the cost raised {type(exc).__name__} at the given parameters: "
-                            f"{exc}") from exc
-        try:
+        with translated(where):
+            try:
+                super().call(self.theta.copy())
+                return False
+            except (TypeError, IndexError, KeyError, AttributeError) as exc:
+                as_dict = exc
+        with translated(where, f" (called as cost(theta, *args); as cost(params, *args) it "
+                               f"raised {type(as_dict).__name__}: {as_dict})"):
             self.func(self.theta.copy(), *flat_args)
-        except PASS_THROUGH as exc:
-            note_where(exc, where)
-            raise
-        except Exception as exc:
-            raise CostError(f"the cost raised {type(exc).__name__} at the given parameters: "
-                            f"{exc} (called as cost(theta, *args); as cost(params, *args) it "
-                            f"raised {type(as_dict).__name__}: {as_dict})") from exc
         self.args = flat_args
         return True
 
@@ -114,6 +104,6 @@ class JitCostAdapter(PythonCostAdapter):
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         # Compiling must succeed for the real methods; for the complex step it may not.
-        if jit is None and name == "auto" and method != "complex":
+        if jit is None and name == "auto" and not method_record(method).complex_step:
             jit = True
         return super().resolve_engine(name, method, seconds_per_coordinate, count, jit=jit)

@@ -1,12 +1,15 @@
-"""A built-in model (``fastcheck.models``): compiled forward passes and layers."""
+"""A built-in model (``fastcheck.models``): its NumPy cost for calls from Python,
+its compiled cost and cached layers for the engines."""
 
 import numpy as np
 
 from ..engines import GenericEngine, KinkWatched, LayeredEngine, PythonEngine
-from ..errors import CostError, DataError
+from ..errors import DataError
 from ..kernels import mlp
+from ..methods import method_record
 from ..models import MLP
-from .base import PASS_THROUGH, CostAdapter, cost_value, note_where
+from ..calling import translated
+from .base import CostAdapter, cost_value
 
 
 class ModelAdapter(CostAdapter):
@@ -35,44 +38,40 @@ class ModelAdapter(CostAdapter):
         return isinstance(cost, MLP)
 
     def evaluate(self, theta, where):
-        try:
+        with translated(where):
             if theta.dtype.kind == "c":
                 value = self.model.cost_flat_complex(theta, self.X.astype(np.complex128), self.Y)
             else:
                 value = self.model.cost_flat(theta, self.X, self.Y)
-        except PASS_THROUGH as exc:
-            note_where(exc, where)
-            raise
-        except Exception as exc:
-            raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
         return cost_value(value, where, theta.dtype.kind == "c")
 
     def _watched(self, engine, method):
         """Whether ``engine`` gets the layered kernel's kink flags."""
-        return engine != "layered" and method != "complex" and self.model.has_kinks
+        return (engine != "layered" and not method_record(method).complex_step
+                and self.model.has_kinks)
 
-    def scratch_bytes(self, engine, method, rows):
+    def scratch_bytes(self, engine, method, threads):
         P, m = self.layout.size, self.X.shape[1]
-        total = {"python": P * (16 if method == "complex" else 8),
-                 "generic": GenericEngine.scratch_bytes(P, rows, method)}.get(engine, 0)
+        total = {"python": P * method_record(method).scalar_bytes,
+                 "generic": GenericEngine.scratch_bytes(P, threads, method)}.get(engine, 0)
         if engine == "layered" or self._watched(engine, method):
-            total += LayeredEngine.scratch_bytes(self.model.sizes, m, rows, method)
+            total += LayeredEngine.scratch_bytes(self.model.sizes, m, threads, method)
         return total
 
-    def build(self, engine, method, rows):
+    def build(self, engine, method, threads):
         model = self.model
         if engine == "layered":
-            return LayeredEngine(model, self.theta, self.X, self.Y, rows, method)
+            return LayeredEngine(model, self.theta, self.X, self.Y, threads, method)
         if engine == "python":
             run = PythonEngine(self.evaluate, self.theta, self.layout, method)
         else:
-            complex_step = method == "complex"
-            fdata, idata = mlp.pack(model.sizes, model.acts, model._loss_code, model.l2,
+            complex_step = method_record(method).complex_step
+            fdata, idata = mlp.pack(model.sizes, model.acts, model.loss_code, model.l2,
                                     self.X, self.Y,
                                     np.complex128 if complex_step else np.float64)
-            run = GenericEngine(mlp.packed_cost(complex_step), fdata, idata, self.theta, rows,
+            run = GenericEngine(mlp.packed_cost(complex_step), fdata, idata, self.theta, threads,
                                 method)
         if self._watched(engine, method):
-            run = KinkWatched(run, LayeredEngine(model, self.theta, self.X, self.Y, rows,
+            run = KinkWatched(run, LayeredEngine(model, self.theta, self.X, self.Y, threads,
                                                  method))
         return run

@@ -18,9 +18,10 @@ from ..engines import GenericEngine, PythonEngine
 from ..errors import CompileError, CostError, OptionError
 from ..layout import Layout
 from ..memory import ensure_fits
+from ..methods import method_record
 from ..verdict import CHECKABLE_EPS
-from .base import (ENGINES, PASS_THROUGH, CostAdapter, cost_value, note_where,
-                   value_precision)
+from ..calling import call_cost, translated
+from .base import ENGINES, CostAdapter, cost_value, value_precision
 
 #: What a cold compile of a small cost takes here (the seed's: 3 to 9 s); a
 #: check compiles by default when its Python time is predicted to exceed this
@@ -78,7 +79,7 @@ class PythonCostAdapter(CostAdapter):
             raise OptionError(f"jit must be True, False or None, got {jit!r}")
         if name == "generic" and jit is False:
             raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
-        complex_step = method == "complex"
+        complex_step = method_record(method).complex_step
         forced = name == "generic" or jit is True
         if name == "python" or jit is False or not (
                 forced or self.auto_compile(complex_step, seconds_per_coordinate, count)):
@@ -142,10 +143,8 @@ class PythonCostAdapter(CostAdapter):
         cc = self.compiled.get(theta.dtype.kind == "c")
         if cc is None:
             return self.evaluate(theta, where)
-        try:
-            value = cc.function(np.ascontiguousarray(theta), cc.fdata, cc.idata)
-        except Exception as exc:
-            raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}") from exc
+        value = call_cost(cc.function, np.ascontiguousarray(theta), cc.fdata, cc.idata,
+                          where=where)
         return cost_value(value, where, theta.dtype.kind == "c")
 
     def call(self, theta):
@@ -159,23 +158,20 @@ class PythonCostAdapter(CostAdapter):
             ensure_fits(theta.nbytes, f"a copy of the {theta.size} parameters to evaluate at")
             buffer = self._buffers[theta.dtype] = np.empty_like(theta)
         buffer[:] = theta
+        hint = ("; it cannot run in complex arithmetic, so method='complex' cannot check it: "
+                "use method='central' or 'richardson'" if is_complex else "")
         try:
-            with warnings.catch_warnings():
+            with translated(where, hint), warnings.catch_warnings():
                 if is_complex:  # NumPy keeps only the real part, and only warns
                     warnings.simplefilter("error", np.exceptions.ComplexWarning)
-                value = self.call(buffer)
-        except PASS_THROUGH as exc:
-            note_where(exc, where)
-            raise
-        except np.exceptions.ComplexWarning as exc:
-            raise CostError(f"the cost dropped the imaginary part of its parameters {where}: "
-                            f"{exc} (a complex value assigned into a real array, such as "
-                            "np.zeros without dtype). method='complex' cannot check it; use "
-                            "method='central' or 'richardson'") from exc
-        except Exception as exc:
-            raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}" + (
-                "; it cannot run in complex arithmetic, so method='complex' cannot check "
-                "it: use method='central' or 'richardson'" if is_complex else "")) from exc
+                try:
+                    value = self.call(buffer)
+                except np.exceptions.ComplexWarning as exc:
+                    raise CostError(
+                        f"the cost dropped the imaginary part of its parameters {where}: "
+                        f"{exc} (a complex value assigned into a real array, such as np.zeros "
+                        "without dtype). method='complex' cannot check it; use "
+                        "method='central' or 'richardson'") from exc
         finally:
             written = not np.array_equal(buffer, theta)
             buffer[:] = self.theta  # what a cost that kept its arrays finds afterwards
@@ -192,13 +188,13 @@ class PythonCostAdapter(CostAdapter):
                                "cost in float32 or float64"))
         return cost_value(value, where, is_complex)
 
-    def scratch_bytes(self, engine, method, rows):
+    def scratch_bytes(self, engine, method, threads):
         if engine == "generic":
-            return GenericEngine.scratch_bytes(self.layout.size, rows, method)
-        return self.layout.size * (16 if method == "complex" else 8)
+            return GenericEngine.scratch_bytes(self.layout.size, threads, method)
+        return self.layout.size * method_record(method).scalar_bytes
 
-    def build(self, engine, method, rows):
+    def build(self, engine, method, threads):
         if engine == "generic":
-            cc = self.compile(method == "complex")
-            return GenericEngine(cc.function, cc.fdata, cc.idata, self.theta, rows, method)
+            cc = self.compile(method_record(method).complex_step)
+            return GenericEngine(cc.function, cc.fdata, cc.idata, self.theta, threads, method)
         return PythonEngine(self.evaluate, self.theta, self.layout, method)

@@ -4,30 +4,38 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.central import CENTRAL, RICHARDSON
-
-#: Kernel method codes of the real-valued methods.
-METHOD_CODES = {"central": CENTRAL, "richardson": RICHARDSON}
+from .probe import one_sided
 
 
 class Block(NamedTuple):
-    """One block's results, each (n,): the estimates (NaN where the cost failed),
-    Richardson's D(h) - D(h/2) (zeros for the other methods) and the kink flags
-    (True where a step crosses a kink the engine can see). ``error`` is the
-    exception a compiled cost raised, if any: the driver names the coordinate
-    from the first estimate left NaN."""
+    """One block's results: ``out``, the pass's values ((n,) estimates of
+    ``block``, (n, 4) slopes of ``slopes``; NaN where the cost failed) and the
+    kink flags (n,) (True where a step crosses a kink the engine can see).
+    ``error`` is the exception a compiled cost raised, if any: the driver names
+    the coordinate from the first row left NaN."""
 
     out: np.ndarray
-    aux: np.ndarray
     kinks: np.ndarray
     error: BaseException = None
 
 
-def empty_block(n):
-    """A block's outputs before the kernel fills them: NaN estimates, so a
-    compiled cost that raised on a worker thread (and lost its exception
-    there) is caught by the driver's finiteness check."""
-    return Block(np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=bool))
+def empty_block(n, width=None):
+    """A block's outputs before the kernel fills them: NaN values ((n,), or
+    (n, width)), so a compiled cost that raised on a worker thread (and lost
+    its exception there) is caught by the driver's finiteness check."""
+    shape = (n,) if width is None else (n, width)
+    return Block(np.full(shape, np.nan), np.zeros(n, dtype=bool))
+
+
+class Closer(NamedTuple):
+    """What the closer look needs: ``evaluate(theta, where)`` (the adapter's
+    fastest twin of its evaluation), theta (P,), the layout (for messages) and
+    J at theta."""
+
+    evaluate: object
+    theta: np.ndarray
+    layout: object
+    j0: float
 
 
 class Engine:
@@ -35,11 +43,24 @@ class Engine:
 
     ``name`` is what reports call it; ``parallel`` says whether it runs Numba
     threads (then the driver holds BLAS to one thread while it runs).
+    ``closer`` (a ``Closer``) is set by the adapter that builds the engine.
+
+    Its passes, each pure, run by the drivers a block at a time
+    (``fastcheck.run.PASSES``): ``block`` and ``slopes``.
     """
 
     name = "engine"
     parallel = False
+    closer = None
 
     def block(self, idx, h):
         """Estimates for flat indices ``idx`` (n,) int64 with steps ``h`` (n,)."""
         raise NotImplementedError
+
+    def slopes(self, idx, h):
+        """The closer look at flat indices ``idx`` (n,) with real steps ``h`` (n,):
+        a ``Block`` whose ``out`` (n, 4) holds the one-sided slopes R(h), R(h/2),
+        L(h), L(h/2) (``engines.probe.one_sided``)."""
+        c = self.closer
+        return Block(one_sided(c.evaluate, c.theta, c.layout, idx, h, c.j0),
+                     np.zeros(idx.shape[0], dtype=bool))

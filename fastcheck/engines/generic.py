@@ -4,44 +4,47 @@ import numpy as np
 
 from ..errors import CostError
 from ..compiler.interrupt import interruptible
-from ..runtime import kernel_for
+from ..numba_setup import kernel_for
 from ..kernels.central import complex_sweep, sweep
-from .base import METHOD_CODES, Engine, empty_block
+from ..methods import CENTRAL_METHOD, method_record
+from .base import Engine, empty_block
 
 
 class GenericEngine(Engine):
     """Two (four) compiled evaluations of ``function`` per coordinate, prange-parallel.
 
     ``function(theta, fdata, idata)`` has the fixed cost type of
-    ``kernels/signatures.py`` (complex for method "complex"); ``fdata`` and
-    ``idata`` are its packed arguments. Each of the ``rows`` threads owns one
+    ``kernels/signatures.py`` (complex for the complex step); ``fdata`` and
+    ``idata`` are its packed arguments. Each of its ``threads`` threads owns one
     row of an (R, P) scratch copy of theta, perturbed in place and restored.
     """
 
     name = "generic"
     parallel = True
 
-    def __init__(self, function, fdata, idata, theta, rows, method="central"):
-        self.function, self.fdata, self.idata, self.method = function, fdata, idata, method
-        interruptible(complex_sweep if method == "complex" else sweep)  # a first compile: Ctrl-C
-        dtype = np.complex128 if method == "complex" else np.float64
+    def __init__(self, function, fdata, idata, theta, threads, method=CENTRAL_METHOD):
+        self.function, self.fdata, self.idata = function, fdata, idata
+        self.method = method = method_record(method)
+        interruptible(complex_sweep if method.complex_step else sweep)  # a first compile: Ctrl-C
+        dtype = np.complex128 if method.complex_step else np.float64
         self.theta = theta.astype(dtype)
-        self.scratch = np.repeat(self.theta[None, :], rows, axis=0)
+        self.scratch = np.repeat(self.theta[None, :], threads, axis=0)
 
     @staticmethod
-    def scratch_bytes(P, rows, method):
-        """Bytes the engine allocates beyond theta: its (R, P) rows."""
-        return rows * P * (16 if method == "complex" else 8)
+    def scratch_bytes(P, threads, method):
+        """Bytes the engine allocates beyond theta: its (R, P) rows, one per thread."""
+        return threads * P * method_record(method).scalar_bytes
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])
         try:
-            if self.method == "complex":
+            if self.method.complex_step:
                 kernel_for(complex_sweep())(self.function, idx, h, self.fdata, self.idata, self.scratch,
                                 res.out)
             else:
-                kernel_for(sweep())(self.function, METHOD_CODES[self.method], idx, h, self.fdata,
-                        self.idata, self.scratch, res.out, res.aux)
+                # The kernel's last argument (Richardson's D(h) - D(h/2)) is read by nothing.
+                kernel_for(sweep())(self.function, self.method.kernel, idx, h, self.fdata,
+                        self.idata, self.scratch, res.out, np.empty(idx.shape[0]))
         except Exception as exc:
             # A compiled cost that raised on the calling thread surfaces here (as
             # SystemError); on other threads it only leaves NaN behind. Either

@@ -7,11 +7,11 @@ W^T), never O(P) per thread: the kernel reads theta and never perturbs a copy.
 
 import numpy as np
 
-from ..kernels import layered as K
-from .. import network
+from ..kernels import layered
 from ..kernels import mlp
-from ..runtime import kernel_for
-from .base import METHOD_CODES, Engine, empty_block
+from ..methods import CENTRAL_METHOD, method_record
+from ..numba_setup import kernel_for
+from .base import Engine, empty_block
 
 
 class LayeredEngine(Engine):
@@ -19,15 +19,22 @@ class LayeredEngine(Engine):
 
     A block's ``kinks`` flag the coordinates where a ReLU-type pre-activation
     changes sign between theta - h and theta + h.
+
+    ``model`` hands the engine plain values: ``sizes``, ``acts``,
+    ``loss_code``, ``l2`` and ``layers(theta, X)``, its forward pass
+    [(Z_l, A_l)] (``fastcheck.models.MLP``).
     """
 
     name = "layered"
     parallel = True
 
-    def __init__(self, model, theta, X, Y, rows, method="central"):
+    def __init__(self, model, theta, X, Y, threads, method=CENTRAL_METHOD):
         sizes, m = model.sizes, X.shape[1]
-        self.model, self.theta, self.X, self.method = model, theta, X, method
-        layers = network.forward(theta, sizes, model.acts, X)
+        self.theta, self.X = theta, X
+        self.method = method = method_record(method)
+        self.sizes, self.acts = sizes, model.acts
+        self.loss_code, self.l2 = model.loss_code, model.l2
+        layers = model.layers(theta, X)
         # Example-major copies: row k of ZT_l is example k's pre-activations.
         self.z_off = np.concatenate(([0], np.cumsum(sizes[1:] * m))).astype(np.int64)
         self.ZT = np.concatenate([Z.T.ravel() for Z, _ in layers])
@@ -39,35 +46,36 @@ class LayeredEngine(Engine):
         self.WT = np.concatenate(blocks)
         self.YT = np.ascontiguousarray(Y.T)
         ZT_L = self.ZT[self.z_off[-2]:].reshape(m, sizes[-1])
-        self.base_example, self.base_logit = K.base_losses(ZT_L, self.YT, model._loss_code)
-        dtype = np.complex128 if method == "complex" else np.float64
-        self.work = np.empty((rows, K.work_width(sizes, m)), dtype=dtype)
-        self.cols = np.empty((rows, K.int_width(sizes, m)), dtype=np.int64)
+        self.base_example, self.base_logit = layered.base_losses(ZT_L, self.YT, self.loss_code)
+        dtype = np.complex128 if method.complex_step else np.float64
+        self.work = np.empty((threads, layered.work_width(sizes, m)), dtype=dtype)
+        self.cols = np.empty((threads, layered.int_width(sizes, m)), dtype=np.int64)
 
     @staticmethod
-    def scratch_bytes(sizes, m, rows, method):
+    def scratch_bytes(sizes, m, threads, method):
         """Bytes the engine allocates: the caches (Z, A, W^T) and each thread's work."""
         sizes = [int(n) for n in sizes]
-        width = 16 if method == "complex" else 8
+        width = method_record(method).scalar_bytes
         caches = 2 * sum(sizes[1:]) * m * 8 + sum(a * b for a, b in zip(sizes, sizes[1:])) * 8
         sizes = np.asarray(sizes, dtype=np.int64)
-        return caches + rows * (int(K.work_width(sizes, m)) * width
-                                + int(K.int_width(sizes, m)) * 8)
+        return caches + threads * (int(layered.work_width(sizes, m)) * width
+                                + int(layered.int_width(sizes, m)) * 8)
 
     def block(self, idx, h):
-        model = self.model
         res = empty_block(idx.shape[0])
         caches = (self.X, self.WT, self.wt_off, self.ZT, self.AT, self.z_off, self.YT,
                   self.base_example, self.base_logit)
-        if self.method == "complex":
+        net = (self.sizes, self.acts, self.loss_code, self.l2)
+        if self.method.complex_step:
             # The complex step moves no real part, so it crosses no kink.
-            kernel_for(K.layered_complex_step)(self.theta, model.sizes, model.acts, model._loss_code,
-                                   model.l2, *caches, idx, h, self.work, self.cols, res.out)
+            kernel_for(layered.layered_complex_step)(self.theta, *net, *caches, idx, h,
+                                                     self.work, self.cols, res.out)
             return res
         kinks = np.zeros(idx.shape[0], dtype=np.uint8)
-        kernel_for(K.layered_difference)(self.theta, model.sizes, model.acts, model._loss_code, model.l2,
-                             *caches, METHOD_CODES[self.method], idx, h, self.work,
-                             self.cols, res.out, res.aux, kinks)
+        # The kernel's aux (Richardson's D(h) - D(h/2)) is read by nothing.
+        kernel_for(layered.layered_difference)(self.theta, *net, *caches, self.method.kernel,
+                                               idx, h, self.work, self.cols, res.out,
+                                               np.empty(idx.shape[0]), kinks)
         res.kinks[:] = kinks.astype(bool)
         return res
 

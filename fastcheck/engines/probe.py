@@ -6,27 +6,22 @@ cost gives four nearly equal slopes (and a Richardson estimate that settles
 any truncation); a kink shows as left and right slopes that disagree.
 """
 
-import time
-
 import numpy as np
 
-from .python import perturbed
+from ..calling import Perturbed
 
 
-def one_sided(evaluate, theta, layout, idx, h, j0, deadline=None):
-    """Slopes (k, 4) at flat indices ``idx`` (n,) with steps ``h`` (n,):
+def one_sided(evaluate, theta, layout, idx, h, j0):
+    """Slopes (n, 4) at flat indices ``idx`` (n,) with steps ``h`` (n,):
     columns R(h), R(h/2), L(h), L(h/2), where R(s) = (J(theta + s e_i) - J0) / s
     and L(s) = (J0 - J(theta - s e_i)) / s, J0 = ``j0``.
 
-    ``evaluate(theta, where)`` is the adapter's. Stops once ``deadline``
-    (perf_counter seconds) has passed; k <= n is how many were probed, in order.
-    The perturbed values are the representable ones, fl(theta_i +- s).
+    ``evaluate(theta, where)`` is the adapter's. The perturbed values are the
+    representable ones, fl(theta_i +- s).
     """
     row = np.array(theta, dtype=np.float64)
     slopes = np.empty((idx.shape[0], 4))
     for k in range(idx.shape[0]):
-        if deadline is not None and k and time.perf_counter() > deadline:
-            return slopes[:k]
         i, saved = int(idx[k]), row[int(idx[k])]
         try:
             for column, (sign, fraction) in enumerate(((1, 1.0), (1, 0.5), (-1, 1.0),
@@ -34,7 +29,7 @@ def one_sided(evaluate, theta, layout, idx, h, j0, deadline=None):
                 step = fraction * float(h[k])
                 row[i] = saved + sign * step
                 moved = row[i] - saved  # the step really taken
-                value = evaluate(row, perturbed(layout, i, "+" if sign > 0 else "-", step))
+                value = evaluate(row, Perturbed(layout, i, "+" if sign > 0 else "-", step))
                 slopes[k, column] = (value - j0) / moved
         finally:
             row[i] = saved

@@ -1,13 +1,14 @@
-"""The Dask driver: runs an engine's blocks on the workers of a Dask cluster.
+"""The Dask driver: runs an engine's passes in blocks on the workers of a Dask cluster.
 
 The adapter (plain data: the user's cost, layout, theta, data) goes to every
 worker once; each worker builds its engine once, from that copy, and keeps it
-for the run under a token (``_ENGINES``), so a compiled cost is rebuilt there
+for the check's passes (the estimates, then the closer look's slopes) under a
+token (``_ENGINES``), so a compiled cost is rebuilt there
 from the disk cache, or compiled once, never shipped. Blocks are pure, so a
 block whose worker died is simply run again elsewhere, and the estimates are
 bit-identical to a local run of the same engine and method.
 
-One small block per worker goes first: it builds the engines everywhere at
+Each pass sends one small block per worker first: it builds the engines everywhere at
 once and measures a block; as soon as one has, the rest are sized from it to
 take about ``TARGET_SECONDS`` each, and mapped in one go. Dask's modules are imported
 when a check asks for a cluster: the driver is an optional extra.
@@ -29,8 +30,8 @@ import numpy as np
 from ..blas import single_threaded_blas
 from ..errors import ClusterError, CostError, InputTypeError, MemoryBudgetError, OptionError
 from ..memory import HEADROOM, ensure_fits, format_bytes
-from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, run_blocks,
-                    thread_count)
+from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, engine_pass,
+                    run_blocks, thread_count)
 
 #: Blocks are never smaller than this much work: below it, the scheduler's
 #: overhead per task (about a millisecond, benchmarks/test_bench_dask.py) shows.
@@ -52,7 +53,7 @@ START_SECONDS = 60.0
 GUARD = ('put the code that runs the check under if __name__ == "__main__": (Dask starts '
          "its workers as new Python processes, which import your script again)")
 
-# In a worker process: token -> (engine, rows, lock). The lock serialises the
+# In a worker process: token -> (engine, threads, lock). The lock serialises the
 # blocks of one engine: its scratch rows are its own, and a worker with several
 # threads runs them as Numba threads of one engine instead.
 _ENGINES = {}
@@ -181,89 +182,123 @@ async def _stop_workers(local):
                            for worker in list(local.workers.values())))
 
 
-def run_dask(adapter, engine, method, idx, h, *, client, progress=None,
-             seconds_per_coordinate=1e-6):
-    """Run ``adapter``'s engine ``engine`` over flat indices ``idx`` (n,) with
-    steps ``h`` (n,) on the workers of ``client``; returns ``Estimates`` in the
-    order of ``idx``.
+class DaskDriver:
+    """Runs a plan's engine passes on the workers of a Dask ``client``.
 
-    Each worker's scratch (one row per worker thread) is checked against its
-    memory limit before anything is sent (``MemoryBudgetError``). A cost that
-    raises is a ``CostError`` naming the coordinate, as locally; a block that
-    kills every worker it runs on (Dask's ``KilledWorker``) is a ``CostError``
-    naming the block's first and last coordinates. Ctrl-C cancels what is left.
+    A context manager: entering checks each worker's scratch against its
+    memory limit (``MemoryBudgetError``) and ships the adapter once; ``run``
+    runs a pass in blocks on the workers, each of which builds the plan's
+    engine once, from its own copy, and keeps it for every pass; leaving
+    releases the adapter and drops the workers' engines.
     """
-    distributed = _distributed()
-    info = client.scheduler_info()
-    workers = info.get("workers", {})
-    if not workers:
-        raise OptionError(f"the Dask cluster at {info.get('address', '?')} has no workers")
-    needed = _ensure_workers_fit(adapter, engine, method, workers)
-    n = idx.shape[0]
 
-    def name_k(k):
-        return adapter.layout.describe(int(idx[k]))
+    def __init__(self, adapter, plan, *, client, progress=None):
+        self.adapter, self.plan, self.client, self.progress = adapter, plan, client, progress
+        self.shipped = None
 
-    out, aux, kinks = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=bool)
-    token = uuid.uuid4().hex
-    label = f"fastcheck {engine} on {len(workers)} Dask workers"
-    bounds = {}  # future -> (start, stop) into idx
-    shipped = None
-    bar, start = None, time.perf_counter()
-    try:
-        shipped = _ship(client, _pickled(adapter), token)
-        # One small block per worker first: each builds its engine and times a block.
-        first = max(1, min(int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)),
-                           math.ceil(n / len(workers))))
-        spans = [(lo, min(lo + first, n)) for lo in range(0, n, first)][:len(workers)]
-        for address, (lo, hi) in zip(workers, spans):
-            bounds[client.submit(
-                _block, shipped, engine, method, token, idx[lo:hi], h[lo:hi],
-                key=f"fastcheck-block-{token}-{lo}", workers=[address],
-                allow_other_workers=True, retries=0, pure=False)] = (lo, hi)
-        finished = distributed.as_completed(list(bounds))
-        name, done, rest = None, 0, spans[-1][1]
-        for future, result in _results(client, finished):
-            lo, hi = bounds[future]
-            name, took = _collect(future, result, (lo, hi), out, aux, kinks, name_k,
-                                  distributed)
-            if rest < n:
-                # The first block measured: the rest go in blocks of about
-                # TARGET_SECONDS, at least BLOCKS_PER_THREAD per worker thread.
-                threads = sum(w.get("nthreads", 1) for w in workers.values())
-                per = max(took / (hi - lo), 1e-9)
-                size = max(1, int(MIN_BLOCK_SECONDS / per),
-                           min(int(TARGET_SECONDS / per),
-                               math.ceil((n - rest) / (BLOCKS_PER_THREAD * threads))))
-                starts = list(range(rest, n, size))
-                stops = starts[1:] + [n]
-                more = client.map(
-                    _block, [shipped] * len(starts), [engine] * len(starts),
-                    [method] * len(starts), [token] * len(starts),
-                    [idx[a:b] for a, b in zip(starts, stops)],
-                    [h[a:b] for a, b in zip(starts, stops)],
-                    key=[f"fastcheck-block-{token}-{a}" for a in starts], retries=0, pure=False)
-                bounds.update(zip(more, zip(starts, stops)))
-                finished.update(more)
-                rest = n
-            done += hi - lo
-            bar = _advance(bar, progress, n, done, start, label, (lo, hi))
-    except BaseException as exc:
-        # Ctrl-C, a cost that raised, a dead block: stop whatever has not run yet.
+    def __enter__(self):
+        self.distributed = _distributed()
+        info = self.client.scheduler_info()
+        self.workers = info.get("workers", {})
+        if not self.workers:
+            raise OptionError(f"the Dask cluster at {info.get('address', '?')} has no workers")
+        self.needed = _ensure_workers_fit(self.adapter, self.plan.engine, self.plan.method,
+                                          self.workers)
+        self.token = uuid.uuid4().hex
+        self.spec = (self.plan.engine, self.plan.method, self.plan.j0)
+        self.shipped = _ship(self.client, _pickled(self.adapter), self.token)
+        return self
+
+    def __exit__(self, *exc):
+        self.shipped.release()
         with contextlib.suppress(Exception):
-            client.cancel(list(bounds))
-        lost = _lost(exc, client) if isinstance(exc, Exception) else None
-        if lost is not None:
-            raise lost from None
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if shipped is not None:
-            shipped.release()
-        with contextlib.suppress(Exception):
-            client.run(_forget, token)
-    return Estimates(out, aux, kinks, name or engine, needed)
+            self.client.run(_forget, self.token)
+
+    def run(self, pass_name, idx, h, *, seconds_per_coordinate, deadline=None):
+        """Pass ``pass_name`` (one of ``run.local.PASSES``) over flat indices ``idx``
+        (n,) with steps ``h`` (n,); ``Estimates`` in the order of ``idx``.
+
+        A cost that raises is a ``CostError`` naming the coordinate, as locally;
+        a block that kills every worker it runs on (Dask's ``KilledWorker``) is
+        a ``CostError`` naming the block's first and last coordinates. Ctrl-C
+        cancels what is left, and so does ``deadline`` (perf_counter seconds):
+        the blocks that had not finished by then are not ``done``.
+        """
+        client, distributed, workers = self.client, self.distributed, self.workers
+        n = idx.shape[0]
+
+        def name_k(k):
+            return self.plan.layout.describe(int(idx[k]))
+
+        def submit(starts, stops, **where):
+            futures = client.map(
+                _block, [self.shipped] * len(starts), [self.spec] * len(starts),
+                [self.token] * len(starts), [pass_name] * len(starts),
+                [idx[a:b] for a, b in zip(starts, stops)],
+                [h[a:b] for a, b in zip(starts, stops)],
+                key=[f"fastcheck-{pass_name}-{self.token}-{a}" for a in starts], retries=0,
+                pure=False, **where)
+            bounds.update(zip(futures, zip(starts, stops)))
+            return futures
+
+        out, kinks, done = None, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        label = f"fastcheck {self.plan.engine} on {len(workers)} Dask workers"
+        bounds = {}  # future -> (start, stop) into idx
+        bar, start = None, time.perf_counter()
+        try:
+            # One small block per worker first: each builds its engine and times a block.
+            first = max(1, min(int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)),
+                               math.ceil(n / len(workers))))
+            spans = [(lo, min(lo + first, n)) for lo in range(0, n, first)][:len(workers)]
+            firsts = []
+            for address, (lo, hi) in zip(workers, spans):
+                firsts += submit([lo], [hi], workers=[address], allow_other_workers=True)
+            finished = distributed.as_completed(firsts)
+            name, count, rest = None, 0, spans[-1][1] if spans else 0
+            for future, result in _results(client, finished):
+                lo, hi = bounds[future]
+                name, took, block_out, block_kinks = _collect(future, result, (lo, hi), name_k,
+                                                              distributed)
+                if out is None:
+                    out = np.full((n,) + block_out.shape[1:], np.nan)
+                out[lo:hi], kinks[lo:hi], done[lo:hi] = block_out, block_kinks, True
+                if rest < n:
+                    # The first block measured: the rest go in blocks of about
+                    # TARGET_SECONDS, at least BLOCKS_PER_THREAD per worker thread.
+                    threads = sum(w.get("nthreads", 1) for w in workers.values())
+                    per = max(took / (hi - lo), 1e-9)
+                    size = max(1, int(MIN_BLOCK_SECONDS / per),
+                               min(int(TARGET_SECONDS / per),
+                                   math.ceil((n - rest) / (BLOCKS_PER_THREAD * threads))))
+                    starts = list(range(rest, n, size))
+                    finished.update(submit(starts, starts[1:] + [n]))
+                    rest = n
+                count += hi - lo
+                bar = _advance(bar, self.progress, n, count, start, label, (lo, hi))
+                if deadline is not None and time.perf_counter() > deadline:
+                    client.cancel([f for f in bounds if f.status != "finished"])
+                    break
+        except BaseException as exc:
+            # Ctrl-C, a cost that raised, a dead block: stop whatever has not run yet.
+            with contextlib.suppress(Exception):
+                client.cancel(list(bounds))
+            lost = _lost(exc, client) if isinstance(exc, Exception) else None
+            if lost is not None:
+                raise lost from None
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        out = np.full(n, np.nan) if out is None else out
+        return Estimates(out, kinks, done, name or self.plan.engine, self.needed)
+
+
+def run_dask(adapter, plan, *, client, progress=None):
+    """The ``Estimates`` of ``plan``'s ``block`` pass over its coordinates, run on
+    the workers of ``client`` (``DaskDriver``)."""
+    with DaskDriver(adapter, plan, client=client, progress=progress) as driver:
+        return driver.run("block", plan.idx, plan.h,
+                          seconds_per_coordinate=plan.seconds_per_coordinate)
 
 
 def _ship(client, payload, token):
@@ -332,10 +367,10 @@ def _results(client, finished):
         yield from zip(done, client.gather(done))
 
 
-def _collect(future, result, span, out, aux, kinks, describe, distributed):
-    """Copy a finished block's ``result`` into place; (engine name, seconds).
+def _collect(future, result, span, describe, distributed):
+    """A finished block's (engine name, seconds, values, kink flags).
 
-    ``span`` is the block's (start, stop) into the check's coordinates and
+    ``span`` is the block's (start, stop) into the pass's coordinates and
     ``describe(k)`` names the k-th of them. A block that killed every worker
     it ran on becomes a ``CostError`` naming its first and last coordinates: a
     cost that crashes its process (a segfault in compiled code, ``os._exit``,
@@ -352,9 +387,8 @@ def _collect(future, result, span, out, aux, kinks, describe, distributed):
             f"{describe(lo)} to {describe(hi - 1)}: the process died (a segfault in compiled "
             "code, os._exit, running out of memory) when one of them was perturbed. Call the "
             "cost from Python at those points to see why") from None
-    block_out, block_aux, block_kinks, name, took = result
-    out[lo:hi], aux[lo:hi], kinks[lo:hi] = block_out, block_aux, block_kinks
-    return name, took
+    block_out, block_kinks, name, took = result
+    return name, took, block_out, block_kinks
 
 
 def _ensure_workers_fit(adapter, engine, method, workers):
@@ -364,8 +398,8 @@ def _ensure_workers_fit(adapter, engine, method, workers):
     checked against their own machine when they build the engine)."""
     largest = 0
     for address, worker in workers.items():
-        rows = max(1, int(worker.get("nthreads", 1)))
-        needed = adapter.scratch_bytes(engine, method, rows)
+        threads = max(1, int(worker.get("nthreads", 1)))
+        needed = adapter.scratch_bytes(engine, method, threads)
         largest = max(largest, needed)
         limit = worker.get("memory_limit") or 0
         if not limit:
@@ -373,7 +407,7 @@ def _ensure_workers_fit(adapter, engine, method, workers):
         free = max(0, limit - int(worker.get("metrics", {}).get("memory", 0)))
         if needed > HEADROOM * free:
             raise MemoryBudgetError(
-                f"the {engine} engine on {adapter.layout.size} parameters with {rows} "
+                f"the {engine} engine on {adapter.layout.size} parameters with {threads} "
                 f"threads needs about {format_bytes(needed)} of scratch on Dask worker "
                 f"{address}, but its memory limit leaves {format_bytes(free)}; check a "
                 "sample (sample=10_000), give the workers more memory or fewer threads, or "
@@ -383,7 +417,7 @@ def _ensure_workers_fit(adapter, engine, method, workers):
 
 # -- on the workers ---------------------------------------------------------------------
 
-def _rows():
+def _threads():
     """How many scratch rows (Numba threads) this worker's engine gets: one per
     worker thread, as many as Numba has."""
     from distributed import get_worker
@@ -391,15 +425,17 @@ def _rows():
     return max(1, min(get_worker().state.nthreads, numba.config.NUMBA_NUM_THREADS))
 
 
-def _engine(payload, engine, method, token):
-    """This worker's (adapter, engine, rows, lock) for run ``token``, built on first use.
+def _engine(payload, spec, token):
+    """This worker's (adapter, engine, threads, lock) for run ``token``, built on first use.
 
-    Built from the worker's own copy of the adapter (unpickled from ``payload``,
-    see ``_pickled``): a compiled cost is loaded
-    from the disk cache or compiled here, and checked against the Python cost
-    at theta as on the client. A zero-coordinate block loads the engine's
-    kernels, so the first real block's time measures the work alone.
+    ``spec`` is the plan's (engine name, method, J at theta). Built from the
+    worker's own copy of the adapter (unpickled from ``payload``, see
+    ``_pickled``): a compiled cost is loaded from the disk cache or compiled
+    here, and checked against the Python cost at theta as on the client. A
+    zero-coordinate block loads the engine's kernels, so the first real
+    block's time measures the work alone.
     """
+    engine, method, j0 = spec
     with _ENGINES_LOCK:
         entry = _ENGINES.get(token)
         if entry is None:
@@ -414,36 +450,38 @@ def _engine(payload, engine, method, token):
                     "workers run (or put its folder on their PYTHONPATH), or send it by "
                     "value: cloudpickle.register_pickle_by_value(module) before the "
                     "check") from None
-            rows = _rows()
-            needed = adapter.scratch_bytes(engine, method, rows)
+            threads = _threads()
+            needed = adapter.scratch_bytes(engine, method, threads)
             ensure_fits(needed, f"the {engine} engine on {adapter.layout.size} parameters "
-                                f"with {rows} threads on this Dask worker")
-            with thread_count(rows):
-                run = adapter.build(engine, method, rows)
+                                f"with {threads} threads on this Dask worker")
+            with thread_count(threads):
+                run = adapter.engine(engine, method, threads, j0)
                 run.block(np.zeros(0, dtype=np.int64), np.zeros(0))
             while len(_ENGINES) >= KEEP_ENGINES:
                 _ENGINES.pop(next(iter(_ENGINES)))
-            entry = _ENGINES[token] = (adapter, run, rows, threading.Lock())
+            entry = _ENGINES[token] = (adapter, run, threads, threading.Lock())
     return entry
 
 
-def _block(payload, engine, method, token, idx, h):
-    """One block on a worker: (out, aux, kinks, engine name, seconds of work).
+def _block(payload, spec, token, pass_name, idx, h):
+    """One block of pass ``pass_name`` on a worker: (values, kinks, engine name,
+    seconds of work).
 
     Pure: it depends on its arguments only (the engine is rebuilt from
     ``payload`` wherever it runs), so Dask may run it again after a worker dies.
-    The local driver's ``run_blocks`` checks the estimates and names a
+    The local driver's ``run_blocks`` checks the values and names a
     coordinate whose cost raised.
     """
-    adapter, run, rows, lock = _engine(payload, engine, method, token)
+    adapter, run, threads, lock = _engine(payload, spec, token)
     # Numba's threads already fill the worker's cores: BLAS threads would oversubscribe.
-    blas = single_threaded_blas() if run.parallel and rows > 1 else contextlib.nullcontext()
-    with lock, thread_count(rows), blas:
+    blas = single_threaded_blas() if run.parallel and threads > 1 else contextlib.nullcontext()
+    with lock, thread_count(threads), blas:
         tick = time.perf_counter()
-        out, aux, kinks = run_blocks(run, idx, h, describe=adapter.layout.describe,
-                                     progress=False, first_block=idx.shape[0])
+        out, kinks, _ = run_blocks(engine_pass(run, pass_name), idx, h,
+                                   describe=adapter.layout.describe, progress=False,
+                                   first_block=idx.shape[0])
         took = time.perf_counter() - tick
-    return out, aux, kinks, run.name, took
+    return out, kinks, run.name, took
 
 
 def _forget(token):

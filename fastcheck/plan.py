@@ -1,0 +1,153 @@
+"""The plan of a check: what is checked, with which steps, method, noise and
+engine, fixed once before anything runs.
+
+``make_plan`` asks the cost's adapter everything a check needs to know before
+it runs: J at theta (twice: a cost that is not deterministic cannot be
+checked), how long an evaluation takes, which engine runs it (compiling the
+cost when that pays), how well J is known, and, for the complex step, whether
+the cost carries imaginary parts at all. The ``Plan`` it returns is immutable;
+the drivers, the engines and the verdict read it and never write to the
+adapter.
+"""
+
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from . import verdict as V
+from .errors import CostError
+from .engines.probe import one_sided
+from .methods import CENTRAL_METHOD, method_record, probing
+from .sampling import coordinates as sample_coordinates, flat_indices
+from .step import default_steps, steps_for
+
+#: Coordinates per tensor on which the complex step is compared with real
+#: differences before it is trusted.
+COMPLEX_PROBES = 2
+
+
+class Plan(NamedTuple):
+    """One check, fixed.
+
+    ``idx`` (n,) are the flat indices checked, ``h`` (n,) their steps for
+    ``method`` (a ``fastcheck.methods.Method``) and ``h_real`` (n,) the real
+    steps the closer look takes (the complex step's own is far too small).
+    ``grad`` (n,) is the gradient there, ``grad_flat`` (P,) all of it,
+    ``rounding`` how well it is known (``verdict.gradient_rounding``). ``j0``
+    is J at theta, ``noise`` U, how well J is known (``verdict.cost_noise``),
+    ``value_eps`` the machine epsilon of J's precision. ``engine`` names the
+    engine that runs the check, ``seconds_per_coordinate`` predicts its work
+    per coordinate in Python. ``evaluations`` counts those planning took,
+    ``compile_seconds`` its compiling; ``notes`` are the report's lines so far.
+    """
+
+    layout: object
+    theta: np.ndarray
+    idx: np.ndarray
+    h: np.ndarray
+    h_real: np.ndarray
+    method: object
+    eps: float
+    threshold: float
+    grad: np.ndarray
+    grad_flat: np.ndarray
+    rounding: object
+    j0: float
+    noise: float
+    value_eps: float
+    engine: str
+    seconds_per_coordinate: float
+    evaluations: int
+    compile_seconds: float
+    notes: tuple
+
+
+def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=None,
+              threshold=None, sample=None, seed=0, only=None, exclude=None, engine="auto",
+              jit=None, coordinates=None):
+    """The ``Plan`` of checking ``grad_flat`` (P,), gathered from ``grads``, against
+    ``adapter``'s cost; the options are ``fastcheck.check``'s.
+
+    ``coordinates`` (flat indices) checks exactly those coordinates instead of
+    the ones ``sample``, ``only`` and ``exclude`` choose. ``CostError`` when
+    the cost is not deterministic, or cannot run the complex step it is asked
+    to; ``OptionError`` for an option that does not fit.
+    """
+    method = method_record(method)
+    threshold = V.resolve_threshold(threshold)
+    layout, theta = adapter.layout, adapter.theta
+    idx = (sample_coordinates(layout, sample, seed, only=only, exclude=exclude)
+           if coordinates is None else flat_indices(coordinates, layout.size))
+    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
+    tick = time.perf_counter()
+    j0 = adapter.evaluate(theta, "at the given parameters")
+    per_coordinate = method.evaluations * max(time.perf_counter() - tick, 1e-7)
+    ensure_deterministic(adapter, theta, j0)
+    name = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
+    noise = V.cost_noise(j0, adapter.value_eps)
+    h_real = default_steps(theta[idx], probing(method)) if method.complex_step else h
+    verified = (verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed)
+                if method.complex_step else 0)
+    grad_eps = V.gradient_precision(params, grads, layout.names)
+    rounding = V.gradient_rounding(grad_eps, grad_flat)
+    return Plan(layout=layout, theta=theta, idx=idx, h=h, h_real=h_real, method=method,
+                eps=None if eps is None else float(eps), threshold=threshold,
+                grad=grad_flat[idx], grad_flat=grad_flat, rounding=rounding, j0=j0,
+                noise=noise, value_eps=adapter.value_eps, engine=name,
+                seconds_per_coordinate=per_coordinate, evaluations=2 + verified,
+                compile_seconds=adapter.compile_seconds,
+                notes=tuple(adapter.notes) + tuple(V.precision_notes(params, grad_eps,
+                                                                     rounding)))
+
+
+def ensure_deterministic(adapter, theta, j0):
+    """``CostError`` unless a second evaluation at theta gives ``j0`` again: a
+    random layer (unseeded dropout, noise) makes differences that no gradient
+    could match, and fastcheck would blame the gradient for them."""
+    again = adapter.evaluate(theta, "at the given parameters, a second time")
+    if again != j0:
+        raise CostError(
+            f"the cost is not deterministic: two evaluations at the same parameters differed, "
+            f"{j0!r} then {again!r} (a difference of {abs(again - j0):.3g}). Either it draws "
+            "random numbers (dropout, noise: seed them inside the cost, rng = "
+            "np.random.default_rng(0) on each call, or turn them off for the check) or it "
+            "keeps state between calls (a buffer it accumulates into, a running mean updated "
+            "in training mode: reset it on each call, or check in evaluation mode)")
+
+
+def verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed):
+    """``CostError`` unless the cost carries the imaginary part of its parameters;
+    else the number of evaluations it took (five per coordinate it tried).
+
+    A cost that drops it (``np.var`` of complex data is real, a complex value
+    assigned into a float array keeps the real part, ``abs``) gives a complex
+    step that is simply wrong. On ``COMPLEX_PROBES`` coordinates per tensor:
+    Re J(theta + i h e_i) must be J(theta) to rounding, and Im J / h must lie
+    within the real one-sided slopes there (a bracket, so kinks do not count).
+    """
+    layout, theta = adapter.layout, adapter.theta
+    tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
+    rng = np.random.default_rng(seed)
+    picks = np.concatenate([rng.permutation(np.flatnonzero(tensor == t))[:COMPLEX_PROBES]
+                            for t in np.unique(tensor)])
+    row = theta.astype(np.complex128)
+    for k in picks:
+        i = int(idx[k])
+        row[i] += 1j * h[k]
+        value = adapter.evaluate(row, f"with {layout.describe(i)} perturbed by +ih")
+        row[i] = theta[i]
+        slope = value.imag / h[k]
+        slopes = one_sided(adapter.evaluate, theta, layout, idx[k:k + 1], h_real[k:k + 1], j0)
+        code, real = V.judge_probes(np.array([slope]), slopes, h_real[k:k + 1], noise,
+                                    threshold)
+        if abs(value.real - j0) > noise or code[0] == V.MISTAKE:
+            raise CostError(
+                f"the cost does not carry the imaginary part of its parameters, so "
+                f"method='complex' cannot check it: at {layout.describe(i)} the complex step "
+                f"gives {slope:.6g} (real part {value.real!r}) where real differences give "
+                f"{real[0]:.6g} (J = {j0!r}). Something in the forward pass keeps only real "
+                "parts: np.var or np.std of complex data, abs(), a complex value assigned "
+                "into a float array (np.zeros without dtype), float(). Use "
+                "method='central' or 'richardson'")
+    return 5 * picks.size
