@@ -82,12 +82,19 @@ class Record:
     """
 
     def __init__(self):
-        self.ops, self.consts, self.lowp = [], [], False
+        self.ops, self.consts, self.lowp, self.closed = [], [], False, False
         self._const_nodes = {}  # id(array) -> node; the arrays are kept alive by consts
         self.escape = None
 
-    def add(self, kind, args, attrs, value):
-        """Append an operation whose eager result is ``value``; return it ``Traced``."""
+    def add(self, kind, inputs, attrs, value):
+        """Append an operation of ``inputs`` (``Traced``, arrays, numbers) whose eager
+        result is ``value``; return it ``Traced``. An operation none of whose inputs
+        depends on the parameters is not recorded: its result is data."""
+        if self.closed:  # a Traced kept by the user's objects after the trace: plain NumPy
+            return value
+        if kind not in ("param", "const") and not any(map(self.depends, inputs)):
+            return self.wrap(value)
+        args = [self.operand(x) for x in inputs]
         if len(self.ops) >= MAX_OPS:
             escape(self, f"the record passed {MAX_OPS} operations (loop-heavy code, such as "
                    "a convolution written as loops): tracing is for code built from objects "
@@ -104,12 +111,25 @@ class Record:
         if dtype.kind == "f" and dtype.itemsize < 8:
             self.lowp = True
 
-    def operand(self, x):
-        """A node number or ``Lit`` for an operand ``x`` of a recorded operation."""
-        if isinstance(x, Traced):
+    def depends(self, x):
+        """True if ``x`` is a value of this record that depends on the parameters."""
+        if isinstance(x, Traced) and x._id is not None:
             if x._rec is not self:
                 escape(self, "a value recorded by another trace was used")
+            return True
+        return False
+
+    def wrap(self, value):
+        """Data (a value that does not depend on the parameters) as the cost sees it:
+        arrays stay ``Traced`` without a node, so that ``X.dot(W)`` still records."""
+        value = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        return Traced(self, None, value) if value.ndim else value[()]
+
+    def operand(self, x):
+        """A node number or ``Lit`` for an operand ``x`` of a recorded operation."""
+        if self.depends(x):
             return x._id
+        x = value_of(x)
         if isinstance(x, (bool, int, float, np.generic)) or (
                 isinstance(x, np.ndarray) and x.ndim == 0):
             value = np.asarray(x)
@@ -163,6 +183,27 @@ def value_of(x):
     return x._value if isinstance(x, Traced) else x
 
 
+def plain(obj):
+    """``obj`` with every ``Traced`` in it (in lists, tuples, dicts) replaced by its value."""
+    if isinstance(obj, Traced):
+        return obj._value
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _any_dependent(obj):
+    if isinstance(obj, Traced):
+        return obj._id is not None
+    if isinstance(obj, (list, tuple)):
+        return any(_any_dependent(v) for v in obj)
+    if isinstance(obj, dict):
+        return any(_any_dependent(v) for v in obj.values())
+    return False
+
+
 def record_of(values):
     """The ``Record`` of the first ``Traced`` among ``values`` (nested in lists/tuples)."""
     for v in values:
@@ -210,8 +251,11 @@ class Traced:
 
     def _rebind(self, other):
         """In-place update: this object now stands for ``other``'s node (aliases see it)."""
-        other = other if isinstance(other, Traced) else self._rec.add(
-            "astype", (self._rec.operand(other),), ("f",), np.asarray(other, dtype=float))
+        if self._rec.closed:
+            self._value = np.asarray(value_of(other), dtype=self._value.dtype)
+            return
+        other = other if isinstance(other, Traced) else Traced(self._rec, None,
+                                                                np.asarray(other))
         if other.shape != self.shape:
             escape(self._rec, f"an in-place update changes shape {self.shape} to {other.shape}")
         self._id, self._value = other._id, other._value.astype(self._value.dtype, copy=False)
@@ -237,41 +281,48 @@ class Traced:
         return format(self._value, spec)
 
     # ---- escapes: a recorded value reaching Python ---------------------------------
-    def _escape(self, what):
+    def _escape(self, what, convert):
+        """``convert(value)`` once the trace is over (the user's objects may keep a
+        ``Traced``); during it, an escape."""
+        if self._rec.closed or self._id is None:  # data: free to read
+            return convert(self._value)
         escape(self._rec, f"{what} of a value that depends on the parameters; the record "
                "would freeze the branch or number taken at these parameters")
 
     def __bool__(self):
-        self._escape("a truth test (if, while, and/or, bool())")
+        return self._escape("a truth test (if, while, and/or, bool())", bool)
 
     def __float__(self):
-        self._escape("float()")
+        return self._escape("float()", float)
 
     def __int__(self):
-        self._escape("int()")
+        return self._escape("int()", int)
 
     def __index__(self):
-        self._escape("use as an index")
+        return self._escape("use as an index", lambda v: v.__index__())
 
     def __complex__(self):
-        self._escape("complex()")
+        return self._escape("complex()", complex)
 
     def __iter__(self):
-        self._escape("iteration")
+        return self._escape("iteration", iter)
 
     def item(self, *args):
-        self._escape(".item()")
+        return self._escape(".item()", lambda v: v.item(*args))
 
     def tolist(self):
-        self._escape(".tolist()")
+        return self._escape(".tolist()", lambda v: v.tolist())
 
     def __array__(self, dtype=None, copy=None):
-        self._escape("conversion to a plain NumPy array (np.array, np.asarray, storing it "
-                     "into a NumPy array)")
+        return self._escape("conversion to a plain NumPy array (np.array, np.asarray, "
+                            "storing it into a NumPy array)",
+                            lambda v: np.asarray(v, dtype=dtype))
 
     # ---- NumPy protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         rec = self._rec
+        if rec.closed:
+            return getattr(ufunc, method)(*plain(inputs), **plain(kwargs))
         out = kwargs.pop("out", None)
         name = _LOGICAL.get(ufunc.__name__, ufunc.__name__)
         if method == "reduce" and ufunc.__name__ in _REDUCERS and not out:
@@ -285,7 +336,7 @@ class Traced:
             result = matmul(*inputs)
         elif name in UFUNCS:
             value = ufunc(*[value_of(x) for x in inputs])
-            result = rec.add("ufunc", [rec.operand(x) for x in inputs], (name,), value)
+            result = rec.add("ufunc", inputs, (name,), value)
         elif name == "positive":
             result = inputs[0]
         else:
@@ -300,6 +351,10 @@ class Traced:
 
     def __array_function__(self, func, types, args, kwargs):
         from .tracefuncs import FUNCTIONS
+        if self._rec.closed or not _any_dependent((args, kwargs)):
+            result = func(*plain(args), **plain(kwargs))
+            return self._rec.wrap(result) if isinstance(result, np.ndarray) and \
+                not self._rec.closed else result
         impl = FUNCTIONS.get(func)
         if impl is None:
             escape(self._rec, f"np.{func.__name__} of a value that depends on the parameters "
@@ -308,10 +363,15 @@ class Traced:
 
     # ---- methods -----------------------------------------------------------------------
     def __getitem__(self, index):
+        if self._rec.closed:
+            return self._value[plain(index)]
         return getitem(self, index)
 
     def __setitem__(self, index, value):
-        setitem(self, index, value)
+        if self._rec.closed:
+            self._value[plain(index)] = plain(value)
+        else:
+            setitem(self, index, value)
 
     def reshape(self, *shape, order="C"):
         if order != "C":
@@ -363,7 +423,7 @@ class Traced:
         return np.squeeze(self, axis)
 
     def argmax(self, *args, **kwargs):
-        self._escape("argmax")
+        return self._escape("argmax", lambda v: v.argmax(*args, **kwargs))
 
     argmin = argmax
 
@@ -402,7 +462,7 @@ def reduce(x, fn, axis=None, keepdims=False, **ignored):
         return x
     axes = _axes(axis, x.ndim)
     value = getattr(np, fn)(x._value, axis=axes, keepdims=bool(keepdims))
-    return rec.add("reduce", (x._id,), (fn, axes, bool(keepdims)), value)
+    return rec.add("reduce", (x,), (fn, axes, bool(keepdims)), value)
 
 
 def matmul(a, b):
@@ -414,7 +474,7 @@ def matmul(a, b):
     if np.ndim(va) > 2 or np.ndim(vb) > 2:
         escape(rec, "a matrix product of arrays of more than two dimensions is not recorded "
                "(reshape them to 2-D)")
-    return rec.add("matmul", (rec.operand(a), rec.operand(b)), (), np.dot(va, vb))
+    return rec.add("matmul", (a, b), (), np.dot(va, vb))
 
 
 def reshape(x, shape):
@@ -422,7 +482,7 @@ def reshape(x, shape):
     value = np.reshape(x._value, shape)
     if value.shape == x.shape:
         return Traced(rec, x._id, value)
-    return rec.add("reshape", (x._id,), (value.shape,), value)
+    return rec.add("reshape", (x,), (value.shape,), value)
 
 
 def transpose(x, axes=None):
@@ -431,7 +491,7 @@ def transpose(x, axes=None):
                                                                       for a in axes)
     if axes == tuple(range(x.ndim)):
         return Traced(rec, x._id, x._value)
-    return rec.add("transpose", (x._id,), (axes,), np.transpose(x._value, axes))
+    return rec.add("transpose", (x,), (axes,), np.transpose(x._value, axes))
 
 
 def astype(x, dtype):
@@ -440,9 +500,9 @@ def astype(x, dtype):
     kind = value.dtype.kind
     if kind == "f":
         return Traced(rec, x._id, value) if x._value.dtype.kind == "f" else \
-            rec.add("astype", (x._id,), ("f",), value)
+            rec.add("astype", (x,), ("f",), value)
     if kind in "iub":
-        return rec.add("astype", (x._id,), ("b" if kind == "b" else "i",), value)
+        return rec.add("astype", (x,), ("b" if kind == "b" else "i",), value)
     escape(rec, f".astype({dtype}) is not recorded")
 
 
@@ -457,7 +517,7 @@ def full(rec, shape, fill):
 def where(cond, a, b):
     rec = record_of((cond, a, b))
     value = np.where(value_of(cond), value_of(a), value_of(b))
-    return rec.add("where", [rec.operand(v) for v in (cond, a, b)], (), value)
+    return rec.add("where", (cond, a, b), (), value)
 
 
 def concatenate(arrays, axis=0):
@@ -465,12 +525,14 @@ def concatenate(arrays, axis=0):
     rec = record_of(arrays)
     value = np.concatenate([value_of(v) for v in arrays], axis=axis)
     axis = int(axis) % value.ndim
-    return rec.add("concat", [rec.operand(v) for v in arrays], (axis,), value)
+    return rec.add("concat", arrays, (axis,), value)
 
 
 def _index_key(index):
-    """The index as NumPy would read it, with ranges and lists made arrays."""
+    """The index as NumPy would read it, with ranges and lists made arrays, and data
+    (``Traced`` values that do not depend on the parameters) their values."""
     key = index if isinstance(index, tuple) else (index,)
+    key = tuple(k if isinstance(k, Traced) and k._id is not None else plain(k) for k in key)
     return tuple(np.asarray(k) if isinstance(k, (range, list)) else k for k in key)
 
 
@@ -492,15 +554,17 @@ def _flat_positions(rec, shape, key):
 def getitem(x, index):
     rec = x._rec
     key = _index_key(index)
+    if x._id is None and not any(map(rec.depends, key)):
+        return rec.wrap(x._value[key])
     if len(key) == 1 and isinstance(key[0], Traced):
         _flat_positions(rec, x.shape, key)  # a parameter-dependent mask: refused
     if _is_basic(key, x.ndim):
         key = tuple(slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
                     if isinstance(k, slice) else int(k) for k in key)
-        return rec.add("index", (x._id,), (key,), x._value[key])
+        return rec.add("index", (x,), (key,), x._value[key])
     flat = _flat_positions(rec, x.shape, key)
     value = x._value.reshape(-1)[flat]
-    return rec.add("gather", (x._id, rec.operand(np.ascontiguousarray(flat.reshape(-1)))),
+    return rec.add("gather", (x, np.ascontiguousarray(flat.reshape(-1))),
                    (flat.shape,), value)
 
 
@@ -517,12 +581,12 @@ def setitem(x, index, v):
         return
     flat = _flat_positions(rec, x.shape, key)
     value = x._value.copy()
-    value[index] = value_of(v)
+    value[key] = value_of(v)
     if np.broadcast_shapes(np.shape(value_of(v)), flat.shape) != flat.shape:
         escape(rec, f"assigning shape {np.shape(value_of(v))} into {flat.shape} elements "
                "is not recorded")
-    x._rebind(rec.add("scatter", (x._id, rec.operand(np.ascontiguousarray(flat.reshape(-1))),
-                                  rec.operand(v)), (flat.shape,), value))
+    x._rebind(rec.add("scatter", (x, np.ascontiguousarray(flat.reshape(-1)), v),
+                      (flat.shape,), value))
 
 
 def trace(func, names, shapes, theta, args):
@@ -541,7 +605,14 @@ def trace(func, names, shapes, theta, args):
         value = theta[offset:offset + size].reshape(shape).copy()
         params[name] = rec.add("param", (), (offset, tuple(shape)), value)
         offset += size
-    result = func(params, *args)
+    # Data arrays are wrapped too (without a node), so that the user's ``X.dot(W)``, a
+    # method of a plain ndarray that NumPy would not dispatch, still records.
+    args = [rec.wrap(a) if isinstance(a, np.ndarray) and a.dtype.kind in "biuf" else a
+            for a in args]
+    try:
+        result = func(params, *args)
+    finally:
+        rec.closed = True
     if rec.escape:
         raise TraceEscape(rec.escape)
     while isinstance(result, tuple) and result:

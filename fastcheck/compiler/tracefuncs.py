@@ -115,14 +115,18 @@ def _where(condition, x=None, y=None):
 
 
 def _clip(a, a_min=None, a_max=None, out=None, **kw):
-    kw.pop("min", None), kw.pop("max", None)
-    if out is not None or kw:
-        escape(record_of((a,)), "np.clip with out= is not recorded")
+    if kw or (out is not None and not isinstance(out, Traced)):
+        escape(record_of((a,)), "np.clip with out= a plain array, or with options, is "
+               "not recorded")
+    result = a
     if a_min is not None:
-        a = np.maximum(a, a_min)
+        result = np.maximum(result, a_min)
     if a_max is not None:
-        a = np.minimum(a, a_max)
-    return a
+        result = np.minimum(result, a_max)
+    if out is not None:  # min-char-rnn clips its gradients in place
+        out._rebind(result)
+        return out
+    return result
 
 
 def _like(fill):
