@@ -11,8 +11,10 @@
   dropout seeded through ``dropout_param``, and ``loss(X, y)`` returning
   ``(loss, grads)`` with ``dscores[range(N), y] -= 1``.
 
-Each backward pass takes a planted ``mistake`` (see ``MISTAKES``): the model's
-gradients are then wrong in exactly the tensor named.
+Each backward pass can plant a ``mistake``: ``Model.loss(X, y, mistake=...)``
+with "dense_l2" (the L2 gradient halved) or "batchnorm" (the batch mean's own
+gradient forgotten), ``FullyConnectedNet(mistake=...)`` with "gamma" (dgamma1
+scaled) or "weight" (dW2 scaled).
 """
 
 import numpy as np
@@ -319,8 +321,8 @@ class FullyConnectedNet:
                     dout, caches[f"bn{i}"], mistake=self.mistake == "gamma" and i == 1)
             dout, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dout, caches[f"affine{i}"])
             grads[f"W{i}"] += self.reg * self.params[f"W{i}"]
-            if self.mistake == "bias" and i == 2:
-                grads[f"b{i}"] = grads[f"b{i}"] * 0.9
+            if self.mistake == "weight" and i == 2:
+                grads[f"W{i}"] = grads[f"W{i}"] * 0.9
         return loss, grads
 
 
