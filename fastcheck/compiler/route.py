@@ -2,13 +2,14 @@
 
 The source compiler handles plain functions, helpers and loops; code built
 from objects (layer classes, a model holding a list of them, parameters kept
-as module globals) it rightly refuses, and tracing compiles that instead. The
-order was measured: a refused source compile costs a second or two, while a
-trace runs the cost once and, for loop-heavy code that the source compiler
-handles, would record operations until ``trace.MAX_OPS``.
+as module globals) it rightly refuses, and tracing compiles that instead.
+Source first: it compiles loops into loops, where a trace of loop-heavy code
+would unroll them into ``trace.MAX_OPS`` operations before giving up, and a
+refusal is remembered per function and arguments' kinds, so a model of objects
+pays for it once per process.
 
 A traced record is trusted only after its compiled value equals the Python
-cost's at theta and at ``PROBES`` perturbed points (both signs, along
+cost's at theta and at four perturbed points (both signs, along two
 directions that each move a different half of the tensors): a record frozen
 on a branch the escapes did not see would differ there.
 """
@@ -16,6 +17,7 @@ on a branch the escapes did not see would differ there.
 import os
 import re
 import traceback
+import weakref
 
 import numpy as np
 
@@ -23,6 +25,10 @@ from ..errors import CompileError
 from .trace import trace
 from .tracegen import compile_record
 
+#: The source compiler's refusal of a cost function, by the function: a model of
+#: objects is refused at every check (a second or two of Numba typing), and is
+#: traced anyway.
+_SOURCE_REFUSED = weakref.WeakKeyDictionary()
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Relative step of the perturbed points, times (|theta_i| + 0.1).
 PROBE_STEP = 1e-3
@@ -41,15 +47,34 @@ def compile_routed(adapter, complex_step, route="auto"):
         return cc
     from .build import compile_cost
     try:
+        refused = _SOURCE_REFUSED.get(adapter.func, {}).get(_kinds(adapter))
+        if refused is not None and not complex_step:
+            raise CompileError(refused)
         return compile_cost(adapter.func, adapter.layout.names, adapter.layout.shapes,
                             adapter.args, flat=adapter.flat, complex_step=complex_step)
     except CompileError as source_error:
+        if complex_step:  # a record is real: its message would only add noise
+            raise
+        _remember_refusal(adapter, source_error)
         try:
             cc = compile_traced(adapter, complex_step)
         except CompileError as trace_error:
             raise CompileError(f"{source_error}; and tracing it: {trace_error}") from trace_error
         adapter.notes.append(_traced_note(cc, source_error))
         return cc
+
+
+def _kinds(adapter):
+    """What a source refusal can depend on besides the function: layout and arguments."""
+    return (tuple(adapter.layout.names), tuple(map(tuple, adapter.layout.shapes)),
+            adapter.flat, tuple((type(a).__name__, np.ndim(a)) for a in adapter.args))
+
+
+def _remember_refusal(adapter, error):
+    try:
+        _SOURCE_REFUSED.setdefault(adapter.func, {})[_kinds(adapter)] = str(error)
+    except TypeError:  # not weakly referenceable: ask the source compiler again next time
+        pass
 
 
 def _traced_note(cc, source_error):

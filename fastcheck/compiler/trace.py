@@ -83,7 +83,7 @@ class Record:
 
     def __init__(self):
         self.ops, self.consts, self.lowp, self.closed = [], [], False, False
-        self._const_nodes = {}  # id(array) -> node; the arrays are kept alive by consts
+        self._const_nodes = {}  # id(array) -> (array, node)
         self.escape = None
 
     def add(self, kind, inputs, attrs, value):
@@ -147,11 +147,14 @@ class Record:
         if x.dtype.kind not in "biuf":
             escape(self, f"an operand of dtype {x.dtype} cannot be recorded (a list that "
                    "holds recorded values: use np.stack or np.concatenate on them)")
-        node = self._const_nodes.get(id(x))
-        if node is None:
-            self.consts.append(x)
-            node = self.add("const", (), (len(self.consts) - 1,), x)._id
-            self._const_nodes[id(x)] = node
+        # A copy: the cost may change a plain array in place after an operation read it
+        # (min-char-rnn's one-hot xs[t]); the same unchanged array is one constant.
+        seen = self._const_nodes.get(id(x))
+        if seen is not None and np.array_equal(self.consts[self.ops[seen[1]].attrs[0]], x):
+            return seen[1]
+        self.consts.append(x.copy())
+        node = self.add("const", (), (len(self.consts) - 1,), x)._id
+        self._const_nodes[id(x)] = (x, node)  # x kept alive: its id is not reused
         return node
 
 
