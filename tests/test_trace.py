@@ -284,3 +284,23 @@ def test_objects_keep_working_after_the_trace():
     assert type(after) is np.ndarray and np.allclose(after, expected, rtol=1e-12, atol=0)
     assert cc.function(PythonCostAdapter(cost, params, (X, y)).theta, cc.fdata, cc.idata) == \
         pytest.approx(float(model.loss(X, y)[0]), rel=1e-12)
+
+
+def test_flat_jit_cost_of_an_object_is_traced():
+    """The old flat form ``cost(theta, X, Y)``, calling a method: traced over theta."""
+    class Net:
+        def f(self, theta, X, Y):
+            W = theta[:6].reshape(2, 3)
+            return np.sum((W @ X - Y) ** 2)
+
+    net = Net()
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    params = {"W": rng.standard_normal((2, 3))}
+    exact = {"W": 2 * (params["W"] @ X - Y) @ X.T}  # closed form
+    cost = fc.jit_cost(lambda theta, X, Y: net.f(theta, X, Y))
+    res = fc.check(cost, params, exact, X, Y)
+    assert res.engine == "generic" and res.passed, str(res)
+    assert res.notes[0].startswith("compiled by tracing: a record of")
+    wrong = fc.check(cost, params, {"W": exact["W"] * 1.01}, X, Y)
+    assert not wrong.passed and wrong.suspects == ["W"]

@@ -95,7 +95,7 @@ def compile_traced(adapter, complex_step):
     if adapter.flat:
         names, shapes = ["theta"], [(adapter.layout.size,)]
     try:
-        rec, output = trace(func, names, shapes, adapter.theta, adapter.args)
+        rec, output = trace(func, names, shapes, adapter.theta, adapter.args, adapter.flat)
     except CompileError:
         raise
     except Exception as exc:

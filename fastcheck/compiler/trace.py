@@ -510,11 +510,11 @@ def astype(x, dtype):
 
 
 def full(rec, shape, fill):
-    """A new array of ``shape`` filled with the scalar ``fill`` (np.zeros_like ...)."""
+    """A new array of ``shape`` filled with the scalar ``fill`` (np.zeros_like ...):
+    data, until a parameter-dependent value is assigned into it."""
     if isinstance(fill, Traced):
         escape(rec, "a fill value that depends on the parameters is not recorded")
-    value = np.full(shape, fill, dtype=float)
-    return rec.add("full", (), (tuple(shape), float(fill)), value)
+    return rec.wrap(np.full(shape, fill, dtype=float))
 
 
 def where(cond, a, b):
@@ -592,8 +592,9 @@ def setitem(x, index, v):
                       (flat.shape,), value))
 
 
-def trace(func, names, shapes, theta, args):
-    """Run ``func(params, *args)`` once on ``Traced`` parameters.
+def trace(func, names, shapes, theta, args, flat=False):
+    """Run ``func(params, *args)`` (``func(theta, *args)`` if ``flat``) once on
+    ``Traced`` parameters.
 
     ``theta`` (P,) float64 holds the tensors of ``names``/``shapes`` in C order.
     Returns ``(record, output)``: ``output`` is the node number of the cost's
@@ -613,7 +614,7 @@ def trace(func, names, shapes, theta, args):
     args = [rec.wrap(a) if isinstance(a, np.ndarray) and a.dtype.kind in "biuf" else a
             for a in args]
     try:
-        result = func(params, *args)
+        result = func(params["theta"] if flat else params, *args)
     finally:
         rec.closed = True
     if rec.escape:

@@ -133,9 +133,6 @@ class _Emitter:
             return f"theta[{offset}:{offset + prod(shape)}].reshape({shape!r})"
         if kind == "const":
             return self.const(k, op)
-        if kind == "full":
-            shape, fill = op.attrs
-            return f"np.full({shape!r}, {_literal(fill)})" if shape else _literal(fill)
         if kind == "ufunc":
             return f"np.{op.attrs[0]}({', '.join(a)})"
         if kind == "reduce":
