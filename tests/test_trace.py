@@ -179,6 +179,12 @@ def argmax_index(p, X):
     return np.sum(p["W"][:, k] ** 2)
 
 
+def storing(p, X):
+    out = np.zeros((5, 3))
+    out[:, 0] = (X @ p["W"])[:, 0]  # ESCAPE-STORE
+    return np.sum(out ** 2)
+
+
 def loop_conv(p, X):
     """A convolution written as four loops: a record far too long."""
     W = p["W"]
@@ -195,6 +201,7 @@ def loop_conv(p, X):
 ESCAPES = [(branching, "ESCAPE-IF", "truth test"), (converting, "ESCAPE-FLOAT", "float()"),
            (iterating, "ESCAPE-ITER", "iteration"), (item_of, "ESCAPE-ITEM", ".item()"),
            (argmax_index, "ESCAPE-ARGMAX", "np.argmax"),
+           (storing, "ESCAPE-STORE", "conversion to a plain NumPy array"),
            (loop_conv, "ESCAPE-SIZE", "passed 20000 operations")]
 
 

@@ -284,13 +284,13 @@ class Traced:
         return format(self._value, spec)
 
     # ---- escapes: a recorded value reaching Python ---------------------------------
-    def _escape(self, what, convert):
+    def _escape(self, what, convert, why="the record would freeze the branch or number "
+                "taken at these parameters"):
         """``convert(value)`` once the trace is over (the user's objects may keep a
         ``Traced``); during it, an escape."""
         if self._rec.closed or self._id is None:  # data: free to read
             return convert(self._value)
-        escape(self._rec, f"{what} of a value that depends on the parameters; the record "
-               "would freeze the branch or number taken at these parameters")
+        escape(self._rec, f"{what} of a value that depends on the parameters; {why}")
 
     def __bool__(self):
         return self._escape("a truth test (if, while, and/or, bool())", bool)
@@ -319,13 +319,17 @@ class Traced:
     def __array__(self, dtype=None, copy=None):
         return self._escape("conversion to a plain NumPy array (np.array, np.asarray, "
                             "storing it into a NumPy array)",
-                            lambda v: np.asarray(v, dtype=dtype))
+                            lambda v: np.asarray(v, dtype=dtype),
+                            "the record cannot follow it there (allocate the array with "
+                            "np.zeros_like of a recorded value, or np.stack a list)")
 
     # ---- NumPy protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         rec = self._rec
-        if rec.closed:
-            return getattr(ufunc, method)(*plain(inputs), **plain(kwargs))
+        if rec.closed or not _any_dependent((inputs, kwargs)):
+            result = getattr(ufunc, method)(*plain(inputs), **plain(kwargs))
+            return result if rec.closed or not isinstance(result, np.ndarray) else \
+                rec.wrap(result)
         out = kwargs.pop("out", None)
         name = _LOGICAL.get(ufunc.__name__, ufunc.__name__)
         if method == "reduce" and ufunc.__name__ in _REDUCERS and not out:
@@ -396,7 +400,7 @@ class Traced:
         return astype(self, dtype)
 
     def dot(self, other):
-        return matmul(self, other)
+        return matmul(self, other, np.dot)
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False):
         return reduce(self, "sum", axis, keepdims)
@@ -468,10 +472,12 @@ def reduce(x, fn, axis=None, keepdims=False, **ignored):
     return rec.add("reduce", (x,), (fn, axes, bool(keepdims)), value)
 
 
-def matmul(a, b):
-    """``a @ b`` / ``np.dot`` for operands of at most two dimensions."""
+def matmul(a, b, func=np.matmul):
+    """``a @ b`` / ``np.dot`` (``func``) for operands of at most two dimensions."""
     rec = record_of((a, b))
     va, vb = value_of(a), value_of(b)
+    if not (rec.depends(a) or rec.depends(b)):
+        return rec.wrap(func(va, vb))
     if np.ndim(va) == 0 or np.ndim(vb) == 0:
         return np.multiply(a, b)
     if np.ndim(va) > 2 or np.ndim(vb) > 2:
