@@ -70,9 +70,11 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         and stderr is a terminal.
     threads : int, optional
         Numba threads for this call only.
-    jit : bool, optional
+    jit : bool or "trace", optional
         For a Python cost: True compiles it (``CompileError`` if Numba cannot,
         saying which line), False never does; None decides as "auto" says.
+        Compiling tries the source compiler, then tracing (code built from
+        objects); "trace" compiles by tracing only.
 
     Returns
     -------

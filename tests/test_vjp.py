@@ -2,12 +2,13 @@
 ``only=``/``exclude=`` on both; ``assert_vjp_match``. Layers: ``tests/layers.py``."""
 
 import functools
+import re
 
 import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck.errors import CompileError, CostError, InputTypeError, OptionError
+from fastcheck.errors import CostError, InputTypeError, OptionError
 from fastcheck.testing import assert_vjp_match
 from fastcheck.vjp import cotangent
 
@@ -311,9 +312,12 @@ def test_jit_compiles_a_loop_based_convolution():
 
 
 def test_jit_says_which_line_of_a_layer_does_not_compile():
-    # np.max with axis= and keepdims= has no Numba implementation.
-    with pytest.raises(CompileError, match=r"layers.py:\d+: .*np.max\(x, axis=1"):
-        run("softmax", jit=True)
+    # np.max with axis= and keepdims= has no Numba implementation: the source
+    # compiler names the line, and tracing compiles the layer instead.
+    res = run("softmax", jit=True)
+    assert res.engine == "generic" and res.passed, str(res)
+    assert any(re.search(r"compiled by tracing.*layers.py:\d+: .*np.max\(x, axis=1", note)
+               for note in res.notes), res.notes
     res = run("softmax")  # "auto" would not compile a check this small anyway
     assert res.engine == "python" and res.passed
 

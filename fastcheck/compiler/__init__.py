@@ -9,6 +9,12 @@ they read), ``packing`` lays the arguments out in the two buffers,
 ``trampoline`` generates the adapter to the fixed cost type, ``cache`` names
 and stores it by a key of all of that, ``diagnose`` turns Numba's errors into
 one line, and ``build`` puts them together.
+
+Code the source compiler refuses (a model of objects) is compiled by tracing:
+``trace`` records the NumPy operations on the parameters (``tracefuncs``: the
+NumPy functions it records), ``tracegen`` generates and compiles straight-line
+code from the record (``traceops``: what that code calls), and ``route``
+decides which compiler compiles a cost.
 """
 
 from .build import CompiledCost, compile_cost, is_cached

@@ -75,12 +75,13 @@ class PythonCostAdapter(CostAdapter):
                               f"got {name!r}")
         if name == "layered":
             raise OptionError(self.refusal(name))
-        if jit not in (None, True, False):
-            raise OptionError(f"jit must be True, False or None, got {jit!r}")
+        if jit not in (None, True, False, "trace"):
+            raise OptionError(f"jit must be True, False, None or 'trace', got {jit!r}")
+        self.route = "trace" if jit == "trace" else "auto"
         if name == "generic" and jit is False:
             raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
         complex_step = method_record(method).complex_step
-        forced = name == "generic" or jit is True
+        forced = name == "generic" or jit in (True, "trace")
         if name == "python" or jit is False or not (
                 forced or self.auto_compile(complex_step, seconds_per_coordinate, count)):
             return "python"
@@ -112,10 +113,9 @@ class PythonCostAdapter(CostAdapter):
         cost at theta; ``CompileError`` when Numba cannot compile it or the two differ."""
         if complex_step in self.compiled:
             return self.compiled[complex_step]
-        from ..compiler import compile_cost
+        from ..compiler.route import compile_routed
         tick = time.perf_counter()
-        cc = compile_cost(self.func, self.layout.names, self.layout.shapes, self.args,
-                          flat=self.flat, complex_step=complex_step)
+        cc = compile_routed(self, complex_step, getattr(self, "route", "auto"))
         self.compile_seconds += time.perf_counter() - tick
         theta = self.theta.astype(np.complex128) if complex_step else self.theta
         compiled = cc.function(theta.copy(), cc.fdata, cc.idata)
