@@ -12,7 +12,8 @@ from .engines.probe import one_sided
 from .errors import CostError, OptionError
 from .run import cluster, run_dask, run_local, validate_cluster, validate_threads
 from .sampling import coordinates, validate_seed
-from .step import default_steps, steps_for
+from .noise import measure
+from .step import default_steps, noise_boost, steps_for, tensor_floors
 
 METHODS = ("central", "richardson", "complex")
 #: Cost evaluations per coordinate of each method.
@@ -101,7 +102,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
     idx = coordinates(layout, sample, seed, only=only, exclude=exclude)
-    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
+    floor = tensor_floors(theta, layout.starts)[idx]
+    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
 
     start = time.perf_counter()
     tick = time.perf_counter()
@@ -109,9 +111,19 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     per_coordinate = EVALUATIONS[method] * max(time.perf_counter() - tick, 1e-7)
     ensure_deterministic(adapter, theta, j0)
     name = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
-    noise = V.cost_noise(j0, adapter.value_eps)
+    # The cost's noise, measured (issue 22): it sets the error estimates and,
+    # for a cost coarser than float64, the steps.
+    measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
+                       np.maximum(tensor_floors(theta, layout.starts), np.abs(theta)), seed)
+    noise, noise_notes = V.measured_noise(j0, adapter.value_eps, measured)
+    boost = noise_boost(measured.relative(j0), method)
+    fitted = default_steps(theta[idx], method, floor, boost)
+    if eps is None and boost != 1.0:
+        h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor, boost)
+    noise_notes += V.step_notes(None if eps is None else float(eps), fitted, measured, j0)
     # Real steps for looking closer (the complex step's own is far too small).
-    h_real = h if method != "complex" else default_steps(theta[idx], "central")
+    h_real = h if method != "complex" else default_steps(
+        theta[idx], "central", floor, noise_boost(measured.relative(j0)))
     verified = (verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed)
                 if method == "complex" else 0)
     if client is None and workers is None:
@@ -148,10 +160,13 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
                    eps=None if eps is None else float(eps), error=error, allowed=allowed,
                    judgement=judgement, flagged=flagged,
                    evaluations=(EVALUATIONS[method] * idx.size + 2 + verified
+                                + measured.evaluations
                                 + 4 * int((judgement[order] != V.UNRESOLVED).sum())),
                    seconds=seconds,
-                   notes=adapter.notes + V.precision_notes(params, grad_eps, rounding),
-                   scratch_bytes=est.scratch_bytes, compile_seconds=compile_seconds)
+                   notes=adapter.notes + V.precision_notes(params, grad_eps, rounding)
+                   + noise_notes,
+                   scratch_bytes=est.scratch_bytes, compile_seconds=compile_seconds,
+                   noise=noise)
 
 
 def ensure_deterministic(adapter, theta, j0):

@@ -7,6 +7,14 @@ truncation moves the best step to eps_machine^(1/5) (about 7e-4). The complex
 step subtracts nothing, so any tiny step is exact to rounding: 1e-20. An
 explicit ``eps`` is the exercise's fixed absolute step and is used as given,
 so ``eps=1e-7`` reproduces the published numbers bit for bit.
+
+Two things move the default step away from float64's (``fitted_steps``):
+the cost's measured noise (``fastcheck.noise``), when it shows the cost
+computes in a coarser precision than float64 (a float32 cost is known to
+about 1e-7 of J, and its best central step is about cbrt(1e-7) = 5e-3
+relative); and the size of the parameters, when a whole tensor is far from 1
+in magnitude (the floor of max(1, |theta_i|) would be a huge step for
+parameters of 1e-100, and a step lost in rounding for zeros among 1e100s).
 """
 
 import math
@@ -33,10 +41,58 @@ def positive_finite(value, name):
     return value
 
 
-def default_steps(theta, method="central"):
+#: Relative noise up to this is float64's own (a long sum of float64 terms is
+#: off by a few thousand ulps at most): the float64 step stands.
+COARSE_NOISE = 1e-11
+#: The largest relative step a measured noise can call for.
+MAX_RELATIVE_STEP = 0.05
+#: A tensor whose largest |entry| is within this factor of 1 keeps the floor of 1.
+FLOOR_RANGE = 1024.0
+
+
+def noise_boost(relative_noise, method="central"):
+    """How many times the float64 step a cost of ``relative_noise`` (sigma / |J|)
+    calls for: 1.0 up to ``COARSE_NOISE``, beyond it (relative_noise /
+    eps_machine)^(1/3) for "central" (the step balancing rounding against
+    O(h^2) truncation scales as the noise's cube root), ^(1/5) for
+    "richardson"; capped at a relative step of ``MAX_RELATIVE_STEP``."""
+    if method == "complex" or not relative_noise > COARSE_NOISE:
+        return 1.0
+    power = 0.2 if method == "richardson" else 1.0 / 3.0
+    boost = min(relative_noise, 1.0) / _EPS
+    return float(min(boost ** power, MAX_RELATIVE_STEP / RELATIVE_STEP[method]))
+
+
+def tensor_floors(theta, starts):
+    """(P,) the floor each parameter's step scales from: 1.0, unless its tensor's
+    largest |entry| S (a power of two near it) is beyond ``FLOOR_RANGE`` of 1;
+    then S / FLOOR_RANGE for large tensors and S * FLOOR_RANGE for small ones,
+    so a step stays in proportion to parameters of any size (an all-zero
+    tensor takes the whole theta's S). ``starts`` (T,) are the tensors' first
+    flat indices."""
+    theta = np.asarray(theta, dtype=np.float64)
+    bounds = np.append(np.asarray(starts, dtype=np.int64), theta.size)
+    lengths = np.diff(bounds)
+
+    def power(top):
+        return np.where(top > 0.0, np.ldexp(1.0, np.frexp(top)[1]), 0.0)
+
+    top = np.zeros(lengths.size)
+    full = lengths > 0
+    top[full] = np.maximum.reduceat(np.abs(theta), bounds[:-1][full])
+    whole = float(power(np.max(np.abs(theta), initial=0.0)))
+    size = np.where(top > 0.0, power(top), whole)
+    floor = np.where(size > 0.0, np.minimum(np.maximum(1.0, size / FLOOR_RANGE),
+                                            size * FLOOR_RANGE), 1.0)
+    return np.repeat(floor, lengths)
+
+
+def default_steps(theta, method="central", floor=1.0, boost=1.0):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
-    h_i = c * max(1, |theta_i|) with c the method's best relative step, rounded
+    h_i = c * max(1, |theta_i|) with c the method's best relative step (``floor``,
+    scalar or (n,), replaces the 1 and ``boost`` multiplies c, see
+    ``fitted_steps``), rounded
     to the step that is really taken, ``(theta_i + h_i) - theta_i``, so the
     divisor matches the perturbation exactly (pinned by tests/test_step.py).
     Near the float64 maximum theta_i + h_i overflows and the step is inf;
@@ -45,12 +101,12 @@ def default_steps(theta, method="central"):
     theta = np.asarray(theta, dtype=np.float64)
     if method == "complex":
         return np.full(theta.shape, COMPLEX_STEP)
-    h = RELATIVE_STEP[method] * np.maximum(1.0, np.abs(theta))
+    h = boost * RELATIVE_STEP[method] * np.maximum(floor, np.abs(theta))
     with np.errstate(over="ignore", invalid="ignore"):
         return (theta + h) - theta
 
 
-def steps_for(theta, eps, describe, method="central"):
+def steps_for(theta, eps, describe, method="central", floor=1.0, boost=1.0):
     """The steps to use at ``theta`` (n,), for ``eps`` None (default) or a number.
 
     ``describe(k)`` names entry k (``"W1[2, 3]"``) for the error raised when a
@@ -58,14 +114,15 @@ def steps_for(theta, eps, describe, method="central"):
     and for the one raised when theta +- h is beyond the float64 maximum: the
     cost would be evaluated at inf and blamed for it. The complex step is never
     lost: it lives in the imaginary part (but the real steps that check it
-    must be finite too).
+    must be finite too). ``floor`` and ``boost`` shape the default step
+    (``default_steps``).
     """
     theta = np.asarray(theta, dtype=np.float64)
     if eps is None:
-        h = default_steps(theta, method)
+        h = default_steps(theta, method, floor, boost)
     else:
         h = np.full(theta.shape, positive_finite(eps, "eps"))
-    real = default_steps(theta) if method == "complex" else h
+    real = default_steps(theta, "central", floor) if method == "complex" else h
     with np.errstate(over="ignore", invalid="ignore"):
         beyond = ~(np.isfinite(theta + real) & np.isfinite(theta - real))
     if beyond.any():

@@ -9,10 +9,12 @@ notes a report carries. Nothing here estimates anything.
 
 How a coordinate is judged (tests/test_verdict.py pins each rule):
 
-1. Its estimate comes with an error estimate: the cost is known to about
-   ``ROUNDING_ULPS`` ulps of max(1, |J|) (in the cost's own precision), so a
-   difference quotient with step h is known to that over h (times the
-   method's constant); the complex step subtracts nothing and is known to
+1. Its estimate comes with an error estimate: the cost is known to U, the
+   larger of ``NOISE_SAFETY`` times its measured noise (``fastcheck.noise``)
+   and ``ROUNDING_ULPS`` ulps of |J| (in the cost's own precision), or where
+   the noise could not be measured about ``ROUNDING_ULPS`` ulps of
+   max(1, |J|); a difference quotient with step h is known to U over h (times
+   the method's constant); the complex step subtracts nothing and is known to
    rounding of the derivative itself. ``threshold`` adds a relative allowance.
 2. |grad - estimate| within that is consistent, whatever the relative
    difference of a tiny or zero gradient says.
@@ -28,10 +30,15 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    rounding in that precision:
    ``GRAD_ULPS`` of its ulps of the largest gradient entry is added to every
    allowance, at first sight and in the closer look.
+6. A tensor whose largest allowance (its "detectable" error) is above
+   ``BLIND`` of its largest gradient or estimate entry, and above
+   ``BLIND_FLOOR`` of the largest of the whole check, is "unsure", never
+   "ok": an error of the gradient's own size could hide in it.
 """
 
 import numpy as np
 
+from .patterns import patterns
 from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
 from .step import positive_finite
 
@@ -60,6 +67,18 @@ GRAD_ULPS = 64
 PROBE_SECONDS = 2.0
 PROBE_MAX = 20_000
 PROBE_PER_TENSOR = 64
+
+#: The measured noise is a standard deviation from a few points; the rounding
+#: of thousands of difference quotients reaches several of them.
+NOISE_SAFETY = 10.0
+#: A tensor whose detectable error exceeds this fraction of its largest entry...
+BLIND = 0.1
+#: ...and this fraction of the check's largest entry, could not have shown its
+#: error: "unsure". (A correct float32 batchnorm's bias, whose true gradient is
+#: 0, is known to 8e-6 of the largest gradient: "ok".)
+BLIND_FLOOR = 1e-3
+#: An explicit eps this many times off the step the noise calls for gets a note.
+EPS_FAR = 100.0
 
 #: Coordinate judgements (``CheckResult.judgement``).
 CONSISTENT, SMOOTH, KINK, MISTAKE, UNRESOLVED = 0, 1, 2, 3, 4
@@ -174,6 +193,39 @@ def cost_noise(j0, value_eps):
     """U: how well the cost's value is known, about ``ROUNDING_ULPS`` ulps of max(1, |J|)
     in the precision the cost computes in (``value_eps``, its machine epsilon)."""
     return ROUNDING_ULPS * value_eps * max(1.0, abs(j0))
+
+
+def measured_noise(j0, value_eps, noise):
+    """(U, notes): how well the cost's value is known, from ``noise`` (a
+    ``fastcheck.noise.Noise`` measured at theta): ``NOISE_SAFETY`` sigma, at
+    least ``ROUNDING_ULPS`` ulps of |J| in the cost's precision, with no
+    absolute floor, so a cost of 1e-170 is judged at its own scale and one
+    near 0 because large terms cancel at its real noise. Where the table was
+    unusable, ``cost_noise``'s rule, and a note saying so."""
+    if noise.usable:
+        return max(NOISE_SAFETY * noise.sigma, ROUNDING_ULPS * value_eps * abs(j0)), []
+    return cost_noise(j0, value_eps), [
+        "the cost's noise could not be measured at theta (its values along a short line "
+        "were constant or not smooth): its rounding is taken as "
+        f"{ROUNDING_ULPS} ulps of max(1, |J|) = {cost_noise(j0, value_eps):.2g}"]
+
+
+def step_notes(eps, fitted, noise, j0):
+    """Notes on the step: the measured relative noise when it moved the default
+    step off float64's, and an explicit ``eps`` ``EPS_FAR`` times off the
+    median of the steps ``fitted`` (n,) the noise calls for."""
+    if not noise.usable or fitted.size == 0:
+        return []
+    best = float(np.median(fitted))
+    relative = noise.relative(j0)
+    if eps is None:
+        return [] if relative <= 1e-11 else [
+            f"the cost's measured noise is {relative:.2g} of |J| (float64 rounding is "
+            f"about 1e-16): steps fitted to it, median {best:.2g}"]
+    if eps > EPS_FAR * best or eps < best / EPS_FAR:
+        return [f"eps={eps:.3g} is far from the step the cost's measured noise "
+                f"({noise.sigma:.2g}) calls for, about {best:.2g}: eps=None uses that"]
+    return []
 
 
 def error_estimate(method, h, approx, grad, noise):
@@ -303,8 +355,39 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
                        kinks, clean, detectable, status)
 
 
+def blind_tensors(layout, grad, approx, idx, allowed, judgement):
+    """(judgement, notes, hidden): the tensors whose check could not have seen an
+    error of their gradient's own size made "unsure" (rule 6).
+
+    ``grad``, ``approx``, ``allowed`` and ``judgement`` are (n,) for the checked
+    flat ``idx``; a blind tensor's consistent coordinates become UNRESOLVED
+    (``hidden`` counts them), and a note per tensor says why and what to do.
+    """
+    tensor = np.searchsorted(layout.starts, idx, side="right") - 1
+    size = np.maximum(np.abs(grad), np.abs(approx))
+    T = len(layout.names)
+    top = np.zeros(T)
+    detectable = np.zeros(T)
+    np.maximum.at(top, tensor, size)
+    np.maximum.at(detectable, tensor, allowed)
+    whole = float(np.max(size, initial=0.0))
+    blind = (detectable > BLIND * top) & (detectable > BLIND_FLOOR * whole)
+    blind[np.unique(tensor[judgement == MISTAKE])] = False
+    if not blind.any():
+        return judgement, [], 0
+    hide = blind[tensor] & ((judgement == CONSISTENT) | (judgement == SMOOTH))
+    judgement = judgement.copy()
+    judgement[hide] = UNRESOLVED
+    notes = [f"{layout.names[t]}: an error up to {detectable[t]:.2g} (detectable) could hide "
+             f"in a gradient whose largest entry is {top[t]:.2g}, so the check cannot tell "
+             "whether it is right: try method='richardson', a larger eps, or the cost in "
+             "float64" for t in np.flatnonzero(blind)[:NOTE_NAMES]]
+    return judgement, notes, int(hide.sum())
+
+
 def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error, allowed,
-          judgement, flagged, evaluations, seconds, notes, scratch_bytes, compile_seconds=0.0):
+          judgement, flagged, evaluations, seconds, notes, scratch_bytes, compile_seconds=0.0,
+          noise=None):
     """The ``CheckResult`` of a coordinate check.
 
     ``approx``, ``error`` (each estimate's error estimate), ``allowed``,
@@ -317,6 +400,8 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
     difference = relative_difference(grad_flat[idx], approx)
     without = (relative_difference(grad_flat[idx[~flagged]], approx[~flagged])
                if flagged.any() else difference)
+    judgement, blind_notes, hidden = blind_tensors(layout, grad_flat[idx], approx, idx, allowed,
+                                           judgement)
     rows = tensor_rows(layout, grad_flat, gradapprox_flat, idx, judgement, allowed, flagged)
     verdict = ("mistake" if (judgement == MISTAKE).any() else
                "unsure" if (judgement == UNRESOLVED).any() else
@@ -332,16 +417,20 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
     # Coordinates left unexamined in a tensor already shown WRONG change nothing.
     wrong = np.isin(np.searchsorted(layout.starts, idx, side="right") - 1,
                     [k for k, row in enumerate(rows) if row.status == "WRONG"])
-    unresolved = int(((judgement == UNRESOLVED) & ~wrong).sum())
+    unresolved = int(((judgement == UNRESOLVED) & ~wrong).sum()) - hidden
     if unresolved:
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "
                      f"were not examined closer (the closer look stops after "
                      f"{PROBE_SECONDS:g} s or {PROBE_MAX} coordinates)")
+    notes += blind_notes
+    notes += patterns(layout, grad_flat, approx, idx, allowed, rows)
     if verdict == "pass" and not difference < threshold:
         notes.append(f"the difference {difference:.3g} is above the threshold "
                      f"{threshold:g}, but every coordinate agrees with the gradient within "
-                     "its error estimate (res.error_estimate): rounding, not a mistake; "
-                     "eps=None picks a better step")
+                     "its error estimate (res.error_estimate): rounding, not a mistake; " +
+                     ("eps=None picks a better step" if eps is not None else
+                      "the steps were already fitted to the cost's noise: "
+                      "method='richardson' narrows the estimates"))
     return CheckResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
         verdict=verdict, advice=ADVICE[verdict], layout=layout, grad_flat=grad_flat,
@@ -350,7 +439,7 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
         evaluations=evaluations, seconds=seconds,
         kinks=[layout.locate(i) for i in idx[flagged]], difference_without_kinks=without,
         depends_on_kinks=bool((judgement == KINK).any()), notes=notes,
-        scratch_bytes=scratch_bytes, compile_seconds=compile_seconds)
+        scratch_bytes=scratch_bytes, compile_seconds=compile_seconds, noise=noise)
 
 
 def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluations,
