@@ -71,12 +71,14 @@ PROBE_PER_TENSOR = 64
 #: The measured noise is a standard deviation from a few points; the rounding
 #: of thousands of difference quotients reaches several of them.
 NOISE_SAFETY = 10.0
+EPS64 = float(np.finfo(np.float64).eps)
 #: A tensor whose detectable error exceeds this fraction of its largest entry...
 BLIND = 0.1
 #: ...and this fraction of the check's largest entry, could not have shown its
-#: error: "unsure". (A correct float32 batchnorm's bias, whose true gradient is
-#: 0, is known to 8e-6 of the largest gradient: "ok".)
-BLIND_FLOOR = 1e-3
+#: error: "unsure". (A correct float32 batchnorm's bias before the batchnorm,
+#: whose true gradient is 0, is known to 2e-3 of the largest gradient by
+#: Richardson's estimates: "ok".)
+BLIND_FLOOR = 1e-2
 #: An explicit eps this many times off the step the noise calls for gets a note.
 EPS_FAR = 100.0
 
@@ -95,6 +97,9 @@ ADVICE = {
     "mistake": "a gradient is wrong: start with the tensors marked WRONG and their worst "
                "index.",
 }
+#: A directional check whose estimates are too coarse to judge.
+DIRECTIONS_UNSURE = ("the estimates' error is not well below the directional derivatives: "
+                     "fastcheck cannot tell whether the gradient is right (see the notes).")
 #: A directional check cannot say where.
 DIRECTIONS_MISTAKE = ("a gradient is wrong somewhere; directions cannot say where: run "
                       "check(..., sample=...) or a full check to find the tensor.")
@@ -198,12 +203,13 @@ def cost_noise(j0, value_eps):
 def measured_noise(j0, value_eps, noise):
     """(U, notes): how well the cost's value is known, from ``noise`` (a
     ``fastcheck.noise.Noise`` measured at theta): ``NOISE_SAFETY`` sigma, at
-    least ``ROUNDING_ULPS`` ulps of |J| in the cost's precision, with no
+    least ``ROUNDING_ULPS`` float64 ulps of |J| (a float32 cost's noise is
+    measured, not assumed from its dtype), with no
     absolute floor, so a cost of 1e-170 is judged at its own scale and one
     near 0 because large terms cancel at its real noise. Where the table was
     unusable, ``cost_noise``'s rule, and a note saying so."""
     if noise.usable:
-        return max(NOISE_SAFETY * noise.sigma, ROUNDING_ULPS * value_eps * abs(j0)), []
+        return max(NOISE_SAFETY * noise.sigma, ROUNDING_ULPS * EPS64 * abs(j0)), []
     return cost_noise(j0, value_eps), [
         "the cost's noise could not be measured at theta (its values along a short line "
         "were constant or not smooth): its rounding is taken as "
@@ -451,9 +457,17 @@ def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluat
     difference = relative_difference(expected, estimate)
     allowed = allowance(noise / h, expected, estimate, threshold)
     verdict = "pass" if (np.abs(expected - estimate) <= allowed).all() else "mistake"
+    notes = list(notes)
+    top = float(np.max(np.maximum(np.abs(expected), np.abs(estimate)), initial=0.0))
+    if verdict == "pass" and float(np.max(allowed, initial=0.0)) > BLIND * top:
+        verdict = "unsure"  # rule 6: an error of the derivatives' own size could hide
+        notes.append(f"an error up to {float(np.max(allowed)):.2g} could hide in directional "
+                     f"derivatives of at most {top:.2g}: try a larger eps, or the cost in "
+                     "float64")
     return DirectionsResult(
         difference=difference, threshold=threshold, passed=verdict == "pass", verdict=verdict,
-        advice=DIRECTIONS_MISTAKE if verdict == "mistake" else ADVICE[verdict],
+        advice={"mistake": DIRECTIONS_MISTAKE, "unsure": DIRECTIONS_UNSURE}.get(
+            verdict, ADVICE[verdict]),
         layout=layout, expected=expected, estimate=estimate, errors=errors, h=h,
         evaluations=evaluations, seconds=seconds, notes=notes)
 
