@@ -69,10 +69,10 @@ def noise_boost(relative_noise, method="central"):
 def tensor_floors(theta, starts):
     """(P,) the floor each parameter's step scales from: 1.0, unless its tensor's
     largest |entry| S (a power of two near it) is beyond ``FLOOR_RANGE`` of 1;
-    then S / FLOOR_RANGE for large tensors and S * FLOOR_RANGE for small ones,
-    so a step stays in proportion to parameters of any size (an all-zero
-    tensor takes the whole theta's S). ``starts`` (T,) are the tensors' first
-    flat indices."""
+    then S itself, so a step stays in proportion to parameters of any size
+    (an all-zero tensor takes the whole theta's S) and scaling the parameters
+    changes no verdict (tests/test_noise.py). ``starts`` (T,) are the
+    tensors' first flat indices."""
     theta = np.asarray(theta, dtype=np.float64)
     bounds = np.append(np.asarray(starts, dtype=np.int64), theta.size)
     lengths = np.diff(bounds)
@@ -85,8 +85,8 @@ def tensor_floors(theta, starts):
     top[full] = np.maximum.reduceat(np.abs(theta), bounds[:-1][full])
     whole = float(power(np.max(np.abs(theta), initial=0.0)))
     size = np.where(top > 0.0, power(top), whole)
-    floor = np.where(size > 0.0, np.minimum(np.maximum(1.0, size / FLOOR_RANGE),
-                                            size * FLOOR_RANGE), 1.0)
+    far = (size > 0.0) & ((size > FLOOR_RANGE) | (size < 1.0 / FLOOR_RANGE))
+    floor = np.where(far, size, 1.0)
     return np.repeat(floor, lengths)
 
 
