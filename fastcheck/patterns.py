@@ -41,6 +41,14 @@ def transposed(grad, approx, allowed, shape):
                 and not np.all(np.abs(g - a) <= tol))
 
 
+def simple(r):
+    """True for a factor worth naming alone: 0, or +-n or +-1/n for a whole n."""
+    if r == 0.0:
+        return True
+    big = abs(r) if abs(r) > 1.0 else 1.0 / abs(r)
+    return abs(big - round(big)) <= SPREAD * big
+
+
 def describe(r):
     """Words for a factor r between a gradient and its estimate."""
     if r == 0.0:
@@ -51,19 +59,22 @@ def describe(r):
     if r < 0.0:
         return words + ": a sign, and a scale"
     big = r if r > 1.0 else 1.0 / r
-    if abs(big - round(big)) <= SPREAD * big and round(big) >= 2:
+    if abs(big - round(big)) <= SPREAD * big and round(big) >= 3:  # 2x is just 2x
         return words + (": a mean where a sum belongs, or a missing 1/m?" if r > 1.0 else
                         ": a sum where a mean belongs, or an extra 1/m?")
     return words
 
 
-def patterns(layout, grad_flat, approx, idx, allowed, rows):
+def patterns(layout, grad_flat, approx, idx, allowed, rows, flagged):
     """Notes (list of str) on the tensors of ``rows`` marked WRONG: one for a
-    factor they all share, else one per tensor with a factor or a transpose.
+    factor they all share, else one per tensor with a simple factor
+    (``simple``) or a transpose.
 
-    ``approx`` and ``allowed`` are (n,) for the checked flat ``idx`` (sorted);
-    ``grad_flat`` is (P,).
+    ``approx``, ``allowed`` and ``flagged`` (coordinates at kinks, whose
+    estimates straddle two slopes and say nothing of a factor) are (n,) for
+    the checked flat ``idx`` (sorted); ``grad_flat`` is (P,).
     """
+    allowed = np.where(flagged, np.inf, allowed)
     wrong = [k for k, row in enumerate(rows) if row.status == "WRONG"]
     if not wrong:
         return []
@@ -87,6 +98,6 @@ def patterns(layout, grad_flat, approx, idx, allowed, rows):
         if r == "T":
             notes.append(f"{layout.names[k]} is the transpose of its estimate: "
                          "a product written in the wrong order?")
-        elif r is not None and abs(r - 1.0) > SPREAD:
+        elif r is not None and abs(r - 1.0) > SPREAD and simple(r):
             notes.append(f"{layout.names[k]} is {describe(r)}")
     return notes

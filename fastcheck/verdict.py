@@ -79,7 +79,8 @@ BLIND = 0.1
 #: whose true gradient is 0, is known to 2e-3 of the largest gradient by
 #: Richardson's estimates: "ok".)
 BLIND_FLOOR = 1e-2
-#: An explicit eps this many times off the step the noise calls for gets a note.
+#: An explicit eps this many times below the step the noise calls for (or its
+#: square above it: a coarse step for a kink is the user's choice) gets a note.
 EPS_FAR = 100.0
 
 #: Coordinate judgements (``CheckResult.judgement``).
@@ -218,7 +219,7 @@ def measured_noise(j0, value_eps, noise):
 
 def step_notes(eps, fitted, noise, j0):
     """Notes on the step: the measured relative noise when it moved the default
-    step off float64's, and an explicit ``eps`` ``EPS_FAR`` times off the
+    step off float64's, and an explicit ``eps`` far off (``EPS_FAR``) the
     median of the steps ``fitted`` (n,) the noise calls for."""
     if not noise.usable or fitted.size == 0:
         return []
@@ -228,7 +229,7 @@ def step_notes(eps, fitted, noise, j0):
         return [] if relative <= 1e-11 else [
             f"the cost's measured noise is {relative:.2g} of |J| (float64 rounding is "
             f"about 1e-16): steps fitted to it, median {best:.2g}"]
-    if eps > EPS_FAR * best or eps < best / EPS_FAR:
+    if eps > EPS_FAR ** 2 * best or eps < best / EPS_FAR:
         return [f"eps={eps:.3g} is far from the step the cost's measured noise "
                 f"({noise.sigma:.2g}) calls for, about {best:.2g}: eps=None uses that"]
     return []
@@ -429,7 +430,7 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
                      f"were not examined closer (the closer look stops after "
                      f"{PROBE_SECONDS:g} s or {PROBE_MAX} coordinates)")
     notes += blind_notes
-    notes += patterns(layout, grad_flat, approx, idx, allowed, rows)
+    notes += patterns(layout, grad_flat, approx, idx, allowed, rows, flagged)
     if verdict == "pass" and not difference < threshold:
         notes.append(f"the difference {difference:.3g} is above the threshold "
                      f"{threshold:g}, but every coordinate agrees with the gradient within "
