@@ -60,8 +60,11 @@ def describe(r):
         return words + ": a sign, and a scale"
     big = r if r > 1.0 else 1.0 / r
     if abs(big - round(big)) <= SPREAD * big and round(big) >= 3:  # 2x is just 2x
-        return words + (": a mean where a sum belongs, or a missing 1/m?" if r > 1.0 else
-                        ": a sum where a mean belongs, or an extra 1/m?")
+        n = round(big)
+        return words + (f": a mean where a sum belongs, a missing 1/m, or an extra factor "
+                        f"of {n}?" if r > 1.0 else
+                        f": a sum where a mean belongs, an extra 1/m, or a missing factor "
+                        f"of {n}?")
     return words
 
 
