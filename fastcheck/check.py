@@ -102,7 +102,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
     idx = coordinates(layout, sample, seed, only=only, exclude=exclude)
-    floor = tensor_floors(theta, layout.starts)[idx]
+    floors = tensor_floors(theta, layout.starts)
+    floor = floors[idx]
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
 
     start = time.perf_counter()
@@ -114,7 +115,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     # The cost's noise, measured (issue 22): it sets the error estimates and,
     # for a cost coarser than float64, the steps.
     measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
-                       np.maximum(tensor_floors(theta, layout.starts), np.abs(theta)), seed)
+                       np.maximum(floors, np.abs(theta)), seed)
     noise, noise_notes = V.measured_noise(j0, adapter.value_eps, measured)
     boost = noise_boost(measured.relative(j0), method)
     fitted = default_steps(theta[idx], method, floor, boost)
