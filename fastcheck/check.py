@@ -13,7 +13,7 @@ from .errors import CostError, OptionError
 from .run import cluster, run_dask, run_local, validate_cluster, validate_threads
 from .sampling import coordinates, validate_seed
 from .noise import measure
-from .step import default_steps, noise_boost, steps_for, tensor_floors
+from .step import default_steps, noise_boost, scale_floor, steps_for
 
 METHODS = ("central", "richardson", "complex")
 #: Cost evaluations per coordinate of each method.
@@ -102,8 +102,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
     idx = coordinates(layout, sample, seed, only=only, exclude=exclude)
-    floors = tensor_floors(theta, layout.starts)
-    floor = floors[idx]
+    floor = scale_floor(theta)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
 
     start = time.perf_counter()
@@ -115,7 +114,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     # The cost's noise, measured (issue 22): it sets the error estimates and,
     # for a cost coarser than float64, the steps.
     measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
-                       np.maximum(floors, np.abs(theta)), seed)
+                       np.maximum(floor, np.abs(theta)), seed)
     noise, noise_notes = V.measured_noise(j0, adapter.value_eps, measured)
     boost = noise_boost(measured.relative(j0), method)
     fitted = default_steps(theta[idx], method, floor, boost)

@@ -16,7 +16,7 @@ from .errors import OptionError
 from .memory import ensure_fits
 from .sampling import validate_seed
 from .noise import measure
-from .step import RELATIVE_STEP, noise_boost, positive_finite, tensor_floors
+from .step import RELATIVE_STEP, noise_boost, positive_finite, scale_floor
 from .verdict import (judge_directions, measured_noise, precision_notes, resolve_threshold,
                       step_notes)
 
@@ -58,12 +58,12 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     start = time.perf_counter()
     j0 = evaluate(theta, "at the given parameters")
     # The cost's noise, measured (issue 22): the error estimate and the step follow it.
-    floor = tensor_floors(theta, layout.starts)
+    floor = scale_floor(theta)
     measured = measure(lambda t: evaluate(t, "on the noise line"), theta, j0,
                        np.maximum(floor, np.abs(theta)), seed)
     noise, noise_notes = measured_noise(j0, adapter.value_eps, measured)
     fitted = (RELATIVE_STEP["central"] * noise_boost(measured.relative(j0))
-              * float(np.max(np.maximum(floor, np.abs(theta)))))
+              * max(floor, float(np.max(np.abs(theta)))))
     h = fitted if eps is None else eps
     noise_notes += step_notes(eps, np.array([fitted]), measured, j0)
     rng = np.random.default_rng(seed)

@@ -29,6 +29,10 @@ POINTS = 9
 FIRST_STEP = 1e-6
 STEP_FACTOR = 100.0
 TRIES = 4
+#: Two tables agree on the noise when their levels are within this factor.
+CONFIRM = 10.0
+#: The evaluations of a measurement whose first table was usable: two tables.
+EVALUATIONS = 2 * (POINTS - 1)
 #: Outcomes of one table (Moré and Wild's ``inform``).
 USABLE, TOO_SMALL, TOO_LARGE = 1, 2, 3
 
@@ -108,28 +112,52 @@ def measure(evaluate, theta, j0, scale, seed=0):
     size of each parameter (the default step's, so a step relative to it is
     meaningful for tiny and huge parameters alike). A table that says the
     step was too small or too large is taken again with the step moved by
-    ``STEP_FACTOR`` (at most ``TRIES`` tables).
+    ``STEP_FACTOR`` (at most ``TRIES`` tables). A usable table is confirmed
+    by a second one at a step ``STEP_FACTOR`` smaller (larger, if that one
+    sees no noise): rounding noise is the same at both, while a kink on the
+    line (a ReLU whose pre-activation is 0 at theta) also passes for noise,
+    of a size in proportion to the step. Unconfirmed, the noise is unusable.
     """
     theta = np.asarray(theta, dtype=np.float64)
     p = direction(np.asarray(scale, dtype=np.float64), seed)
     step, tried, evaluations = FIRST_STEP, set(), 0
-    offsets = np.arange(POINTS) - POINTS // 2
     for _ in range(TRIES):
         tried.add(step)
-        values = np.empty(POINTS)
-        for k, t in enumerate(offsets):
-            if t == 0:
-                values[k] = j0
-                continue
-            try:
-                values[k] = evaluate(theta + (t * step) * p)
-            except CostError:  # off the cost's domain: the check itself will say so
-                return Noise(0.0, False, step, evaluations)
-            evaluations += 1
+        values = line(evaluate, theta, j0, p, step)
+        if values is None:  # off the cost's domain: the check itself will say so
+            return Noise(0.0, False, step, evaluations)
+        evaluations += POINTS - 1
         sigma, outcome = ecnoise(values)
         if outcome == USABLE:
-            return Noise(sigma, True, step, evaluations)
+            break
         step = step * STEP_FACTOR if outcome == TOO_SMALL else step / STEP_FACTOR
         if step in tried:
+            return Noise(0.0, False, step, evaluations)
+    else:
+        return Noise(0.0, False, step, evaluations)
+    for other in (step / STEP_FACTOR, step * STEP_FACTOR):
+        values = line(evaluate, theta, j0, p, other)
+        if values is None:
+            break
+        evaluations += POINTS - 1
+        again, outcome = ecnoise(values)
+        if outcome == USABLE and max(sigma, again) <= CONFIRM * min(sigma, again):
+            return Noise(max(sigma, again), True, step, evaluations)
+        if outcome != TOO_SMALL:
             break
     return Noise(0.0, False, step, evaluations)
+
+
+def line(evaluate, theta, j0, p, step):
+    """J (``POINTS``,) at theta + (k - ``POINTS`` // 2) step p; None where the cost
+    raised a ``CostError`` (off its domain)."""
+    values = np.empty(POINTS)
+    for k, t in enumerate(np.arange(POINTS) - POINTS // 2):
+        if t == 0:
+            values[k] = j0
+            continue
+        try:
+            values[k] = evaluate(theta + (t * step) * p)
+        except CostError:
+            return None
+    return values

@@ -8,12 +8,12 @@ step subtracts nothing, so any tiny step is exact to rounding: 1e-20. An
 explicit ``eps`` is the exercise's fixed absolute step and is used as given,
 so ``eps=1e-7`` reproduces the published numbers bit for bit.
 
-Two things move the default step away from float64's (``fitted_steps``):
-the cost's measured noise (``fastcheck.noise``), when it shows the cost
-computes in a coarser precision than float64 (a float32 cost is known to
-about 1e-7 of J, and its best central step is about cbrt(1e-7) = 5e-3
-relative); and the size of the parameters, when a whole tensor is far from 1
-in magnitude (the floor of max(1, |theta_i|) would be a huge step for
+Two things move the default step away from float64's: the cost's measured
+noise (``fastcheck.noise``), when it shows the cost computes in a coarser
+precision than float64 (a float32 cost is known to about 1e-7 of J, and its
+best central step is about cbrt(1e-7) = 5e-3 relative, ``noise_boost``); and
+the size of the parameters, when they are all far from 1 in magnitude
+(``scale_floor``: the floor of max(1, |theta_i|) would be a huge step for
 parameters of 1e-100, and a step lost in rounding for zeros among 1e100s).
 """
 
@@ -49,7 +49,7 @@ COARSE_NOISE = 1e-11
 #: and crossed so many ReLU kinks that the closer look blamed a correct
 #: float32 batchnorm (tests/test_verdict.py).
 MAX_RELATIVE_STEP = 5e-3
-#: A tensor whose largest |entry| is within this factor of 1 keeps the floor of 1.
+#: Parameters whose largest |entry| is within this factor of 1 keep the floor of 1.
 FLOOR_RANGE = 1024.0
 
 
@@ -66,36 +66,27 @@ def noise_boost(relative_noise, method="central"):
     return float(min(boost ** power, MAX_RELATIVE_STEP / RELATIVE_STEP[method]))
 
 
-def tensor_floors(theta, starts):
-    """(P,) the floor each parameter's step scales from: 1.0, unless its tensor's
-    largest |entry| S (a power of two near it) is beyond ``FLOOR_RANGE`` of 1;
-    then S itself, so a step stays in proportion to parameters of any size
-    (an all-zero tensor takes the whole theta's S) and scaling the parameters
-    changes no verdict (tests/test_noise.py). ``starts`` (T,) are the
-    tensors' first flat indices."""
-    theta = np.asarray(theta, dtype=np.float64)
-    bounds = np.append(np.asarray(starts, dtype=np.int64), theta.size)
-    lengths = np.diff(bounds)
-
-    def power(top):
-        return np.where(top > 0.0, np.ldexp(1.0, np.frexp(top)[1]), 0.0)
-
-    top = np.zeros(lengths.size)
-    full = lengths > 0
-    top[full] = np.maximum.reduceat(np.abs(theta), bounds[:-1][full])
-    whole = float(power(np.max(np.abs(theta), initial=0.0)))
-    size = np.where(top > 0.0, power(top), whole)
-    far = (size > 0.0) & ((size > FLOOR_RANGE) | (size < 1.0 / FLOOR_RANGE))
-    floor = np.where(far, size, 1.0)
-    return np.repeat(floor, lengths)
+def scale_floor(theta):
+    """The floor the default steps scale from, max(floor, |theta_i|): 1.0, unless
+    the largest |entry| of ``theta`` (P,), S (a power of two near it), is beyond
+    ``FLOOR_RANGE`` of 1; then S itself, so a step stays in proportion to
+    parameters of any size and scaling them changes no verdict
+    (tests/test_noise.py). One S for all tensors: a tensor of small entries (a
+    bias of 5e-5) moves J as much per unit as any other, and a step scaled to
+    its entries would drown in rounding (tests/test_properties.py)."""
+    top = float(np.max(np.abs(theta), initial=0.0))
+    if not (top > 0.0 and math.isfinite(top)):
+        return 1.0
+    size = float(np.ldexp(1.0, np.frexp(top)[1]))
+    return size if size > FLOOR_RANGE or size < 1.0 / FLOOR_RANGE else 1.0
 
 
 def default_steps(theta, method="central", floor=1.0, boost=1.0):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
-    h_i = c * max(1, |theta_i|) with c the method's best relative step (``floor``,
-    scalar or (n,), replaces the 1 and ``boost`` multiplies c, see
-    ``fitted_steps``), rounded
+    h_i = c * max(1, |theta_i|) with c the method's best relative step (``floor``
+    replaces the 1, see ``scale_floor``, and ``boost`` multiplies c, see
+    ``noise_boost``), rounded
     to the step that is really taken, ``(theta_i + h_i) - theta_i``, so the
     divisor matches the perturbation exactly (pinned by tests/test_step.py).
     Near the float64 maximum theta_i + h_i overflows and the step is inf;

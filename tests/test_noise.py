@@ -130,6 +130,23 @@ def test_measure_gives_float64_and_float32_rounding():
         assert low <= noise.relative(j0) <= high, (f.__name__, noise)
 
 
+def test_a_kink_on_the_line_is_not_taken_for_noise():
+    """A ReLU whose pre-activation is 0 at theta puts a kink on every line through
+    theta; its differences pass ECnoise's test at one step, but their size
+    follows the step, so the second table disowns them: unusable, and the
+    check falls back to the dtype rule (with a note) and passes."""
+    w = np.array([0.5, -0.25, 0.0])
+
+    def cost(p):
+        return float(np.maximum(0.0, p["w"][2]) * 3.0 + np.sum(p["w"][:2] ** 2))
+
+    noise = measure(lambda t: cost({"w": t}), w, cost({"w": w}), np.ones(3))
+    assert not noise.usable
+    res = fc.check(cost, {"w": w}, {"dw": np.array([1.0, -0.5, 3.0])})
+    assert res.verdict in ("pass", "kinks"), str(res)
+    assert any("could not be measured" in note for note in res.notes), res.notes
+
+
 def test_a_float32_cost_gets_steps_near_cbrt_of_its_precision():
     """cbrt(float32 eps) = 4.9e-3: the fitted central step is within a factor 2 of it
     (the cap is 5e-3); float64's noise keeps float64's step."""
