@@ -68,7 +68,7 @@ def noise_boost(relative_noise, method="central"):
 
 def scale_floor(theta):
     """The floor the default steps scale from, max(floor, |theta_i|): 1.0, unless
-    the largest |entry| of ``theta`` (P,), S (a power of two near it), is beyond
+    the largest |entry| of ``theta`` (P,), S (the power of two at or below it), is beyond
     ``FLOOR_RANGE`` of 1; then S itself, so a step stays in proportion to
     parameters of any size and scaling them changes no verdict
     (tests/test_noise.py). One S for all tensors: a tensor of small entries (a
@@ -77,7 +77,7 @@ def scale_floor(theta):
     top = float(np.max(np.abs(theta), initial=0.0))
     if not (top > 0.0 and math.isfinite(top)):
         return 1.0
-    size = float(np.ldexp(1.0, np.frexp(top)[1]))
+    size = float(np.ldexp(0.5, np.frexp(top)[1]))  # <= top: never overflows
     return size if size > FLOOR_RANGE or size < 1.0 / FLOOR_RANGE else 1.0
 
 
