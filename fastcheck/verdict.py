@@ -11,9 +11,9 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
 
 1. Its estimate comes with an error estimate: the cost is known to U, the
    larger of ``NOISE_SAFETY`` times its measured noise (``fastcheck.noise``)
-   and ``ROUNDING_ULPS`` ulps of |J| (in the cost's own precision), or where
-   the noise could not be measured about ``ROUNDING_ULPS`` ulps of
-   max(1, |J|); a difference quotient with step h is known to U over h (times
+   and ``ROUNDING_ULPS`` float64 ulps of |J|, or where the noise could not be
+   measured ``ROUNDING_ULPS`` ulps of max(1, |J|) in the cost's own
+   precision; a difference quotient with step h is known to U over h (times
    the method's constant); the complex step subtracts nothing and is known to
    rounding of the derivative itself. ``threshold`` adds a relative allowance.
 2. |grad - estimate| within that is consistent, whatever the relative
@@ -40,7 +40,7 @@ import numpy as np
 
 from .patterns import patterns
 from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
-from .step import positive_finite
+from .step import COARSE_NOISE, positive_finite
 
 #: The exercise's relative difference below which a check was taken to pass;
 #: here it is also each coordinate's relative allowance.
@@ -98,6 +98,9 @@ ADVICE = {
     "mistake": "a gradient is wrong: start with the tensors marked WRONG and their worst "
                "index.",
 }
+#: "unsure" because a tensor's error estimates are not well below its gradient.
+BLIND_ADVICE = ("the error estimates of some tensors are not well below their gradients "
+                "(see the notes): fastcheck cannot tell whether those are right.")
 #: A directional check whose estimates are too coarse to judge.
 DIRECTIONS_UNSURE = ("the estimates' error is not well below the directional derivatives: "
                      "fastcheck cannot tell whether the gradient is right (see the notes).")
@@ -205,10 +208,10 @@ def measured_noise(j0, value_eps, noise):
     """(U, notes): how well the cost's value is known, from ``noise`` (a
     ``fastcheck.noise.Noise`` measured at theta): ``NOISE_SAFETY`` sigma, at
     least ``ROUNDING_ULPS`` float64 ulps of |J| (a float32 cost's noise is
-    measured, not assumed from its dtype), with no
-    absolute floor, so a cost of 1e-170 is judged at its own scale and one
-    near 0 because large terms cancel at its real noise. Where the table was
-    unusable, ``cost_noise``'s rule, and a note saying so."""
+    measured, not assumed from its dtype), with no absolute floor, so a cost
+    of 1e-170 is judged at its own scale and one near 0 because large terms
+    cancel at its real noise. Where the table was unusable, ``cost_noise``'s
+    rule, and a note saying so."""
     if noise.usable:
         return max(NOISE_SAFETY * noise.sigma, ROUNDING_ULPS * EPS64 * abs(j0)), []
     return cost_noise(j0, value_eps), [
@@ -226,7 +229,7 @@ def step_notes(eps, fitted, noise, j0):
     best = float(np.median(fitted))
     relative = noise.relative(j0)
     if eps is None:
-        return [] if relative <= 1e-11 else [
+        return [] if relative <= COARSE_NOISE else [
             f"the cost's measured noise is {relative:.2g} of |J| (float64 rounding is "
             f"about 1e-16): steps fitted to it, median {best:.2g}"]
     if eps > EPS_FAR ** 2 * best or eps < best / EPS_FAR:
@@ -409,8 +412,8 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
     difference = relative_difference(grad_flat[idx], approx)
     without = (relative_difference(grad_flat[idx[~flagged]], approx[~flagged])
                if flagged.any() else difference)
-    judgement, blind_notes, hidden = blind_tensors(layout, grad_flat[idx], approx, idx, allowed,
-                                           judgement)
+    judgement, blind_notes, hidden = blind_tensors(layout, grad_flat[idx], approx, idx,
+                                                   allowed, judgement)
     rows = tensor_rows(layout, grad_flat, gradapprox_flat, idx, judgement, allowed, flagged)
     verdict = ("mistake" if (judgement == MISTAKE).any() else
                "unsure" if (judgement == UNRESOLVED).any() else
@@ -440,9 +443,10 @@ def judge(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, err
                      ("eps=None picks a better step" if eps is not None else
                       "the steps were already fitted to the cost's noise: "
                       "method='richardson' narrows the estimates"))
+    advice = BLIND_ADVICE if verdict == "unsure" and not unresolved else ADVICE[verdict]
     return CheckResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
-        verdict=verdict, advice=ADVICE[verdict], layout=layout, grad_flat=grad_flat,
+        verdict=verdict, advice=advice, layout=layout, grad_flat=grad_flat,
         gradapprox_flat=gradapprox_flat, error_flat=error_flat, indices=idx,
         judgement=judgement, per_tensor=rows, method=method, engine=engine, eps=eps,
         evaluations=evaluations, seconds=seconds,

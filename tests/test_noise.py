@@ -194,6 +194,7 @@ def test_a_tensor_the_check_is_blind_to_is_unsure():
     top = float(np.abs(grads["db"]).max())
     assert rows["b"].detectable > 0.1 * top
     assert rows["b"].status == "unsure" and res.verdict == "unsure", str(res)
+    assert "not well below their gradients" in res.advice, res.advice
     assert any(note.startswith("b: an error up to") and "richardson" in note
                for note in res.notes), res.notes
 
