@@ -16,8 +16,10 @@ from .errors import OptionError
 from .memory import ensure_fits
 from .sampling import validate_seed
 from .methods import CENTRAL_METHOD
-from .step import positive_finite
-from .verdict import cost_noise, judge_directions, precision_notes, resolve_threshold
+from .noise import measure
+from .step import noise_boost, positive_finite, scale_floor
+from .verdict import (judge_directions, measured_noise, precision_notes, resolve_threshold,
+                      step_notes)
 
 
 def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshold=None):
@@ -32,7 +34,9 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     seed : int
         Seeds the directions: the same seed gives the same directions.
     eps : float, optional
-        A fixed step along v; default cbrt(machine epsilon) * max(1, max|theta|).
+        A fixed step along v; default cbrt(machine epsilon) * max(1, max|theta|),
+        larger for a cost whose measured noise is coarser than float64's
+        (``fastcheck.step.noise_boost``).
     threshold : float, optional
         Passes when the relative difference over the n directions is below it.
 
@@ -50,11 +54,19 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta, evaluate = adapter.layout, adapter.theta, adapter.evaluate
     ensure_fits(16 * int(n), f"n={n} directions")
-    h = (CENTRAL_METHOD.relative_step * max(1.0, float(np.abs(theta).max()))
-         if eps is None else positive_finite(eps, "eps"))
+    eps = None if eps is None else positive_finite(eps, "eps")
 
     start = time.perf_counter()
     j0 = evaluate(theta, "at the given parameters")
+    # The cost's noise, measured (issue 22): the error estimate and the step follow it.
+    floor = scale_floor(theta)
+    measured = measure(lambda t: evaluate(t, "on the noise line"), theta, j0,
+                       np.maximum(floor, np.abs(theta)), seed)
+    noise, noise_notes = measured_noise(j0, adapter.value_eps, measured)
+    fitted = (CENTRAL_METHOD.relative_step * noise_boost(measured.relative(j0))
+              * max(floor, float(np.max(np.abs(theta)))))
+    h = fitted if eps is None else eps
+    noise_notes += step_notes(eps, np.array([fitted]), measured, j0)
     rng = np.random.default_rng(seed)
     expected, estimate = np.empty(n), np.empty(n)
     for k in range(int(n)):
@@ -71,6 +83,7 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     seconds = time.perf_counter() - start
 
     return judge_directions(layout=layout, expected=expected, estimate=estimate, h=h,
-                            noise=cost_noise(j0, adapter.value_eps), threshold=threshold,
-                            evaluations=2 * int(n) + 1, seconds=seconds,
-                            notes=adapter.notes + precision_notes(params))
+                            noise=noise, threshold=threshold,
+                            evaluations=2 * int(n) + 1 + measured.evaluations,
+                            seconds=seconds,
+                            notes=adapter.notes + precision_notes(params) + noise_notes)

@@ -30,7 +30,9 @@ class Method(NamedTuple):
     method whose default steps the closer look takes where this method's own
     step is not a real one (None: this method's own). ``kernel``: the real
     kernels' method code, None for the complex step. ``complex_step``: the
-    cost runs on a complex copy of theta.
+    cost runs on a complex copy of theta. ``order``: the power of h in the
+    truncation error, so the step that balances it against a noise U scales
+    as U^(1/(order + 1)) (None: nothing subtracted, no balance to strike).
     """
 
     name: str
@@ -42,6 +44,7 @@ class Method(NamedTuple):
     probe: str = None
     kernel: int = None
     complex_step: bool = False
+    order: int = None
 
     @property
     def scalar_bytes(self):
@@ -53,10 +56,10 @@ class Method(NamedTuple):
 METHODS = {
     # O(h^2) truncation, best near h = cbrt(eps) |theta|; two values known to U over 2h.
     "central": Method("central", 2, relative_step=float(np.cbrt(_EPS)), error_factor=1.0,
-                      kernel=CENTRAL),
+                      kernel=CENTRAL, order=2),
     # (4 D(h/2) - D(h)) / 3: O(h^4), best near eps^(1/5) |theta|; rounding 3 U / h.
     "richardson": Method("richardson", 4, relative_step=_EPS ** 0.2, finest=0.5,
-                         error_factor=3.0, kernel=RICHARDSON),
+                         error_factor=3.0, kernel=RICHARDSON, order=4),
     # Im J(theta + i h e_i) / h subtracts nothing: any tiny step is exact to rounding.
     "complex": Method("complex", 1, absolute_step=1e-20, probe="central", complex_step=True),
 }

@@ -20,7 +20,8 @@ from .errors import CostError
 from .engines.probe import one_sided
 from .methods import CENTRAL_METHOD, method_record, probing
 from .sampling import coordinates as sample_coordinates, flat_indices
-from .step import default_steps, steps_for
+from .noise import measure
+from .step import default_steps, noise_boost, scale_floor, steps_for
 
 #: Coordinates per tensor on which the complex step is compared with real
 #: differences before it is trusted.
@@ -35,7 +36,7 @@ class Plan(NamedTuple):
     steps the closer look takes (the complex step's own is far too small).
     ``grad`` (n,) is the gradient there, ``grad_flat`` (P,) all of it,
     ``rounding`` how well it is known (``verdict.gradient_rounding``). ``j0``
-    is J at theta, ``noise`` U, how well J is known (``verdict.cost_noise``),
+    is J at theta, ``noise`` U, how well J is known (``verdict.measured_noise``),
     ``value_eps`` the machine epsilon of J's precision. ``engine`` names the
     engine that runs the check, ``seconds_per_coordinate`` predicts its work
     per coordinate in Python. ``evaluations`` counts those planning took,
@@ -79,14 +80,27 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
     layout, theta = adapter.layout, adapter.theta
     idx = (sample_coordinates(layout, sample, seed, only=only, exclude=exclude)
            if coordinates is None else flat_indices(coordinates, layout.size))
-    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
+    floor = scale_floor(theta)
+    h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
     tick = time.perf_counter()
     j0 = adapter.evaluate(theta, "at the given parameters")
     per_coordinate = method.evaluations * max(time.perf_counter() - tick, 1e-7)
     ensure_deterministic(adapter, theta, j0)
     name = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
-    noise = V.cost_noise(j0, adapter.value_eps)
-    h_real = default_steps(theta[idx], probing(method)) if method.complex_step else h
+    # The cost's noise, measured: it sets the error estimates and, for a cost
+    # coarser than float64, the steps (tests/test_noise.py).
+    measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
+                       np.maximum(floor, np.abs(theta)), seed)
+    noise, noise_notes = V.measured_noise(j0, adapter.value_eps, measured)
+    boost = noise_boost(measured.relative(j0), method)
+    fitted = default_steps(theta[idx], method, floor, boost)
+    if eps is None and boost != 1.0:
+        h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor, boost)
+    if not method.complex_step:  # the complex step subtracts nothing: any tiny step is exact
+        noise_notes += V.step_notes(None if eps is None else float(eps), fitted, measured, j0)
+    h_real = (default_steps(theta[idx], probing(method), floor,
+                            noise_boost(measured.relative(j0), probing(method)))
+              if method.complex_step else h)
     verified = (verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed)
                 if method.complex_step else 0)
     grad_eps = V.gradient_precision(params, grads, layout.names)
@@ -95,10 +109,11 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
                 eps=None if eps is None else float(eps), threshold=threshold,
                 grad=grad_flat[idx], grad_flat=grad_flat, rounding=rounding, j0=j0,
                 noise=noise, value_eps=adapter.value_eps, engine=name,
-                seconds_per_coordinate=per_coordinate, evaluations=2 + verified,
+                seconds_per_coordinate=per_coordinate,
+                evaluations=2 + verified + measured.evaluations,
                 compile_seconds=adapter.compile_seconds,
-                notes=tuple(adapter.notes) + tuple(V.precision_notes(params, grad_eps,
-                                                                     rounding)))
+                notes=tuple(adapter.notes) + tuple(V.precision_notes(params, grad_eps, rounding))
+                + tuple(noise_notes))
 
 
 def ensure_deterministic(adapter, theta, j0):

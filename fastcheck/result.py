@@ -191,6 +191,9 @@ class CheckResult(Judged):
     notes: list = field(default_factory=list, repr=False)
     scratch_bytes: int = 0
     compile_seconds: float = 0.0
+    #: U, how well J(theta) is known (its measured noise, with a margin): the
+    #: error estimates are U over the steps.
+    noise: float = None
 
     @property
     def gradapprox(self):
@@ -222,6 +225,7 @@ class CheckResult(Judged):
             "eps": self.eps, "parameters": self.layout.size, "checked": self.checked,
             "evaluations": self.evaluations, "seconds": self.seconds,
             "compile_seconds": self.compile_seconds, "scratch_bytes": self.scratch_bytes,
+            "noise": self.noise,
             "per_tensor": [row.to_dict() for row in self.per_tensor],
             "suspects": self.suspects,
             "verdict": self.verdict, "advice": self.advice,

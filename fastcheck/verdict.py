@@ -9,10 +9,12 @@ notes a report carries. Nothing here estimates anything.
 
 How a coordinate is judged (tests/test_verdict.py pins each rule):
 
-1. Its estimate comes with an error estimate: the cost is known to about
-   ``ROUNDING_ULPS`` ulps of max(1, |J|) (in the cost's own precision), so a
-   difference quotient with step h is known to that over h (times the
-   method's constant); the complex step subtracts nothing and is known to
+1. Its estimate comes with an error estimate: the cost is known to U, the
+   larger of ``NOISE_SAFETY`` times its measured noise (``fastcheck.noise``)
+   and ``ROUNDING_ULPS`` float64 ulps of |J|, or where the noise could not be
+   measured ``ROUNDING_ULPS`` ulps of max(1, |J|) in the cost's own
+   precision; a difference quotient with step h is known to U over h (times
+   the method's constant); the complex step subtracts nothing and is known to
    rounding of the derivative itself. ``threshold`` adds a relative allowance.
 2. |grad - estimate| within that is consistent, whatever the relative
    difference of a tiny or zero gradient says.
@@ -28,14 +30,19 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    rounding in that precision:
    ``GRAD_ULPS`` of its ulps of the largest gradient entry is added to every
    allowance, at first sight and in the closer look.
+6. A tensor whose largest allowance (its "detectable" error) is above
+   ``BLIND`` of its largest gradient or estimate entry, and above
+   ``BLIND_FLOOR`` of the largest of the whole check, is "unsure", never
+   "ok": an error of the gradient's own size could hide in it.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
+from .patterns import patterns
 from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
-from .step import positive_finite
+from .step import COARSE_NOISE, positive_finite
 
 #: The exercise's relative difference below which a check was taken to pass;
 #: here it is also each coordinate's relative allowance.
@@ -63,6 +70,21 @@ PROBE_SECONDS = 2.0
 PROBE_MAX = 20_000
 PROBE_PER_TENSOR = 64
 
+#: The measured noise is a standard deviation from a few points; the rounding
+#: of thousands of difference quotients reaches several of them.
+NOISE_SAFETY = 10.0
+EPS64 = float(np.finfo(np.float64).eps)
+#: A tensor whose detectable error exceeds this fraction of its largest entry...
+BLIND = 0.1
+#: ...and this fraction of the check's largest entry, could not have shown its
+#: error: "unsure". (A correct float32 batchnorm's bias before the batchnorm,
+#: whose true gradient is 0, is known to 2e-3 of the largest gradient by
+#: Richardson's estimates: "ok".)
+BLIND_FLOOR = 1e-2
+#: An explicit eps this many times below the step the noise calls for (or its
+#: square above it: a coarse step for a kink is the user's choice) gets a note.
+EPS_FAR = 100.0
+
 #: Coordinate judgements (``CheckResult.judgement``).
 CONSISTENT, SMOOTH, KINK, MISTAKE, UNRESOLVED = 0, 1, 2, 3, 4
 
@@ -78,6 +100,12 @@ ADVICE = {
     "mistake": "a gradient is wrong: start with the tensors marked WRONG and their worst "
                "index.",
 }
+#: "unsure" because a tensor's error estimates are not well below its gradient.
+BLIND_ADVICE = ("the error estimates of some tensors are not well below their gradients "
+                "(see the notes): fastcheck cannot tell whether those are right.")
+#: A directional check whose estimates are too coarse to judge.
+DIRECTIONS_UNSURE = ("the estimates' error is not well below the directional derivatives: "
+                     "fastcheck cannot tell whether the gradient is right (see the notes).")
 #: A directional check cannot say where.
 DIRECTIONS_MISTAKE = ("a gradient is wrong somewhere; directions cannot say where: run "
                       "check(..., sample=...) or a full check to find the tensor.")
@@ -176,6 +204,40 @@ def cost_noise(j0, value_eps):
     """U: how well the cost's value is known, about ``ROUNDING_ULPS`` ulps of max(1, |J|)
     in the precision the cost computes in (``value_eps``, its machine epsilon)."""
     return ROUNDING_ULPS * value_eps * max(1.0, abs(j0))
+
+
+def measured_noise(j0, value_eps, noise):
+    """(U, notes): how well the cost's value is known, from ``noise`` (a
+    ``fastcheck.noise.Noise`` measured at theta): ``NOISE_SAFETY`` sigma, at
+    least ``ROUNDING_ULPS`` float64 ulps of |J| (a float32 cost's noise is
+    measured, not assumed from its dtype), with no absolute floor, so a cost
+    of 1e-170 is judged at its own scale and one near 0 because large terms
+    cancel at its real noise. Where the table was unusable, ``cost_noise``'s
+    rule, and a note saying so."""
+    if noise.usable:
+        return max(NOISE_SAFETY * noise.sigma, ROUNDING_ULPS * EPS64 * abs(j0)), []
+    return cost_noise(j0, value_eps), [
+        "the cost's noise could not be measured at theta (its values along a short line "
+        "were constant or not smooth): its rounding is taken as "
+        f"{ROUNDING_ULPS} ulps of max(1, |J|) = {cost_noise(j0, value_eps):.2g}"]
+
+
+def step_notes(eps, fitted, noise, j0):
+    """Notes on the step: the measured relative noise when it moved the default
+    step off float64's, and an explicit ``eps`` far off (``EPS_FAR``) the
+    median of the steps ``fitted`` (n,) the noise calls for."""
+    if not noise.usable or fitted.size == 0:
+        return []
+    best = float(np.median(fitted))
+    relative = noise.relative(j0)
+    if eps is None:
+        return [] if relative <= COARSE_NOISE else [
+            f"the cost's measured noise is {relative:.2g} of |J| (float64 rounding is "
+            f"about 1e-16): steps fitted to it, median {best:.2g}"]
+    if eps > EPS_FAR ** 2 * best or eps < best / EPS_FAR:
+        return [f"eps={eps:.3g} is far from the step the cost's measured noise "
+                f"({noise.sigma:.2g}) calls for, about {best:.2g}: eps=None uses that"]
+    return []
 
 
 def error_estimate(method, h, approx, grad, noise):
@@ -306,6 +368,38 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
                        kinks, clean, detectable, status)
 
 
+def blind_tensors(layout, grad, approx, idx, allowed, judgement):
+    """(judgement, notes, hidden): the tensors whose check could not have seen an
+    error of their gradient's own size made "unsure" (rule 6).
+
+    ``grad``, ``approx``, ``allowed`` and ``judgement`` are (n,) for the checked
+    flat ``idx``; a blind tensor's consistent coordinates become UNRESOLVED
+    (``hidden`` counts them), and a note per tensor says why and what to do.
+    """
+    tensor = np.searchsorted(layout.starts, idx, side="right") - 1
+    size = np.maximum(np.abs(grad), np.abs(approx))
+    T = len(layout.names)
+    top = np.zeros(T)
+    detectable = np.zeros(T)
+    np.maximum.at(top, tensor, size)
+    np.maximum.at(detectable, tensor, allowed)
+    whole = float(np.max(size, initial=0.0))
+    # A tensor whose gradient and estimates are all exactly 0 is confirmed: J did not
+    # move at all (a constant cost, an unused parameter; tests/test_properties.py).
+    blind = (detectable > BLIND * top) & (detectable > BLIND_FLOOR * whole) & (top > 0.0)
+    blind[np.unique(tensor[judgement == MISTAKE])] = False
+    if not blind.any():
+        return judgement, [], 0
+    hide = blind[tensor] & ((judgement == CONSISTENT) | (judgement == SMOOTH))
+    judgement = judgement.copy()
+    judgement[hide] = UNRESOLVED
+    notes = [f"{layout.names[t]}: an error up to {detectable[t]:.2g} (detectable) could hide "
+             f"in a gradient whose largest entry is {top[t]:.2g}, so the check cannot tell "
+             "whether it is right: try method='richardson', a larger eps, or the cost in "
+             "float64" for t in np.flatnonzero(blind)[:NOTE_NAMES]]
+    return judgement, notes, int(hide.sum())
+
+
 class FirstLook(NamedTuple):
     """The first look at a check's estimates, each (n,) but ``order``: their
     error estimates, how far the gradient may sit from them (``allowed``), the
@@ -356,12 +450,12 @@ def judge(plan, estimates, slopes=None, *, seconds=0.0):
         evaluations=(plan.method.evaluations * plan.idx.size + plan.evaluations
                      + 4 * int((judgement[order] != UNRESOLVED).sum())),
         seconds=seconds, notes=plan.notes, scratch_bytes=estimates.scratch_bytes,
-        compile_seconds=plan.compile_seconds)
+        compile_seconds=plan.compile_seconds, noise=plan.noise)
 
 
 def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error,
                  allowed, judgement, flagged, evaluations, seconds, notes, scratch_bytes,
-                 compile_seconds=0.0):
+                 compile_seconds=0.0, noise=None):
     """The ``CheckResult`` of a coordinate check.
 
     ``approx``, ``error`` (each estimate's error estimate), ``allowed``,
@@ -374,6 +468,8 @@ def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, e
     difference = relative_difference(grad_flat[idx], approx)
     without = (relative_difference(grad_flat[idx[~flagged]], approx[~flagged])
                if flagged.any() else difference)
+    judgement, blind_notes, hidden = blind_tensors(layout, grad_flat[idx], approx, idx,
+                                                   allowed, judgement)
     rows = tensor_rows(layout, grad_flat, gradapprox_flat, idx, judgement, allowed, flagged)
     verdict = ("mistake" if (judgement == MISTAKE).any() else
                "unsure" if (judgement == UNRESOLVED).any() else
@@ -389,25 +485,30 @@ def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, e
     # Coordinates left unexamined in a tensor already shown WRONG change nothing.
     wrong = np.isin(np.searchsorted(layout.starts, idx, side="right") - 1,
                     [k for k, row in enumerate(rows) if row.status == "WRONG"])
-    unresolved = int(((judgement == UNRESOLVED) & ~wrong).sum())
+    unresolved = int(((judgement == UNRESOLVED) & ~wrong).sum()) - hidden
     if unresolved:
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "
                      f"were not examined closer (the closer look stops after "
                      f"{PROBE_SECONDS:g} s or {PROBE_MAX} coordinates)")
+    notes += blind_notes
+    notes += patterns(layout, grad_flat, approx, idx, allowed, rows, flagged)
     if verdict == "pass" and not difference < threshold:
         notes.append(f"the difference {difference:.3g} is above the threshold "
                      f"{threshold:g}, but every coordinate agrees with the gradient within "
-                     "its error estimate (res.error_estimate): rounding, not a mistake; "
-                     "eps=None picks a better step")
+                     "its error estimate (res.error_estimate): rounding, not a mistake; " +
+                     ("eps=None picks a better step" if eps is not None else
+                      "the steps were already fitted to the cost's noise: "
+                      "method='richardson' narrows the estimates"))
+    advice = BLIND_ADVICE if verdict == "unsure" and not unresolved else ADVICE[verdict]
     return CheckResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
-        verdict=verdict, advice=ADVICE[verdict], layout=layout, grad_flat=grad_flat,
+        verdict=verdict, advice=advice, layout=layout, grad_flat=grad_flat,
         gradapprox_flat=gradapprox_flat, error_flat=error_flat, indices=idx,
         judgement=judgement, per_tensor=rows, method=method, engine=engine, eps=eps,
         evaluations=evaluations, seconds=seconds,
         kinks=[layout.locate(i) for i in idx[flagged]], difference_without_kinks=without,
         depends_on_kinks=bool((judgement == KINK).any()), notes=notes,
-        scratch_bytes=scratch_bytes, compile_seconds=compile_seconds)
+        scratch_bytes=scratch_bytes, compile_seconds=compile_seconds, noise=noise)
 
 
 def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluations,
@@ -419,9 +520,17 @@ def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluat
     difference = relative_difference(expected, estimate)
     allowed = allowance(noise / h, expected, estimate, threshold)
     verdict = "pass" if (np.abs(expected - estimate) <= allowed).all() else "mistake"
+    notes = list(notes)
+    top = float(np.max(np.maximum(np.abs(expected), np.abs(estimate)), initial=0.0))
+    if verdict == "pass" and float(np.max(allowed, initial=0.0)) > BLIND * top:
+        verdict = "unsure"  # rule 6: an error of the derivatives' own size could hide
+        notes.append(f"an error up to {float(np.max(allowed)):.2g} could hide in directional "
+                     f"derivatives of at most {top:.2g}: try a larger eps, or the cost in "
+                     "float64")
     return DirectionsResult(
         difference=difference, threshold=threshold, passed=verdict == "pass", verdict=verdict,
-        advice=DIRECTIONS_MISTAKE if verdict == "mistake" else ADVICE[verdict],
+        advice={"mistake": DIRECTIONS_MISTAKE, "unsure": DIRECTIONS_UNSURE}.get(
+            verdict, ADVICE[verdict]),
         layout=layout, expected=expected, estimate=estimate, errors=errors, h=h,
         evaluations=evaluations, seconds=seconds, notes=notes)
 

@@ -19,6 +19,7 @@ import fastcheck as fc
 from fastcheck import verdict as V
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
+from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
 from fastcheck.result import REPORT_ROWS, json_ready
 from fastcheck.sampling import per_tensor_counts
 
@@ -81,9 +82,11 @@ def test_a_process_error_at_theta_propagates_as_itself_with_a_note(kind):
 
 @pytest.mark.parametrize("kind", FATAL)
 def test_a_process_error_on_the_python_engine_names_the_coordinate(kind):
-    # Two evaluations at theta, then two per coordinate: the 8th call perturbs W[0, 2] by -h.
+    # Two evaluations at theta, the noise line, then two per coordinate: the 8th call
+    # after the noise line perturbs W[0, 2] by -h.
     with pytest.raises(kind) as info:
-        fc.check(raising_after(8, kind), params(), grads(), X0, engine="python")
+        fc.check(raising_after(8 + NOISE_EVALUATIONS, kind), params(), grads(), X0,
+                 engine="python")
     assert "raised inside the cost with W[0, 2] perturbed by -h" in "".join(
         info.value.__notes__)
 
@@ -92,7 +95,8 @@ def test_a_process_error_on_the_python_engine_names_the_coordinate(kind):
 def test_a_process_error_in_the_closer_look_names_the_coordinate(kind):
     g = grads()
     g["db"][1, 0] += 1.0                         # wrong: the closer look probes b[1, 0]
-    calls = 2 + 2 * 15 + 1                       # theta twice, 15 coordinates, then probes
+    # theta twice, the noise line, 15 coordinates, then probes
+    calls = 2 + NOISE_EVALUATIONS + 2 * 15 + 1
     with pytest.raises(kind) as info:
         fc.check(raising_after(calls, kind), params(), g, X0, engine="python")
     assert "with b[1, 0] perturbed by +h" in "".join(info.value.__notes__)
@@ -101,7 +105,8 @@ def test_a_process_error_in_the_closer_look_names_the_coordinate(kind):
 @pytest.mark.parametrize("kind", FATAL)
 def test_a_process_error_in_check_directions_propagates(kind):
     with pytest.raises(kind) as info:
-        fc.check_directions(raising_after(3, kind), params(), grads(), X0, n=2)
+        fc.check_directions(raising_after(3 + NOISE_EVALUATIONS, kind), params(), grads(),
+                            X0, n=2)
     assert "along direction 0 (-h)" in "".join(info.value.__notes__)
 
 
