@@ -30,7 +30,7 @@ def prepare(cost, params, grads, args):
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
           sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None,
-          only=None, exclude=None, client=None, workers=None):
+          only=None, exclude=None, client=None, workers=None, _coordinates=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -69,6 +69,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         tensors left). The others appear in the report with 0 coordinates
         checked. A name that is not a tensor, or leaving none, is an
         ``OptionError``.
+    _coordinates : (n,) int64, optional
+        Private (``fastcheck.locate``): check exactly these sorted flat indices.
     engine : {"auto", "python", "generic", "layered"}
         "auto" uses the cost's default: "layered" for built-in models,
         "generic" for jit costs; for a plain Python cost, "generic" (its code
@@ -100,7 +102,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     validate_seed(seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     layout, theta = adapter.layout, adapter.theta
-    idx = coordinates(layout, sample, seed, only=only, exclude=exclude)
+    idx = (coordinates(layout, sample, seed, only=only, exclude=exclude)
+           if _coordinates is None else _coordinates)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method)
 
     start = time.perf_counter()

@@ -21,6 +21,20 @@ class perturbed:
                 f"(h = {self.h:.3g})")
 
 
+class along:
+    """Where a direction's evaluation happened, for error messages only."""
+
+    __slots__ = ("layout", "idx")
+
+    def __init__(self, layout, idx):
+        self.layout, self.idx = layout, idx
+
+    def __str__(self):
+        first = self.layout.describe(int(self.idx[0])) if self.idx.size else "nothing"
+        return (f"along a direction over {self.idx.size} coordinates (from {first}), "
+                "fastcheck.locate")
+
+
 class PythonEngine(Engine):
     """The reference engine: ``evaluate(theta, where)`` per perturbation.
 
@@ -34,6 +48,7 @@ class PythonEngine(Engine):
     def __init__(self, evaluate, theta, layout, method="central"):
         self.evaluate, self.layout, self.method = evaluate, layout, method
         self.row = theta.astype(np.complex128) if method == "complex" else theta.copy()
+        self.theta = theta
 
     def _central(self, i, step):
         row, saved = self.row, self.row[i]
@@ -54,6 +69,26 @@ class PythonEngine(Engine):
         finally:
             row[i] = saved
         return value.imag / step
+
+    def points(self, ptr, idx, delta):
+        """J at theta + delta and theta - delta on each direction d, whose entries are
+        ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) and ``delta[ptr[d]:ptr[d + 1]]``:
+        (D,) j_plus and j_minus, and None (a cost that raises raises here). The
+        row is restored by writing back theta."""
+        count = ptr.shape[0] - 1
+        j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
+        row, theta = self.row, self.theta
+        for d in range(count):
+            S, step = idx[ptr[d]:ptr[d + 1]], delta[ptr[d]:ptr[d + 1]]
+            where = along(self.layout, S)
+            try:
+                row[S] = theta[S] + step
+                j_plus[d] = self.evaluate(row, where)
+                row[S] = theta[S] - step
+                j_minus[d] = self.evaluate(row, where)
+            finally:
+                row[S] = theta[S]
+        return j_plus, j_minus, None
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])
