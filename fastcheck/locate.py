@@ -181,22 +181,25 @@ def search_tensor(test, layout, k, repeats):
     if outcome == PASS:
         return TensorTest(name, n, PASS, "", test.evaluations - spent), everything[:0]
     budget = 2 * n
-    stop = "exact"
     if len(shape) >= 2 and shape[0] > 1 and n // shape[0] > 1:
         R = shape[0]
         C = n // R
         rows = test.search(R, lambda a, b: np.arange(o + a * C, o + b * C, dtype=np.int64),
                            1, budget)
         cols = test.search(C, lambda a, b: (o + np.arange(R, dtype=np.int64)[:, None] * C
-                                            + np.arange(a, b)[None, :]).ravel(), 1, budget)
-        stop = rows.stop if rows.stop != "exact" else cols.stop
+                                            + np.arange(a, b)[None, :]).ravel(), 1,
+                           max(0, budget - (test.evaluations - spent)))
+        # A whole row (column) makes every column (row) fail: the product of
+        # what the two searches found is exact unless it is large.
         r_ids, c_ids = ranges(rows.items + rows.diffuse), ranges(cols.items + cols.diffuse)
         picked = np.sort((o + r_ids[:, None] * C + c_ids[None, :]).ravel())
-        if picked.size > EXACT_CANDIDATES:
+        dense = rows.stop != "exact" and cols.stop != "exact"
+        stop = "dense" if dense else "exact"
+        if picked.size > EXACT_CANDIDATES and not dense:
             left = max(0, budget - (test.evaluations - spent))
             flat = test.search(picked.size, lambda a, b: picked[a:b], LEAF, left)
             picked = picked[ranges(flat.items + flat.diffuse)]
-            stop = flat.stop if flat.stop != "exact" else stop
+            stop = flat.stop
     else:
         flat = test.search(n, lambda a, b: everything[a:b], LEAF, budget)
         picked = everything[ranges(flat.items + flat.diffuse)]
