@@ -157,3 +157,17 @@ def test_bad_options_are_named():
             fc.locate(cost, params, grads, X, Y, **options)
     with pytest.raises(OptionError, match="repeats"):
         fc.locate(cost, params, grads, X, Y, repeats=-3)
+
+
+def test_command_line_locate_names_the_planted_tensor():
+    from clirun import run_cli
+
+    args = ["check", "--sizes", "30,40,3", "--batch", "8", "--locate", "--engine", "python"]
+    done = run_cli(*args, "--bug", "W1:add=0.01", "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["kind"] == "locate"
+    assert report["suspects"] == ["W1"] and report["blocks"][0]["name"] == "W1"
+    done = run_cli(*args)
+    assert done.returncode == 0 and "random-sign directions" in done.stdout
+    done = run_cli(*args, "--sample", "10")
+    assert done.returncode == 2 and "--locate" in done.stderr
