@@ -12,7 +12,7 @@ import pytest
 import fastcheck as fc
 from fastcheck.errors import OptionError
 
-import locatenets as N
+from fastcheck.app import locatenet as N
 
 SIZES = [30, 40, 20, 5]
 
