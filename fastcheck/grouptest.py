@@ -75,30 +75,37 @@ class GroupTest:
         self.clean_tests = 0     # subsets passed after r clean trials (each may miss 2^-r)
         self.ambiguous_trials = 0
 
-    def _residuals(self, subsets, deltas, scale):
-        j_plus, j_minus = self.points(subsets, [scale * d for d in deltas])
+    def _residuals(self, subsets, deltas, scale, local):
+        """rho (D,) at ``scale`` times the perturbations ``deltas``, and each
+        trial's allowance; ``local[k]`` is (theta[S], grad[S]) of subset k."""
+        j_plus, j_minus = self.points(subsets, [d * scale for d in deltas] if scale != 1.0
+                                      else deltas)
         self.evaluations += 2 * len(subsets)
         rho, allowed = np.empty(len(subsets)), np.full(len(subsets), self.tau)
-        for k, (S, d) in enumerate(zip(subsets, deltas)):
-            base = self.theta[S]
+        for k, (d, (base, g)) in enumerate(zip(deltas, local)):
             moved = ((base + scale * d) - base) - ((base - scale * d) - base)
-            rho[k] = (0.5 * (j_plus[k] - j_minus[k]) - 0.5 * (self.grad[S] @ moved)) / scale
+            rho[k] = (0.5 * (j_plus[k] - j_minus[k]) - 0.5 * (g @ moved)) / scale
             if self.slack:
                 allowed[k] += 2.0 * self.slack * np.linalg.norm(moved) / scale
         return rho, allowed
 
     def trials(self, subsets):
         """One trial on each flat index array of ``subsets``: PASS, FAIL or AMBIG each."""
-        deltas = []
+        deltas, local, cache = [], [], {}
         for S in subsets:
+            # A subset's r trials share one array object: gather theta, grad, h once.
+            if id(S) not in cache:
+                cache[id(S)] = (self.theta[S], self.grad[S], self.h[S])
+            base, g, h = cache[id(S)]
             w = self.rng.uniform(-1.0, 1.0, S.size)
-            deltas.append(self.h[S] * np.copysign(1.0 + np.abs(w), w))
-        rho1, tau = self._residuals(subsets, deltas, 1.0)
+            deltas.append(h * np.copysign(1.0 + np.abs(w), w))
+            local.append((base, g))
+        rho1, tau = self._residuals(subsets, deltas, 1.0, local)
         outcome = [PASS] * len(subsets)
         again = [k for k in range(len(subsets)) if abs(rho1[k]) > tau[k]]
         if again:
             rho2, _ = self._residuals([subsets[k] for k in again], [deltas[k] for k in again],
-                                      2.0)
+                                      2.0, [local[k] for k in again])
             for k, r2 in zip(again, rho2):
                 if abs(r2 - rho1[k]) > 1.5 * tau[k]:
                     outcome[k] = AMBIG      # a kink (or truncation): split, never blame

@@ -38,8 +38,8 @@ def chunks(subsets, deltas, rows):
             stop += 1
         sizes = [s.size for s in subsets[start:stop]]
         ptr = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-        idx = np.concatenate(subsets[start:stop]).astype(np.int64)
-        delta = np.concatenate(deltas[start:stop]).astype(np.float64)
+        idx = np.concatenate(subsets[start:stop], dtype=np.int64, casting="same_kind")
+        delta = np.concatenate(deltas[start:stop], dtype=np.float64, casting="same_kind")
         yield ptr, idx, delta, start, stop
         start = stop
 
