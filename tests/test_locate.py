@@ -171,3 +171,12 @@ def test_command_line_locate_names_the_planted_tensor():
     assert done.returncode == 0 and "random-sign directions" in done.stdout
     done = run_cli(*args, "--sample", "10")
     assert done.returncode == 2 and "--locate" in done.stderr
+
+
+def test_on_a_dask_cluster_the_same_as_here():
+    cost, params, grads, X, Y, wrong = planted("coordinate", sizes=[12, 16, 3], m=6)
+    here = fc.locate(cost, params, grads, X, Y, engine="python", seed=4)
+    there = fc.locate(cost, params, grads, X, Y, engine="python", seed=4, workers=1,
+                      progress=False)
+    assert there.located == here.located and there.evaluations == here.evaluations
+    assert [(t, i) for t, i, _, _ in there.located] == [("W1", N.WRONG_COORDINATE)]
