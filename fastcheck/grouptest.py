@@ -35,14 +35,13 @@ AMBIG_TRIALS = 3
 
 
 class Found:
-    """What a search found in one tensor: the flat coordinates to hand to the
-    coordinate check (``candidates``), the ranges of items that stayed
-    ambiguous, and how it stopped ('exact', 'dense', 'budget')."""
+    """What a search found among its items: ``items``, the (a, b) ranges left
+    failing or ambiguous at the leaves (or pending when the search stopped);
+    ``diffuse``, ranges that failed while both their halves passed; ``stop``,
+    how it ended ('exact', 'dense', 'budget')."""
 
     def __init__(self):
-        self.items = []         # item ranges (a, b) blamed or left ambiguous at the leaves
-        self.diffuse = []       # item ranges whose parent failed while both halves passed
-        self.stop = "exact"
+        self.items, self.diffuse, self.stop = [], [], "exact"
 
 
 class GroupTest:
