@@ -180,3 +180,31 @@ def test_on_a_dask_cluster_the_same_as_here():
                       progress=False)
     assert there.located == here.located and there.evaluations == here.evaluations
     assert [(t, i) for t, i, _, _ in there.located] == [("W1", N.WRONG_COORDINATE)]
+
+
+@fc.jit_cost
+def jit_quadratic(theta, X, Y):
+    """0.5 sum a_i theta_i^2, a = X flattened: gradient a * theta in closed form."""
+    return 0.5 * np.sum(X.ravel() * theta * theta)
+
+
+@fc.jit_cost
+def jit_raising(theta, X, Y):
+    if theta[0] > Y[0, 0]:
+        raise ValueError("cost undefined here")
+    return np.sum(theta * theta)
+
+
+def test_a_compiled_cost_and_one_that_raises():
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0.5, 2.0, (30, 40))
+    x = rng.standard_normal((30, 40))
+    x0 = x.copy()
+    grad = a * x
+    grad[11, 29] += 1e-4
+    res = fc.locate(jit_quadratic, {"x": x}, {"dx": grad}, a, np.zeros((1, 1)))
+    assert res.engine == "generic"
+    assert [(t, i) for t, i, _, _ in res.located] == [("x", (11, 29))]
+    with pytest.raises(fc.errors.CostError, match="along a direction"):
+        fc.locate(jit_raising, {"x": x}, {"dx": 2 * x}, a, np.array([[x[0, 0] + 1e-9]]))
+    assert np.array_equal(x, x0)  # the user's array untouched
