@@ -29,6 +29,7 @@ try:
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["check", "locate", "LocateResult", "check_vjp", "check_directions", "models", "naive_check", "jit_cost", "JitCost",
+__all__ = ["check", "check_vjp", "check_directions", "models", "naive_check", "jit_cost", "JitCost",
            "Layout", "CheckResult", "DirectionsResult", "TensorRow", "relative_difference",
            "DEFAULT_THRESHOLD", "errors"]
+__all__ += ["locate", "LocateResult"]

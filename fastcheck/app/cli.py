@@ -20,8 +20,8 @@ import numpy as np
 from fastcheck.check import METHODS, check
 from fastcheck.costs import ENGINES
 from fastcheck.directions import check_directions
-from fastcheck.locate import locate
 from fastcheck.errors import FastcheckError, MemoryBudgetError
+from fastcheck.locate import locate
 from fastcheck.memory import available_bytes, ensure_fits, format_bytes
 from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 

@@ -43,3 +43,10 @@ class Engine:
     def block(self, idx, h):
         """Estimates for flat indices ``idx`` (n,) int64 with steps ``h`` (n,)."""
         raise NotImplementedError
+
+    def points(self, ptr, idx, delta):
+        """J at theta +- delta along directions d = 0..D-1, whose entries are
+        ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) perturbed by
+        ``delta[ptr[d]:ptr[d + 1]]``: (j_plus (D,), j_minus (D,), the exception
+        a compiled cost raised or None), for ``fastcheck.locate``."""
+        raise NotImplementedError
