@@ -186,14 +186,19 @@ def search_tensor(test, layout, k, repeats):
         C = n // R
         rows = test.search(R, lambda a, b: np.arange(o + a * C, o + b * C, dtype=np.int64),
                            1, budget)
-        cols = test.search(C, lambda a, b: (o + np.arange(R, dtype=np.int64)[:, None] * C
-                                            + np.arange(a, b)[None, :]).ravel(), 1,
-                           max(0, budget - (test.evaluations - spent)))
+        r_ids = ranges(rows.items + rows.diffuse)
+        c_ids, cols_stop = r_ids[:0], "exact"
+        if r_ids.size:
+            # Columns are searched within the rows found only: a kink or an error
+            # elsewhere in the tensor cannot make their halves fail or look ambiguous.
+            cols = test.search(C, lambda a, b: (o + r_ids[:, None] * C
+                                                + np.arange(a, b)[None, :]).ravel(),
+                               1, max(0, budget - (test.evaluations - spent)))
+            c_ids, cols_stop = ranges(cols.items + cols.diffuse), cols.stop
         # A whole row (column) makes every column (row) fail: the product of
         # what the two searches found is exact unless it is large.
-        r_ids, c_ids = ranges(rows.items + rows.diffuse), ranges(cols.items + cols.diffuse)
         picked = np.sort((o + r_ids[:, None] * C + c_ids[None, :]).ravel())
-        dense = rows.stop != "exact" and cols.stop != "exact"
+        dense = rows.stop != "exact" and cols_stop != "exact"
         stop = "dense" if dense else "exact"
         if picked.size > EXACT_CANDIDATES and not dense:
             left = max(0, budget - (test.evaluations - spent))
