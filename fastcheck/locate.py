@@ -191,9 +191,13 @@ def search_tensor(test, layout, k, repeats):
         if r_ids.size:
             # Columns are searched within the rows found only: a kink or an error
             # elsewhere in the tensor cannot make their halves fail or look ambiguous.
+            # Ranges of at most LEAF coordinates go to the coordinate check, as in
+            # the flat search (cheaper than bisecting on, and a kink's ambiguous
+            # halves stop splitting there).
             cols = test.search(C, lambda a, b: (o + r_ids[:, None] * C
                                                 + np.arange(a, b)[None, :]).ravel(),
-                               1, max(0, budget - (test.evaluations - spent)))
+                               max(1, LEAF // r_ids.size),
+                               max(0, budget - (test.evaluations - spent)))
             c_ids, cols_stop = ranges(cols.items + cols.diffuse), cols.stop
         # A whole row (column) makes every column (row) fail: the product of
         # what the two searches found is exact unless it is large.
