@@ -17,6 +17,8 @@ from .check import check
 from .costs import JitCost, jit_cost
 from .directions import check_directions
 from .layout import Layout
+from .locate import locate
+from .locateresult import LocateResult
 from .naive import naive_check
 from .result import CheckResult, DirectionsResult, TensorRow
 from .vjp import check_vjp
@@ -30,3 +32,4 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = ["check", "check_vjp", "check_directions", "models", "naive_check", "jit_cost", "JitCost",
            "Layout", "CheckResult", "DirectionsResult", "TensorRow", "relative_difference",
            "DEFAULT_THRESHOLD", "errors"]
+__all__ += ["locate", "LocateResult"]

@@ -31,6 +31,21 @@ class Perturbed:
                 f"(h = {self.h:.3g})")
 
 
+class Along:
+    """Where a direction's evaluation happened (``fastcheck.locate``), for error
+    messages only, like ``Perturbed``."""
+
+    __slots__ = ("layout", "idx")
+
+    def __init__(self, layout, idx):
+        self.layout, self.idx = layout, idx
+
+    def __str__(self):
+        first = self.layout.describe(int(self.idx[0])) if self.idx.size else "nothing"
+        return (f"along a direction over {self.idx.size} coordinates (from {first}), "
+                "fastcheck.locate")
+
+
 def note_where(exc, where):
     """Add to ``exc`` (one of ``PASS_THROUGH``) a note of where the cost raised it."""
     exc.add_note(f"fastcheck: raised inside the cost {where}")

@@ -21,7 +21,7 @@ def prepare(cost, params, grads, args):
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
           sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None,
-          only=None, exclude=None, client=None, workers=None):
+          only=None, exclude=None, client=None, workers=None, _coordinates=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -60,6 +60,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         tensors left). The others appear in the report with 0 coordinates
         checked. A name that is not a tensor, or leaving none, is an
         ``OptionError``.
+    _coordinates : (n,) int64, optional
+        Private (``fastcheck.locate``): check exactly these sorted flat indices.
     engine : {"auto", "python", "generic", "layered"}
         "auto" uses the cost's default: "layered" for built-in models,
         "generic" for jit costs; for a plain Python cost, "generic" (its code
@@ -87,7 +89,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     start = time.perf_counter()
     plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
                      threshold=threshold, sample=sample, seed=seed, only=only,
-                     exclude=exclude, engine=engine, jit=jit)
+                     exclude=exclude, engine=engine, jit=jit, coordinates=_coordinates)
     with driver(adapter, plan, client=client, workers=workers, threads=threads,
                 progress=progress) as run:
         estimates = run.run("block", plan.idx, plan.h,

@@ -26,6 +26,7 @@ from fastcheck.methods import METHODS
 from fastcheck.costs import ENGINES
 from fastcheck.directions import check_directions
 from fastcheck.errors import FastcheckError, MemoryBudgetError
+from fastcheck.locate import locate
 from fastcheck.memory import available_bytes, ensure_fits, format_bytes
 from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 
@@ -144,6 +145,9 @@ def _demo(args):
 
 
 def _check(args):
+    if args.locate and (args.directions is not None or args.method or args.sample):
+        raise UsageError("--locate searches with its own directions and takes no "
+                         "--directions, --method or --sample")
     if args.directions is not None and check_options(args):
         raise UsageError(f"--directions checks along random directions and takes no "
                          f"{', '.join('--' + key for key in check_options(args))}")
@@ -176,7 +180,12 @@ def _check(args):
     grads = load_npz(args.grads, "--grads") if args.grads else model.backward(params, X, Y)
     grads = plant(grads, args.bug or [], model.layout.names)
 
-    if args.directions is not None:
+    if args.locate:
+        options = {key: value for key, value in (("engine", args.engine),
+                                                 ("threads", args.threads)) if value is not None}
+        res = locate(model, params, grads, X, Y, eps=args.eps, threshold=args.threshold,
+                     seed=args.seed, **options)
+    elif args.directions is not None:
         res = check_directions(model, params, grads, X, Y, n=args.directions, seed=args.seed,
                                eps=args.eps, threshold=args.threshold)
     else:
@@ -212,7 +221,10 @@ def _check_own(args):
     data = list(load_npz(args.args, "--args").values()) if args.args else []
     if args.workers is not None:
         owncost.pickle_by_value(cost)
-    if args.directions is not None:
+    if args.locate:
+        res = locate(cost, params, grads, *data, eps=args.eps, threshold=args.threshold,
+                     seed=args.seed, **check_options(args))
+    elif args.directions is not None:
         res = check_directions(cost, params, grads, *data, n=args.directions, seed=args.seed,
                                eps=args.eps, threshold=args.threshold)
     else:
@@ -424,6 +436,9 @@ def _add_check(sub):
                      help="check this many coordinates, or this fraction of them")
     how.add_argument("--directions", type=positive_int, metavar="N",
                      help="check along N random directions instead (fastcheck.check_directions)")
+    how.add_argument("--locate", action="store_true",
+                     help="fastcheck.locate: find where the gradient is wrong in about 1%% of "
+                          "the full check's evaluations")
     how.add_argument("--engine", choices=ENGINES, help="default auto (layered)")
     how.add_argument("--threads", type=positive_int, help="Numba threads (default: all)")
     how.add_argument("--only", type=tensor_names, action="extend", metavar="NAMES",

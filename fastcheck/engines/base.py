@@ -64,3 +64,10 @@ class Engine:
         c = self.closer
         return Block(one_sided(c.evaluate, c.theta, c.layout, idx, h, c.j0),
                      np.zeros(idx.shape[0], dtype=bool))
+
+    def points(self, ptr, idx, delta):
+        """J at theta +- delta along directions d = 0..D-1, whose entries are
+        ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) perturbed by
+        ``delta[ptr[d]:ptr[d + 1]]``: (j_plus (D,), j_minus (D,), the exception
+        a compiled cost raised or None), for ``fastcheck.locate``."""
+        raise NotImplementedError

@@ -8,6 +8,7 @@ from ..numba_setup import kernel_for
 from ..kernels.central import complex_sweep, sweep
 from ..methods import CENTRAL_METHOD, method_record
 from .base import Engine, empty_block
+from ..kernels.points import points as points_kernel
 
 
 class GenericEngine(Engine):
@@ -34,6 +35,21 @@ class GenericEngine(Engine):
     def scratch_bytes(P, threads, method):
         """Bytes the engine allocates beyond theta: its (R, P) rows, one per thread."""
         return threads * P * method_record(method).scalar_bytes
+
+    def points(self, ptr, idx, delta):
+        """J at theta +- delta along each direction (see ``PythonEngine.points``),
+        compiled and prange-parallel over the directions: (D,) j_plus, j_minus
+        (NaN where the compiled cost raised) and the exception raised, if any."""
+        count = ptr.shape[0] - 1
+        j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
+        error = None
+        try:
+            kernel_for(points_kernel())(self.function, self.theta, ptr, idx, delta, self.fdata,
+                                        self.idata, self.scratch, j_plus, j_minus)
+        except Exception as exc:  # raised on the calling thread; the driver names it
+            error = exc.__cause__ or exc
+        self.scratch[:] = self.theta  # a raising cost leaves its row perturbed
+        return j_plus, j_minus, error
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])

@@ -92,6 +92,11 @@ class KinkWatched(Engine):
         self.engine, self.watcher = engine, watcher
         self.name, self.parallel = engine.name, engine.parallel
 
+    def points(self, ptr, idx, delta):
+        """The watched engine's ``points`` (directions need no kink flags: the
+        group test's two-step consistency test sees kinks)."""
+        return self.engine.points(ptr, idx, delta)
+
     def block(self, idx, h):
         res = self.engine.block(idx, h)
         res.kinks[:] = self.watcher.block(idx, h).kinks

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..calling import Perturbed
+from ..calling import Along, Perturbed
 from ..kernels.central import richardson
 from ..methods import CENTRAL_METHOD, method_record
 from .base import Engine, empty_block
@@ -23,6 +23,7 @@ class PythonEngine(Engine):
         self.evaluate, self.layout = evaluate, layout
         self.method = method = method_record(method)
         self.row = theta.astype(np.complex128) if method.complex_step else theta.copy()
+        self.theta = theta
 
     def _central(self, i, step):
         row, saved = self.row, self.row[i]
@@ -43,6 +44,26 @@ class PythonEngine(Engine):
         finally:
             row[i] = saved
         return value.imag / step
+
+    def points(self, ptr, idx, delta):
+        """J at theta + delta and theta - delta on each direction d, whose entries are
+        ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) and ``delta[ptr[d]:ptr[d + 1]]``:
+        (D,) j_plus and j_minus, and None (a cost that raises raises here). The
+        row is restored by writing back theta."""
+        count = ptr.shape[0] - 1
+        j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
+        row, theta = self.row, self.theta
+        for d in range(count):
+            S, step = idx[ptr[d]:ptr[d + 1]], delta[ptr[d]:ptr[d + 1]]
+            where = Along(self.layout, S)
+            try:
+                row[S] = theta[S] + step
+                j_plus[d] = self.evaluate(row, where)
+                row[S] = theta[S] - step
+                j_minus[d] = self.evaluate(row, where)
+            finally:
+                row[S] = theta[S]
+        return j_plus, j_minus, None
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])

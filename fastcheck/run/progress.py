@@ -39,11 +39,12 @@ def _has_widgets():
     return True
 
 
-def progress_bar(total, label):
-    """A tqdm bar over ``total`` coordinates described as ``label``: a notebook
-    widget in a Jupyter kernel that has ipywidgets, else the text bar on stderr."""
+def progress_bar(total, label, unit="coord"):
+    """A tqdm bar over ``total`` ``unit``s (None: a counter) described as
+    ``label``: a notebook widget in a Jupyter kernel that has ipywidgets, else
+    the text bar on stderr."""
     if in_notebook() and _has_widgets():
         from tqdm.notebook import tqdm
-        return tqdm(total=total, unit="coord", desc=label, leave=False)
+        return tqdm(total=total, unit=unit, desc=label, leave=False)
     from tqdm.std import tqdm
-    return tqdm(total=total, unit="coord", desc=label, file=sys.stderr, leave=False)
+    return tqdm(total=total, unit=unit, desc=label, file=sys.stderr, leave=False)

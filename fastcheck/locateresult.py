@@ -1,0 +1,196 @@
+"""What ``fastcheck.locate`` found, and the rules that word it.
+
+``judge_located`` turns the group tests and the confirming coordinate check
+into a verdict; ``LocateResult`` holds it, formats the report and serialises
+to strict JSON. A coordinate is blamed only when the coordinate check, with
+its error estimate and closer look, calls it wrong.
+"""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .layout import format_index
+from .result import SCHEMA_VERSION, json_ready
+from .verdict import ADVICE, MISTAKE
+
+#: The report lists at most this many located coordinates.
+REPORT_LOCATED = 20
+
+
+class TensorTest(NamedTuple):
+    """How one tensor was tested: ``outcome`` "pass" (its random-sign directions
+    all agreed), "failed", "ambiguous" (steps crossed kinks) or "checked"
+    (small enough to check every coordinate); ``stop`` how its bisection ended
+    ("exact", "dense", "budget"); ``evaluations`` spent on it."""
+
+    name: str
+    size: int
+    outcome: str
+    stop: str
+    evaluations: int
+
+
+class Block(NamedTuple):
+    """A tensor wrong almost everywhere: ``candidates`` coordinates failed as a
+    block, of which a sample was confirmed coordinate by coordinate."""
+
+    name: str
+    candidates: int
+    stop: str
+
+
+class Located(NamedTuple):
+    """One coordinate confirmed wrong: its tensor, index, gradient and estimate."""
+
+    tensor: str
+    index: tuple
+    gradient: float
+    estimate: float
+
+
+@dataclass(frozen=True)
+class LocateResult:
+    """What ``fastcheck.locate`` found.
+
+    ``located`` lists the confirmed wrong coordinates (worst first),
+    ``blocks`` the tensors wrong almost everywhere, ``suspects`` the tensors
+    with a confirmed wrong coordinate; ``per_tensor`` is the confirming
+    check's table (over the coordinates it checked); ``tested`` says how each
+    tensor was tested. ``miss_probability`` bounds the chance that some subset
+    passed although it holds an error above ``detectable`` in a coordinate.
+    ``check`` is the confirming ``CheckResult``.
+    """
+
+    passed: bool
+    verdict: str
+    advice: str
+    layout: object = field(repr=False)
+    located: list = field(default_factory=list)
+    blocks: list = field(default_factory=list)
+    tested: list = field(default_factory=list, repr=False)
+    check: object = field(default=None, repr=False)
+    repeats: int = 20
+    miss_probability: float = 0.0
+    miss_per_test: float = 0.0
+    detectable: float = 0.0
+    evaluations: int = 0
+    seconds: float = 0.0
+    engine: str = "python"
+    notes: list = field(default_factory=list, repr=False)
+
+    @property
+    def suspects(self):
+        """Names of the tensors with a coordinate confirmed wrong."""
+        return self.check.suspects
+
+    @property
+    def per_tensor(self):
+        """The confirming check's per-tensor table."""
+        return self.check.per_tensor
+
+    @property
+    def threshold(self):
+        return self.check.threshold
+
+    @property
+    def full_check_evaluations(self):
+        """What the full central-difference check would cost: 2 P."""
+        return 2 * self.layout.size
+
+    def to_dict(self):
+        """A JSON-ready summary (NaN becomes None)."""
+        return json_ready({
+            "schema": SCHEMA_VERSION, "kind": "locate", "passed": self.passed,
+            "verdict": self.verdict, "advice": self.advice, "engine": self.engine,
+            "parameters": self.layout.size, "evaluations": self.evaluations,
+            "full_check_evaluations": self.full_check_evaluations,
+            "seconds": self.seconds, "repeats": self.repeats,
+            "miss_probability": self.miss_probability, "miss_per_test": self.miss_per_test,
+            "detectable": self.detectable, "suspects": self.suspects,
+            "located": [[t, list(i), float(g), float(e)] for t, i, g, e in self.located],
+            "blocks": [b._asdict() for b in self.blocks],
+            "tested": [t._asdict() for t in self.tested],
+            "confirmed": self.check.to_dict(),
+            "notes": list(self.notes),
+        })
+
+    def __str__(self):
+        word = "PASSED" if self.passed else "FAILED"
+        P = self.layout.size
+        lines = [f"fastcheck.locate {word}: {self.verdict}: {self.advice}",
+                 f"  {self.evaluations} cost evaluations in {self.seconds:.3g} s, engine "
+                 f"{self.engine}: {100 * self.evaluations / (2 * P):.3g}% of the full "
+                 f"check's {2 * P} over {P} parameters"]
+        directions = [t for t in self.tested if t.outcome != "checked"]
+        small = [t.name for t in self.tested if t.outcome == "checked"]
+        if directions:
+            lines.append(
+                f"  verified: every tensor tested along {self.repeats} random-sign directions; "
+                f"an error above {self.detectable:.2g} in any coordinate would have been found "
+                f"with probability at least 1 - {self.miss_per_test:.2g} per test "
+                f"(1 - {self.miss_probability:.2g} over all the subsets passed)")
+        if small:
+            lines.append(f"  checked coordinate by coordinate: {', '.join(small)}")
+        lines.append("  not verified: errors below that size in single coordinates (as in the "
+                     "full check); coordinates whose steps cross a kink (reported as kinks); "
+                     "tensors excluded by only/exclude")
+        for block in self.blocks:
+            lines.append(f"  block: {block.name} is wrong almost everywhere ({block.candidates} "
+                         f"coordinates failed together, bisection stopped: {block.stop}); "
+                         "its worst confirmed coordinates are listed below")
+        if self.located:
+            lines.append(f"  located: {len(self.located)} coordinates confirmed wrong"
+                         + (f" (the {REPORT_LOCATED} worst shown)"
+                            if len(self.located) > REPORT_LOCATED else ""))
+            for t, index, g, e in self.located[:REPORT_LOCATED]:
+                lines.append(f"    {t}{format_index(index)}: gradient {g: .6e}, "
+                             f"estimate {e: .6e}")
+        lines += [f"  note: {note}" for note in self.notes]
+        lines.append("  tensors: " + ", ".join(
+            f"{t.name} {t.outcome}" + (f" ({t.stop})" if t.stop not in ("", "exact") else "")
+            for t in self.tested))
+        return "\n".join(lines)
+
+
+def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, tau, h, tensors,
+                  evaluations, seconds, engine):
+    """The ``LocateResult`` of a search and its confirming ``CheckResult``.
+
+    mistake: the coordinate check confirmed a wrong coordinate. unsure: a
+    tensor failed consistently at two steps but no coordinate was confirmed
+    (an error spread too thin to show in single coordinates). kinks: some
+    tests were ambiguous or the confirming check judged at kinks. pass: all
+    tensors passed their directions, and every candidate its coordinate check.
+    """
+    idx, judgement = confirmed.indices, confirmed.judgement
+    wrong = idx[judgement == MISTAKE]
+    grad, approx = confirmed.grad_flat[wrong], confirmed.gradapprox_flat[wrong]
+    order = np.argsort(-np.abs(grad - approx), kind="stable")
+    located = [Located(*layout.locate(int(i)), float(g), float(e))
+               for i, g, e in zip(wrong[order], grad[order], approx[order])]
+    blamed = {loc.tensor for loc in located}
+    unlocated = [t.name for t in tested if t.outcome == "failed" and t.name not in blamed]
+    # The confirming check visits candidates only: its count of unvisited tensors says nothing.
+    notes = [note for note in confirmed.notes if "were not checked at all" not in note]
+    verdict = confirmed.verdict
+    if verdict in ("pass", "kinks") and unlocated:
+        verdict = "unsure"
+        notes.append(f"{', '.join(unlocated)} failed along random-sign directions, consistently "
+                     "at two steps, but no single coordinate was confirmed wrong: an error "
+                     "spread too thin to show coordinate by coordinate (a tensor scaled by "
+                     "1 + 1e-8?); check those tensors in full with fastcheck.check(only=...)")
+    elif verdict == "pass" and any(t.outcome == "ambiguous" for t in tested):
+        verdict = "kinks"
+    skipped = len(layout.names) - len(tensors)
+    if skipped:
+        notes.append(f"{skipped} tensors were left out by only/exclude and not tested")
+    per_test = 2.0 ** -repeats
+    used = np.concatenate([h[layout.offsets[k]:layout.offsets[k + 1]] for k in tensors])
+    return LocateResult(
+        passed=verdict in ("pass", "kinks"), verdict=verdict, advice=ADVICE[verdict],
+        layout=layout, located=located, blocks=blocks, tested=tested, check=confirmed,
+        repeats=repeats, miss_probability=min(1.0, clean_tests * per_test),
+        miss_per_test=per_test, detectable=float(tau / used.min()), evaluations=int(evaluations),
+        seconds=float(seconds), engine=engine, notes=notes)
