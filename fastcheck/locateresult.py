@@ -12,7 +12,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .layout import format_index
-from .result import SCHEMA_VERSION, json_ready
+from .report_html import report_html, tensor_rows
+from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready
 from .verdict import ADVICE, MISTAKE
 
 #: The report lists at most this many located coordinates.
@@ -115,6 +116,16 @@ class LocateResult:
             "confirmed": self.check.to_dict(),
             "notes": list(self.notes),
         })
+
+    def __repr__(self):
+        wrong = f", wrong: {', '.join(self.suspects[:8])}" if self.suspects else ""
+        return (f"<LocateResult {'PASSED' if self.passed else 'FAILED'} {self.verdict}, "
+                f"{len(self.located)} located, {self.evaluations} evaluations of "
+                f"{self.full_check_evaluations}{wrong}>")
+
+    def _repr_html_(self):
+        """The report's lines above the confirming check's per-tensor table."""
+        return report_html(str(self).splitlines(), *tensor_rows(self.per_tensor, REPORT_ROWS))
 
     def __str__(self):
         word = "PASSED" if self.passed else "FAILED"

@@ -11,7 +11,7 @@ from html import escape
 
 #: Inline styles: a notebook shows a result's HTML without any stylesheet of ours.
 _WRONG = "background-color: rgba(220, 50, 47, 0.15); font-weight: bold"
-_VERDICT = {"fastcheck PASSED": "color: #1a7f37", "fastcheck FAILED": "color: #cf222e"}
+_VERDICT = {"PASSED": "color: #1a7f37", "FAILED": "color: #cf222e"}
 _CELL = "text-align: left; padding: 1px 8px"
 
 
@@ -24,7 +24,9 @@ def report_html(head, header, cells, marked=(), footer=None):
     positions in ``cells`` of the rows to mark (WRONG); ``footer`` a line said
     after the table (the rows left out), or None.
     """
-    colour = next((style for word, style in _VERDICT.items() if head[0].startswith(word)), "")
+    # "fastcheck PASSED: ...", "fastcheck.locate FAILED: ...": the word before the colon.
+    said = head[0].split(":")[0].split()
+    colour = next((style for word, style in _VERDICT.items() if word in said), "")
     parts = ['<div class="fastcheck-report">',
              f'<p style="margin: 0"><strong style="{colour}">{escape(head[0])}</strong></p>']
     if len(head) > 1:

@@ -129,3 +129,17 @@ def test_directions_html_and_repr():
     assert page.rows[0] == ("direction", "grad . v", "estimate", "relative error")
     assert len(page.rows) == 4
     assert repr(res).startswith("<DirectionsResult PASSED pass") and "3 directions" in repr(res)
+
+
+def test_locate_html_and_repr():
+    params, X, grads = problem(3, width=4, batch=5)
+    grads["dW1"] = grads["dW1"] * 2
+    res = fc.locate(layers_cost, params, grads, X, engine="python")
+    page = Rows(res._repr_html_())
+    body, marked = page.rows[1:], page.marked[1:]
+    assert body[0][0] == "W1" and body[0][-1] == "WRONG" and marked[0]
+    assert not any(marked[1:]) and all(row[-1] != "WRONG" for row in body[1:])
+    assert "fastcheck.locate FAILED" in "".join(page.text)
+    assert 'style="color: #cf222e"' in res._repr_html_()
+    assert repr(res).startswith("<LocateResult FAILED mistake") and "wrong: W1" in repr(res)
+    assert "\n" not in repr(res)
