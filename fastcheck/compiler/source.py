@@ -17,6 +17,7 @@ import builtins
 import dis
 import hashlib
 import os
+import sys
 import sysconfig
 import types
 
@@ -26,10 +27,14 @@ from numba.core.dispatcher import Dispatcher
 from numba.core.registry import cpu_target
 
 from ..errors import CompileError
+from . import shims
 
 _LOAD_GLOBAL = {"LOAD_GLOBAL", "LOAD_NAME"}
 _LOAD_ATTR = {"LOAD_ATTR", "LOAD_METHOD"}
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
+#: NumPy functions whose compiled stand-ins live in ``shims``, by identity.
+_SHIMMED = {id(getattr(np.linalg if module == "numpy.linalg" else np, name)): stub
+            for (module, name), stub in shims.SHIMS.items()}
 _LIBRARY_DIRS = tuple(os.path.realpath(p) for p in {
     sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
 
@@ -106,6 +111,9 @@ class Collection:
             self._feed("global", name)
             if name in func.__globals__:
                 scope[name] = self._resolve(func.__globals__[name], chains)
+            elif name in shims.BUILTINS and _only_called(code, name):
+                self._feed("shim", name, shims.DIGEST)
+                scope[name] = shims.BUILTINS[name]
             elif hasattr(builtins, name):
                 self._feed("builtin")
             else:
@@ -113,7 +121,10 @@ class Collection:
         return dispatcher
 
     def _resolve(self, value, chains):
-        """What a copied function sees for ``value``: a compiled copy, a module, the value."""
+        """What a copied function sees for ``value``: a compiled copy, a shim, a module, the value."""
+        if id(value) in _SHIMMED and callable(value):
+            self._feed("shim", value.__qualname__, shims.DIGEST)
+            return _SHIMMED[id(value)]
         if _is_helper(value, self._typing):
             return self._copy(getattr(value, "py_func", value))
         if isinstance(value, types.ModuleType):
@@ -179,6 +190,16 @@ def _global_reads(code):
                 chain.append(nxt.argval)
             reads.setdefault(ins.argval, set()).add(tuple(chain))
     return reads
+
+
+def _only_called(code, name):
+    """True if every global read of ``name`` pushes it as a callee (``float(x)``,
+    not ``dtype=float``): since 3.11 such a LOAD_GLOBAL sets its low bit."""
+    if sys.version_info < (3, 11):
+        return False
+    return all(ins.arg & 1 for inner in _code_objects(code)
+               for ins in dis.get_instructions(inner)
+               if ins.opname in _LOAD_GLOBAL and ins.argval == name)
 
 
 def _code_objects(code):
