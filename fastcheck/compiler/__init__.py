@@ -11,6 +11,6 @@ and stores it by a key of all of that, ``diagnose`` turns Numba's errors into
 one line, and ``build`` puts them together.
 """
 
-from .build import CompiledCost, compile_cost, is_cached
+from .build import CompiledCost, compile_cost, is_cached, outlook
 
-__all__ = ["CompiledCost", "compile_cost", "is_cached"]
+__all__ = ["CompiledCost", "compile_cost", "is_cached", "outlook"]

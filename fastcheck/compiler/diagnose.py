@@ -69,8 +69,8 @@ _RULES = [
      lambda m: f"Numba cannot compile {m.group(2)}.{m.group(1)}"),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class 'function'>"),
-     lambda m: (f"{m.group(1)} is a Python function of an installed library, which "
-                "fastcheck does not compile; Numba cannot call it")),
+     lambda m: (f"{m.group(1)} is a Python function of the standard library, NumPy, "
+                "SciPy or Numba that Numba cannot call")),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class '([\w.]+)'>"),
      lambda m: (f"{m.group(1)} is a {m.group(2)}, which Numba cannot compile "

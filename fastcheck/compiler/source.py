@@ -35,8 +35,13 @@ _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 #: NumPy functions whose compiled stand-ins live in ``shims``, by identity.
 _SHIMMED = {id(getattr(np.linalg if module == "numpy.linalg" else np, name)): stub
             for (module, name), stub in shims.SHIMS.items()}
-_LIBRARY_DIRS = tuple(os.path.realpath(p) for p in {
-    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+#: Where the standard library lives; its site-packages are not the standard library.
+_STDLIB_DIRS = tuple(os.path.realpath(p) for p in {
+    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")})
+_PACKAGE_DIRS = {"site-packages", "dist-packages"}
+#: Libraries whose functions are Numba's business, not helpers to copy: Numba
+#: compiles what it supports of them and refuses the rest with its own reason.
+_NOT_HELPERS = {"numpy", "scipy", "numba", "llvmlite"}
 
 
 def python_function(func):
@@ -61,17 +66,41 @@ class Collection:
     until it is first called). ``lines`` holds ``(real path, line)`` of every
     line of code copied: where a compile error is the user's. ``fingerprint`` is a SHA-256 digest of the
     bytecode of every function reached and of every value they read.
+
+    ``unchanged()`` says cheaply whether all of that still holds: every global,
+    cell, default and module attribute read is still the same object (and a
+    mutable one, such as an array, still has the same contents), so a cost
+    checked again need not be collected again (``build``'s fast path).
     """
 
     def __init__(self, func):
         self._copies = {}
+        self._watches = []
         self._hasher = hashlib.sha256()
         self.lines = set()
+        self.appends = []  # (path, line) of list.append calls: the usual slow compile
+        self.size = 0  # bytes of bytecode collected: what a compile's time grows with
         typing = cpu_target.typing_context
         typing.refresh()
         self._typing = typing
         self.function = self._copy(python_function(func))
         self.fingerprint = self._hasher.hexdigest()
+
+    def unchanged(self):
+        """True if every function and value collected is still what was collected."""
+        for place, expected, fingerprint in self._watches:
+            value = _look(place)
+            if value is not expected:
+                return False
+            if fingerprint is not None and _value_fingerprint(value) != fingerprint:
+                return False
+        return True
+
+    def _watch(self, place, value):
+        """Remember where ``value`` was read (``("attr", obj, name)``, ``("item", dict,
+        name)`` or ``("cell", cell)``); the contents too when it can change in place."""
+        mutable = isinstance(value, (np.ndarray, list, dict, set, tuple))
+        self._watches.append((place, value, _value_fingerprint(value) if mutable else None))
 
     def _feed(self, *parts):
         for part in parts:
@@ -100,15 +129,25 @@ class Collection:
         path = os.path.realpath(code.co_filename)
         self.lines.update((path, line) for inner in _code_objects(code)
                           for _, line in dis.findlinestarts(inner) if line)
+        self.size += sum(len(inner.co_code) for inner in _code_objects(code))
+        self.appends += [(path, ins.positions.lineno) for inner in _code_objects(code)
+                         for ins in dis.get_instructions(inner)
+                         if ins.opname in _LOAD_ATTR and ins.argval == "append"
+                         and ins.positions and ins.positions.lineno]
+        self._watch(("attr", func, "__code__"), code)
+        self._watch(("attr", func, "__defaults__"), func.__defaults__)
+        self._watch(("attr", func, "__kwdefaults__"), func.__kwdefaults__)
         self._feed("function", func.__qualname__)
         _feed_code(self._feed, code)
         self._feed("defaults", _value_fingerprint(func.__defaults__),
                    _value_fingerprint(sorted((func.__kwdefaults__ or {}).items())))
         for cell, original in zip(cells, func.__closure__ or ()):
             self._feed("cell")
+            self._watch(("cell", original), original.cell_contents)
             cell.cell_contents = self._resolve(original.cell_contents, ())
         for name, chains in _global_reads(code).items():
             self._feed("global", name)
+            self._watch(("item", func.__globals__, name), func.__globals__.get(name, _MISSING))
             if name in func.__globals__:
                 scope[name] = self._resolve(func.__globals__[name], chains)
             elif name in shims.BUILTINS and _only_called(code, name):
@@ -139,6 +178,7 @@ class Collection:
         for chain in sorted(chains):
             if chain and hasattr(module, chain[0]):
                 self._feed("attribute", chain[0])
+                self._watch(("attr", module, chain[0]), getattr(module, chain[0]))
                 attributes[chain[0]] = self._resolve(getattr(module, chain[0]), {chain[1:]})
         replaced = {name: value for name, value in attributes.items()
                     if value is not getattr(module, name)}
@@ -150,13 +190,29 @@ class Collection:
         return standin
 
 
+_MISSING = object()
+
+
+def _look(place):
+    """The value now at a place ``Collection._watch`` remembered."""
+    kind, where = place[0], place[1]
+    if kind == "attr":
+        return getattr(where, place[2], _MISSING)
+    if kind == "item":
+        return where.get(place[2], _MISSING)
+    try:
+        return where.cell_contents
+    except ValueError:  # an emptied cell
+        return _MISSING
+
+
 def _is_helper(value, typing):
     """True for a user's Python function that Numba does not already know."""
     if isinstance(value, Dispatcher):
         value = value.py_func
     if not isinstance(value, types.FunctionType):
         return False
-    if _in_library(value.__code__.co_filename):
+    if _in_library(value):
         return False
     try:
         typing.resolve_value_type(value)
@@ -165,9 +221,15 @@ def _is_helper(value, typing):
     return False
 
 
-def _in_library(filename):
-    path = os.path.realpath(filename)
-    return any(path.startswith(root + os.sep) for root in _LIBRARY_DIRS)
+def _in_library(func):
+    """True for the standard library and NumPy, SciPy, Numba; a package installed
+    in site-packages (a course's utilities, fastcheck's own exercises) is user code."""
+    if (func.__module__ or "").partition(".")[0] in _NOT_HELPERS:
+        return True
+    path = os.path.realpath(func.__code__.co_filename)
+    if _PACKAGE_DIRS.intersection(path.split(os.sep)):
+        return False
+    return any(path.startswith(root + os.sep) for root in _STDLIB_DIRS)
 
 
 def _global_reads(code):
