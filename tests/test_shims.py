@@ -151,3 +151,26 @@ def test_float_of_one_element(x):
 def test_float_of_many_elements_refused():
     with pytest.raises(TypeError, match="one element"):
         compiled("shims.to_float(x)", wrap=False)(np.ones(2))
+
+
+def test_sum_keeps_what_numba_compiled_before_the_shim():
+    """An axis computed at run time and ``dtype=``: Numba's own np.sum, unchanged."""
+    @njit
+    def sums(x, axis):
+        return shims.sum(x, axis=axis), shims.sum(x, dtype=np.float32)
+
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    by_axis, as_float32 = sums(x, 1)
+    assert_same(by_axis, np.sum(x, axis=1))
+    assert as_float32 == pytest.approx(float(np.sum(x, dtype=np.float32)), rel=1e-6)
+
+
+def test_a_variable_keepdims_is_refused_with_the_reason():
+    from numba.core.errors import TypingError
+
+    @njit
+    def kept(x, flag):
+        return shims.max(x, axis=0, keepdims=flag)
+
+    with pytest.raises(TypingError, match="keepdims= as a constant"):
+        kept(np.ones((2, 2)), True)

@@ -26,8 +26,12 @@ from numba.core.compiler_lock import global_compiler_lock
 
 from ..errors import CompileError, OptionError
 
-#: Wall-clock seconds a cold compile may take (``FASTCHECK_COMPILE_SECONDS``).
+#: CPU seconds a cold compile may take (``FASTCHECK_COMPILE_SECONDS``): CPU time, not
+#: wall time, so that a busy machine does not refuse a compile that is only slow.
 SECONDS = 600.0
+#: A child that stays this many times ``SECONDS`` in wall time (stuck, not computing)
+#: is stopped too.
+WALL_FACTOR = 10
 #: Bytes of address space a compile may add (``FASTCHECK_COMPILE_MEMORY``, bytes).
 MEMORY = 4 * 2**30
 _POLL = 0.05
@@ -96,6 +100,9 @@ def _run_child(compile_once, seconds, memory, cap, report):
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = int(used.ru_utime + used.ru_stime + seconds) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
             compile_once()
         except CompileError as exc:
             with open(report, "w", encoding="utf-8") as handle:
@@ -106,9 +113,12 @@ def _run_child(compile_once, seconds, memory, cap, report):
         except BaseException:  # not the compile's fault: the parent compiles in-process
             code = 4
         os._exit(code)
-    status = _wait(pid, time.monotonic() + seconds)
+    status = _wait(pid, time.monotonic() + WALL_FACTOR * seconds)
     if status is None:
-        return (f"Numba was still compiling it after {seconds:.0f} s (the bound "
+        return (f"Numba was still compiling it after {WALL_FACTOR * seconds:.0f} s (ten "
+                "times the bound FASTCHECK_COMPILE_SECONDS, in wall time)")
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
+        return (f"Numba was still compiling it after {seconds:.0f} s of CPU time (the bound "
                 "FASTCHECK_COMPILE_SECONDS)")
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 4):
         return None

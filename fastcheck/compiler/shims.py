@@ -236,6 +236,9 @@ def _simple(name):
     reducer = _row(f"np.{name}(x)")
 
     def typer(a, axis, keepdims, **given):
+        if name == "sum" and _native_sum(axis, keepdims, given):
+            return _build(f"def impl({params}):\n    return np.sum(a, axis=axis, dtype=dtype)\n",
+                          "impl", {})
         _refuse_given(**given)
         result = getattr(np, name)(np.ones(2, dtype=_numpy_dtype(a))).dtype
         return _reduction(a, axis, keepdims, name, reducer, result, params)
@@ -247,6 +250,15 @@ def _simple(name):
            f"    return typer(a, axis, keepdims{''.join(f', {p}={p}' for p in rest)})\n")
     overload(SHIMS[("numpy", name)], prefer_literal=True,
              jit_options={"fastmath": False})(_build(src, "overload_impl", scope))
+
+
+def _native_sum(axis, keepdims, given):
+    """True for the ``np.sum`` calls Numba compiles itself and the shim does not
+    take: an axis computed at run time, or ``dtype=``, without ``keepdims``."""
+    if _literal(keepdims, "keepdims", False) or not _absent(given.get("out")):
+        return False
+    variable_axis = isinstance(axis, types.Integer) and not isinstance(axis, types.Literal)
+    return variable_axis or not _absent(given.get("dtype"))
 
 
 for _name in ("sum", "max", "min", "mean", "argmax"):
