@@ -17,6 +17,7 @@ import builtins
 import dis
 import hashlib
 import os
+import secrets
 import sys
 import sysconfig
 import types
@@ -31,6 +32,7 @@ from . import shims
 
 _LOAD_GLOBAL = {"LOAD_GLOBAL", "LOAD_NAME"}
 _LOAD_ATTR = {"LOAD_ATTR", "LOAD_METHOD"}
+_LOAD_DEREF = {"LOAD_DEREF", "LOAD_CLASSDEREF"}
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 #: NumPy functions whose compiled stand-ins live in ``shims``, by identity.
 _SHIMMED = {id(getattr(np.linalg if module == "numpy.linalg" else np, name)): stub
@@ -76,6 +78,7 @@ class Collection:
     def __init__(self, func):
         self._copies = {}
         self._watches = []
+        self._token = secrets.token_hex(6)
         self._hasher = hashlib.sha256()
         self.lines = set()
         self.appends = []  # (path, line) of list.append calls: the usual slow compile
@@ -120,7 +123,11 @@ class Collection:
         cells = tuple(types.CellType() for _ in func.__closure__ or ())
         copy = types.FunctionType(code, scope, func.__name__, func.__defaults__, cells or None)
         copy.__kwdefaults__ = func.__kwdefaults__
-        copy.__qualname__ = func.__qualname__
+        # Numba names the machine code of a function by its qualified name and a
+        # per-process counter, and keeps the first of two equal names it links:
+        # two closures compiled in forked children (``budget``) or in two
+        # processes sharing a disk cache would share one. The token keeps them apart.
+        copy.__qualname__ = f"{func.__qualname__}__{self._token}"
         copy.__module__ = func.__module__
         # Registered before its dependencies are resolved, so recursion terminates;
         # Numba reads globals and cells only when it compiles.
@@ -141,10 +148,14 @@ class Collection:
         _feed_code(self._feed, code)
         self._feed("defaults", _value_fingerprint(func.__defaults__),
                    _value_fingerprint(sorted((func.__kwdefaults__ or {}).items())))
-        for cell, original in zip(cells, func.__closure__ or ()):
+        cell_chains = _global_reads(code, _LOAD_DEREF)
+        for name, cell, original in zip(code.co_freevars, cells, func.__closure__ or ()):
             self._feed("cell")
             self._watch(("cell", original), original.cell_contents)
-            cell.cell_contents = self._resolve(original.cell_contents, ())
+            # A module in a cell (imported inside a function) has its attributes
+            # resolved like a global module's: helpers.dense is a helper.
+            cell.cell_contents = self._resolve(original.cell_contents,
+                                               cell_chains.get(name, set()))
         for name, chains in _global_reads(code).items():
             self._feed("global", name)
             self._watch(("item", func.__globals__, name), func.__globals__.get(name, _MISSING))
@@ -232,8 +243,9 @@ def _in_library(func):
     return any(path.startswith(root + os.sep) for root in _STDLIB_DIRS)
 
 
-def _global_reads(code):
-    """Names a code object (and its nested ones) reads as globals.
+def _global_reads(code, opnames=_LOAD_GLOBAL):
+    """Names a code object (and its nested ones) reads as globals (or, with
+    ``opnames=_LOAD_DEREF``, from closure cells).
 
     Maps each name to the set of attribute chains read from it, e.g.
     ``{"np": {("dot",), ("linalg", "norm")}}``: the chains say which module
@@ -243,7 +255,7 @@ def _global_reads(code):
     for inner in _code_objects(code):
         instructions = list(dis.get_instructions(inner))
         for i, ins in enumerate(instructions):
-            if ins.opname not in _LOAD_GLOBAL:
+            if ins.opname not in opnames:
                 continue
             chain = []
             for nxt in instructions[i + 1:]:
