@@ -24,6 +24,7 @@ import warnings
 
 from numba.core.compiler_lock import global_compiler_lock
 
+from .. import errors
 from ..errors import CompileError, OptionError
 
 #: CPU seconds a cold compile may take (``FASTCHECK_COMPILE_SECONDS``): CPU time, not
@@ -106,7 +107,7 @@ def _run_child(compile_once, seconds, memory, cap, report):
             compile_once()
         except CompileError as exc:
             with open(report, "w", encoding="utf-8") as handle:
-                json.dump([str(exc), str(exc.__cause__ or "")], handle)
+                json.dump([type(exc).__name__, str(exc), str(exc.__cause__ or "")], handle)
             code = 1
         except MemoryError:
             code = 3
@@ -124,8 +125,10 @@ def _run_child(compile_once, seconds, memory, cap, report):
         return None
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1:
         with open(report, encoding="utf-8") as handle:
-            message, cause = json.load(handle)
-        raise CompileError(message) from NumbaFailure(cause)
+            kind, message, cause = json.load(handle)
+        kind = getattr(errors, kind, CompileError)  # SignatureError stays one
+        raise (kind if issubclass(kind, CompileError) else CompileError)(message) \
+            from NumbaFailure(cause)
     return (f"Numba ran out of the {memory / 2**30:.1f} GiB of memory a compile may use "
             "(the bound FASTCHECK_COMPILE_MEMORY)")
 

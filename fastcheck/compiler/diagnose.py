@@ -6,6 +6,8 @@ import re
 
 from ..errors import CompileError
 
+# Numba colours its messages when colorama is importable; the rules read plain text.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Numba names a location as 'File "x.py", line 14:' or 'at /abs/x.py (14)'.
 _LOCATION = re.compile(r'File "([^"]+)", line (\d+)|\bat (\S+\.py) \((\d+)\)')
 
@@ -40,7 +42,7 @@ def compile_error(exc, code, lines, dynamic_key_hint="", complex_step=False):
     the innermost failure first and then the chain of callers, so the first
     user location in its text is where the cost stopped compiling.
     """
-    text = str(exc)
+    text = _ANSI.sub("", str(exc))
     where = _where(text, lines) or def_location(code)
     cause = _cause(text)
     if is_dynamic_key(exc):
@@ -65,8 +67,9 @@ def _where(text, lines):
 _RULES = [
     (re.compile(r"Use of unsupported NumPy function '(?:numpy\.)?([\w.]+)'"),
      lambda m: f"Numba cannot compile np.{m.group(1)}"),
+    # NumPy as the shims' stand-in module (``source``) is named numpy: say np.
     (re.compile(r"Unknown attribute '(\w+)' of type Module\(<module '([\w.]+)'"),
-     lambda m: f"Numba cannot compile {m.group(2)}.{m.group(1)}"),
+     lambda m: f"Numba cannot compile {re.sub('^numpy', 'np', m.group(2))}.{m.group(1)}"),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class 'function'>"),
      lambda m: (f"{m.group(1)} is a Python function of the standard library, NumPy, "
