@@ -95,7 +95,9 @@ def test_cs231n_layers_with_param_dicts():
     x = rng.standard_normal((6, 2, 4, 4))
     y = rng.integers(0, 3, 6)
     mask = (rng.random((6, 5)) < 0.7).astype(float)
-    args = (x, y, {"mode": 0, "eps": 1e-5}, {"p": 0.7},
+    # bn_param without CS231n's "mode": "train" (strings do not compile); its
+    # values are all floats, so bn_param.get("eps", 1e-5) compiles too.
+    args = (x, y, {"eps": 1e-5, "momentum": 0.9}, {"p": 0.7},
             {"pool_height": 2, "pool_width": 2, "stride": 2}, mask)
     assert_agrees(cc.cs231n_loss, params, args)
 
