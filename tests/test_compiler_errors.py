@@ -66,10 +66,11 @@ def test_key_computed_at_run_time_with_mixed_ndims():
 
 
 @pytest.mark.parametrize("extra, cause", [
-    ([X, X], "is a list"),
+    ([X, X[:1]], "is a list that is not of numbers or of arrays of one shape"),
     ("labels.csv", "is a str"),
     (X.astype(np.complex128), "complex128 array"),
-    ({"a": 1}, "is a dict"),
+    ({"a": "text"}, "['a'] is a str"),
+    ({"a": {"b": 1}}, "is a dict inside a dict"),
 ])
 def test_argument_of_an_unsupported_kind(extra, cause):
     with pytest.raises(CompileError) as info:

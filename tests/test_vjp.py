@@ -314,13 +314,8 @@ def test_jit_compiles_a_loop_based_convolution():
     assert run("conv", True, jit=True).suspects == ["b"]
 
 
-def test_jit_says_which_line_of_a_layer_does_not_compile():
-    # np.max with axis= and keepdims= has no Numba implementation: the source
-    # compiler names the line, and tracing compiles the layer instead.
+def test_softmax_layer_with_keepdims_compiles():
+    # np.max(x, axis=1, keepdims=True) compiles through fastcheck.compiler.shims.
     res = run("softmax", jit=True)
-    assert res.engine == "generic" and res.passed, str(res)
-    assert any(re.search(r"compiled by tracing.*layers.py:\d+: .*np.max\(x, axis=1", note)
-               for note in res.notes), res.notes
-    res = run("softmax")  # "auto" would not compile a check this small anyway
-    assert res.engine == "python" and res.passed
+    assert res.engine == "generic" and res.passed
 

@@ -17,6 +17,6 @@ code from the record (``traceops``: what that code calls), and ``route``
 decides which compiler compiles a cost.
 """
 
-from .build import CompiledCost, compile_cost, is_cached
+from .build import CompiledCost, compile_cost, is_cached, outlook
 
-__all__ = ["CompiledCost", "compile_cost", "is_cached"]
+__all__ = ["CompiledCost", "compile_cost", "is_cached", "outlook"]

@@ -5,6 +5,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,7 @@ from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import CompileError
 from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
-from . import cache, diagnose, packing, store, trampoline
+from . import budget, cache, diagnose, packing, store, timing, trampoline
 from .interrupt import interruptible
 from .source import Collection, python_function
 
@@ -23,6 +24,9 @@ _LOCK = threading.RLock()
 _COMPILED = OrderedDict()  # key -> (dispatcher, variant): a second compile_cost in-process is free
 #: How many compiled costs ``_COMPILED`` keeps (about 4 MB each): the most recently used.
 MEMORY_KEEP = 8
+# The user's function -> {(layout, argument kinds, form): (Collection, key, path)}:
+# a cost checked again is not collected again while its Collection is unchanged.
+_KNOWN = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -57,7 +61,7 @@ class CompiledCost:
     def pack(self, args):
         """``(fdata, idata)`` for other arguments of the same kinds as those compiled."""
         specs = packing.describe(self.code, args)
-        if [(s.kind, s.ndim) for s in specs] != [(s.kind, s.ndim) for s in self.specs]:
+        if [s.signature for s in specs] != [s.signature for s in self.specs]:
             raise CompileError("these arguments differ in kind or ndim from those the "
                                "cost was compiled for; compile it again for them")
         return packing.pack(self.specs, args, self.complex_step)
@@ -69,7 +73,9 @@ class _Plan:
     def __init__(self, func, names, shapes, args, flat, complex_step):
         py_func = python_function(func)
         code = py_func.__code__
-        names = list(names)
+        # numpy.str_ names (keys from np.array(["W", "b"])) as the str they equal:
+        # their repr is not a Python string literal.
+        names = [str(n) if isinstance(n, str) else n for n in names]
         shapes = [tuple(int(d) for d in shape) for shape in shapes]
         _check_layout(code, names, shapes)
         _check_arity(py_func, len(args))
@@ -99,6 +105,12 @@ class _Plan:
         chosen = cache.read_marker(self.marker)
         if chosen in self.variants:
             return [chosen] + [v for v in self.variants if v != chosen]
+        if self.collection.appends and "typed" in self.variants:
+            # A list that collects tuples holding params (the course's RNN
+            # caches.append((a, a_prev, x, parameters))) sends Numba's inference
+            # into minutes and gigabytes when params is a literal dict, and
+            # compiles when it is a typed one.
+            return ["typed"] + [v for v in self.variants if v != "typed"]
         return list(self.variants)
 
 
@@ -124,21 +136,53 @@ def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
     user's file, line and source text and the cause, Numba's text chained.
     """
     start = time.perf_counter()
-    plan = _Plan(func, names, shapes, args, flat, complex_step)
-    fdata, idata = packing.pack(plan.specs, args, complex_step)
+    py_func, specs, known = _known(func, names, shapes, args, flat, complex_step)
+    fdata, idata = packing.pack(specs, args, complex_step)
     with _LOCK:
-        if plan.key in _COMPILED:
-            _COMPILED.move_to_end(plan.key)
-            dispatcher, variant = _COMPILED[plan.key]
+        if known is not None and known[0] in _COMPILED:
+            key, path = known
+        else:
+            # Not known, or forgotten beyond MEMORY_KEEP: collect and key it again.
+            plan = _Plan(func, names, shapes, args, flat, complex_step)
+            specs, key, path = plan.specs, plan.key, str(plan.path)
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            dispatcher, variant = _COMPILED[key]
             cached = True
         else:
+            tick = time.perf_counter()
             dispatcher, variant, cached = _compile(plan)
-            _remember(plan.key, dispatcher, variant)
-    notes = [f"extra argument {k + 1} {spec.note}" for k, spec in enumerate(plan.specs)
+            if not cached:
+                timing.record(plan.collection.size, time.perf_counter() - tick)
+            _keep(key, dispatcher, variant)
+        if known is None:
+            _remember(py_func, plan, flat, complex_step)
+    notes = [f"extra argument {k + 1} {spec.note}" for k, spec in enumerate(specs)
              if spec.note]
     return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached,
-                        plan.key, plan.specs, complex_step, variant, str(plan.path), notes,
-                        plan.code)
+                        key, specs, complex_step, variant, path, notes, py_func.__code__)
+
+
+def _known_key(names, shapes, specs, flat, complex_step):
+    return (tuple(str(n) for n in names), tuple(tuple(int(d) for d in s) for s in shapes),
+            tuple(spec.signature for spec in specs), flat, complex_step)
+
+
+def _known(func, names, shapes, args, flat, complex_step):
+    """``(py_func, specs, (key, path) or None)``: the facts of an earlier compile of
+    this function, layout and argument kinds, if nothing it read has changed since."""
+    py_func = python_function(func)
+    specs = packing.describe(py_func.__code__, args)
+    entry = _KNOWN.get(py_func, {}).get(_known_key(names, shapes, specs, flat, complex_step))
+    if entry is None or not entry[0].unchanged():
+        return py_func, specs, None
+    return py_func, specs, entry[1:]
+
+
+def _remember(py_func, plan, flat, complex_step):
+    known = _KNOWN.setdefault(py_func, {})
+    known[_known_key(plan.names, plan.shapes, plan.specs, flat, complex_step)] = (
+        plan.collection, plan.key, str(plan.path))
 
 
 def is_cached(func, names, shapes, args, *, flat=False, complex_step=False):
@@ -148,20 +192,31 @@ def is_cached(func, names, shapes, args, *, flat=False, complex_step=False):
     compiles nothing. Raises ``CompileError`` where ``compile_cost`` would
     before compiling (an argument of an unsupported kind, a wrong layout).
     """
+    return outlook(func, names, shapes, args, flat=flat, complex_step=complex_step)[0]
+
+
+def outlook(func, names, shapes, args, *, flat=False, complex_step=False):
+    """``(cached, seconds)``: whether ``compile_cost`` would compile nothing, and if it
+    would compile, its predicted wall time on this machine (``timing``)."""
+    _, _, known = _known(func, names, shapes, args, flat, complex_step)
+    if known is not None and known[0] in _COMPILED:
+        return True, 0.0
     plan = _Plan(func, names, shapes, args, flat, complex_step)
+    predicted = timing.predict(plan.collection.size)
     with _LOCK:
         if plan.key in _COMPILED:
-            return True
+            return True, 0.0
         if not plan.path.exists():
-            return False
+            return False, predicted
         module, on_disk = plan.module()
         if not on_disk:
-            return False
+            return False, predicted
         variant = plan.ordered_variants()[0]
-        return cache.in_numba_cache(getattr(module, f"trampoline_{variant}"), plan.signature)
+        cached = cache.in_numba_cache(getattr(module, f"trampoline_{variant}"), plan.signature)
+        return cached, 0.0 if cached else predicted
 
 
-def _remember(key, dispatcher, variant):
+def _keep(key, dispatcher, variant):
     """Keep ``key``'s compiled cost in memory, forgetting the least recently used
     beyond ``MEMORY_KEEP`` (and its generated module, which Numba no longer needs)."""
     _COMPILED[key] = dispatcher, variant
@@ -171,8 +226,33 @@ def _remember(key, dispatcher, variant):
 
 
 def _compile(plan):
-    """``(dispatcher, variant, cached)``: the first variant that compiles."""
+    """``(dispatcher, variant, cached)``: the first variant that compiles, first in a
+    child process under the compile budget unless Numba's disk cache holds it."""
     module, on_disk = plan.module()
+    variant = plan.ordered_variants()[0]
+    # The child's compile reaches this process through Numba's disk cache only:
+    # without one (an unwritable cache) the compile runs here, unbounded.
+    if on_disk and budget.supported() and not cache.in_numba_cache(
+            getattr(module, f"trampoline_{variant}"), plan.signature):
+        reason = budget.over_budget(lambda: _compile_variants(plan, module, on_disk))
+        if reason is not None:
+            raise CompileError(_budget_message(plan, reason))
+        dispatcher, variant, _ = _compile_variants(plan, module, on_disk)
+        return dispatcher, variant, False  # compiled, by the child
+    return _compile_variants(plan, module, on_disk)
+
+
+def _budget_message(plan, reason):
+    if plan.collection.appends:
+        path, line = plan.collection.appends[0]
+        return (f"{diagnose.location(path, line)}: {reason}; gave up. Numba's type inference "
+                "blows up on lists that collect tuples of arrays and dicts in a loop, as "
+                "here: keep what the cost needs in preallocated arrays, or return the cost "
+                "without the caches")
+    return f"{diagnose.def_location(plan.code)}: {reason}; gave up"
+
+
+def _compile_variants(plan, module, on_disk):
     failures = []
     for variant in plan.ordered_variants():
         py_func = getattr(module, f"trampoline_{variant}")

@@ -69,12 +69,13 @@ def _where(text, lines):
 _RULES = [
     (re.compile(r"Use of unsupported NumPy function '(?:numpy\.)?([\w.]+)'"),
      lambda m: f"Numba cannot compile np.{m.group(1)}"),
+    # NumPy as the shims' stand-in module (``source``) is named numpy: say np.
     (re.compile(r"Unknown attribute '(\w+)' of type Module\(<module '([\w.]+)'"),
-     lambda m: f"Numba cannot compile {m.group(2)}.{m.group(1)}"),
+     lambda m: f"Numba cannot compile {re.sub('^numpy', 'np', m.group(2))}.{m.group(1)}"),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class 'function'>"),
-     lambda m: (f"{m.group(1)} is a Python function of an installed library, which "
-                "fastcheck does not compile; Numba cannot call it")),
+     lambda m: (f"{m.group(1)} is a Python function of the standard library, NumPy, "
+                "SciPy or Numba that Numba cannot call")),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class '([\w.]+)'>"),
      lambda m: (f"{m.group(1)} is a {m.group(2)}, which Numba cannot compile "

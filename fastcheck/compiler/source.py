@@ -17,6 +17,8 @@ import builtins
 import dis
 import hashlib
 import os
+import secrets
+import sys
 import sysconfig
 import types
 
@@ -26,12 +28,22 @@ from numba.core.dispatcher import Dispatcher
 from numba.core.registry import cpu_target
 
 from ..errors import CompileError
+from . import shims
 
 _LOAD_GLOBAL = {"LOAD_GLOBAL", "LOAD_NAME"}
 _LOAD_ATTR = {"LOAD_ATTR", "LOAD_METHOD"}
+_LOAD_DEREF = {"LOAD_DEREF", "LOAD_CLASSDEREF"}
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
-_LIBRARY_DIRS = tuple(os.path.realpath(p) for p in {
-    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+#: NumPy functions whose compiled stand-ins live in ``shims``, by identity.
+_SHIMMED = {id(getattr(np.linalg if module == "numpy.linalg" else np, name)): stub
+            for (module, name), stub in shims.SHIMS.items()}
+#: Where the standard library lives; its site-packages are not the standard library.
+_STDLIB_DIRS = tuple(os.path.realpath(p) for p in {
+    sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")})
+_PACKAGE_DIRS = {"site-packages", "dist-packages"}
+#: Libraries whose functions are Numba's business, not helpers to copy: Numba
+#: compiles what it supports of them and refuses the rest with its own reason.
+_NOT_HELPERS = {"numpy", "scipy", "numba", "llvmlite"}
 
 
 def python_function(func):
@@ -56,17 +68,42 @@ class Collection:
     until it is first called). ``lines`` holds ``(real path, line)`` of every
     line of code copied: where a compile error is the user's. ``fingerprint`` is a SHA-256 digest of the
     bytecode of every function reached and of every value they read.
+
+    ``unchanged()`` says cheaply whether all of that still holds: every global,
+    cell, default and module attribute read is still the same object (and a
+    mutable one, such as an array, still has the same contents), so a cost
+    checked again need not be collected again (``build``'s fast path).
     """
 
     def __init__(self, func):
         self._copies = {}
+        self._watches = []
+        self._token = secrets.token_hex(6)
         self._hasher = hashlib.sha256()
         self.lines = set()
+        self.appends = []  # (path, line) of list.append calls: the usual slow compile
+        self.size = 0  # bytes of bytecode collected: what a compile's time grows with
         typing = cpu_target.typing_context
         typing.refresh()
         self._typing = typing
         self.function = self._copy(python_function(func))
         self.fingerprint = self._hasher.hexdigest()
+
+    def unchanged(self):
+        """True if every function and value collected is still what was collected."""
+        for place, expected, fingerprint in self._watches:
+            value = _look(place)
+            if value is not expected:
+                return False
+            if fingerprint is not None and _value_fingerprint(value) != fingerprint:
+                return False
+        return True
+
+    def _watch(self, place, value):
+        """Remember where ``value`` was read (``("attr", obj, name)``, ``("item", dict,
+        name)`` or ``("cell", cell)``); the contents too when it can change in place."""
+        mutable = isinstance(value, (np.ndarray, list, dict, set, tuple))
+        self._watches.append((place, value, _value_fingerprint(value) if mutable else None))
 
     def _feed(self, *parts):
         for part in parts:
@@ -86,7 +123,11 @@ class Collection:
         cells = tuple(types.CellType() for _ in func.__closure__ or ())
         copy = types.FunctionType(code, scope, func.__name__, func.__defaults__, cells or None)
         copy.__kwdefaults__ = func.__kwdefaults__
-        copy.__qualname__ = func.__qualname__
+        # Numba names the machine code of a function by its qualified name and a
+        # per-process counter, and keeps the first of two equal names it links:
+        # two closures compiled in forked children (``budget``) or in two
+        # processes sharing a disk cache would share one. The token keeps them apart.
+        copy.__qualname__ = f"{func.__qualname__}__{self._token}"
         copy.__module__ = func.__module__
         # Registered before its dependencies are resolved, so recursion terminates;
         # Numba reads globals and cells only when it compiles.
@@ -95,17 +136,34 @@ class Collection:
         path = os.path.realpath(code.co_filename)
         self.lines.update((path, line) for inner in _code_objects(code)
                           for _, line in dis.findlinestarts(inner) if line)
+        self.size += sum(len(inner.co_code) for inner in _code_objects(code))
+        self.appends += [(path, ins.positions.lineno) for inner in _code_objects(code)
+                         for ins in dis.get_instructions(inner)
+                         if ins.opname in _LOAD_ATTR and ins.argval == "append"
+                         and ins.positions and ins.positions.lineno]
+        self._watch(("attr", func, "__code__"), code)
+        self._watch(("attr", func, "__defaults__"), func.__defaults__)
+        self._watch(("attr", func, "__kwdefaults__"), func.__kwdefaults__)
         self._feed("function", func.__qualname__)
         _feed_code(self._feed, code)
         self._feed("defaults", _value_fingerprint(func.__defaults__),
                    _value_fingerprint(sorted((func.__kwdefaults__ or {}).items())))
-        for cell, original in zip(cells, func.__closure__ or ()):
+        cell_chains = _global_reads(code, _LOAD_DEREF)
+        for name, cell, original in zip(code.co_freevars, cells, func.__closure__ or ()):
             self._feed("cell")
-            cell.cell_contents = self._resolve(original.cell_contents, ())
+            self._watch(("cell", original), original.cell_contents)
+            # A module in a cell (imported inside a function) has its attributes
+            # resolved like a global module's: helpers.dense is a helper.
+            cell.cell_contents = self._resolve(original.cell_contents,
+                                               cell_chains.get(name, set()))
         for name, chains in _global_reads(code).items():
             self._feed("global", name)
+            self._watch(("item", func.__globals__, name), func.__globals__.get(name, _MISSING))
             if name in func.__globals__:
                 scope[name] = self._resolve(func.__globals__[name], chains)
+            elif name in shims.BUILTINS and _only_called(code, name):
+                self._feed("shim", name, shims.DIGEST)
+                scope[name] = shims.BUILTINS[name]
             elif hasattr(builtins, name):
                 self._feed("builtin")
             else:
@@ -113,7 +171,10 @@ class Collection:
         return dispatcher
 
     def _resolve(self, value, chains):
-        """What a copied function sees for ``value``: a compiled copy, a module, the value."""
+        """What a copied function sees for ``value``: a compiled copy, a shim, a module, the value."""
+        if id(value) in _SHIMMED and callable(value):
+            self._feed("shim", value.__qualname__, shims.DIGEST)
+            return _SHIMMED[id(value)]
         if _is_helper(value, self._typing):
             return self._copy(getattr(value, "py_func", value))
         if isinstance(value, types.ModuleType):
@@ -128,6 +189,7 @@ class Collection:
         for chain in sorted(chains):
             if chain and hasattr(module, chain[0]):
                 self._feed("attribute", chain[0])
+                self._watch(("attr", module, chain[0]), getattr(module, chain[0]))
                 attributes[chain[0]] = self._resolve(getattr(module, chain[0]), {chain[1:]})
         replaced = {name: value for name, value in attributes.items()
                     if value is not getattr(module, name)}
@@ -139,13 +201,29 @@ class Collection:
         return standin
 
 
+_MISSING = object()
+
+
+def _look(place):
+    """The value now at a place ``Collection._watch`` remembered."""
+    kind, where = place[0], place[1]
+    if kind == "attr":
+        return getattr(where, place[2], _MISSING)
+    if kind == "item":
+        return where.get(place[2], _MISSING)
+    try:
+        return where.cell_contents
+    except ValueError:  # an emptied cell
+        return _MISSING
+
+
 def _is_helper(value, typing):
     """True for a user's Python function that Numba does not already know."""
     if isinstance(value, Dispatcher):
         value = value.py_func
     if not isinstance(value, types.FunctionType):
         return False
-    if _in_library(value.__code__.co_filename):
+    if _in_library(value):
         return False
     try:
         typing.resolve_value_type(value)
@@ -154,13 +232,20 @@ def _is_helper(value, typing):
     return False
 
 
-def _in_library(filename):
-    path = os.path.realpath(filename)
-    return any(path.startswith(root + os.sep) for root in _LIBRARY_DIRS)
+def _in_library(func):
+    """True for the standard library and NumPy, SciPy, Numba; a package installed
+    in site-packages (a course's utilities, fastcheck's own exercises) is user code."""
+    if (func.__module__ or "").partition(".")[0] in _NOT_HELPERS:
+        return True
+    path = os.path.realpath(func.__code__.co_filename)
+    if _PACKAGE_DIRS.intersection(path.split(os.sep)):
+        return False
+    return any(path.startswith(root + os.sep) for root in _STDLIB_DIRS)
 
 
-def _global_reads(code):
-    """Names a code object (and its nested ones) reads as globals.
+def _global_reads(code, opnames=_LOAD_GLOBAL):
+    """Names a code object (and its nested ones) reads as globals (or, with
+    ``opnames=_LOAD_DEREF``, from closure cells).
 
     Maps each name to the set of attribute chains read from it, e.g.
     ``{"np": {("dot",), ("linalg", "norm")}}``: the chains say which module
@@ -170,7 +255,7 @@ def _global_reads(code):
     for inner in _code_objects(code):
         instructions = list(dis.get_instructions(inner))
         for i, ins in enumerate(instructions):
-            if ins.opname not in _LOAD_GLOBAL:
+            if ins.opname not in opnames:
                 continue
             chain = []
             for nxt in instructions[i + 1:]:
@@ -179,6 +264,16 @@ def _global_reads(code):
                 chain.append(nxt.argval)
             reads.setdefault(ins.argval, set()).add(tuple(chain))
     return reads
+
+
+def _only_called(code, name):
+    """True if every global read of ``name`` pushes it as a callee (``float(x)``,
+    not ``dtype=float``): since 3.11 such a LOAD_GLOBAL sets its low bit."""
+    if sys.version_info < (3, 11):
+        return False
+    return all(ins.arg & 1 for inner in _code_objects(code)
+               for ins in dis.get_instructions(inner)
+               if ins.opname in _LOAD_GLOBAL and ins.argval == name)
 
 
 def _code_objects(code):

@@ -83,18 +83,35 @@ def _unpack_lines(specs):
         if spec.kind == "none":
             call_args.append("None")
             continue
-        buffer = "fdata" if spec.in_fdata else "idata"
-        start = f"idata[{h}]"
-        if spec.kind in ("float", "int", "bool"):
-            value = f"{buffer}[{start}]"
-        else:
-            dims = [f"idata[{h + 1 + d}]" for d in range(spec.ndim)]
-            size = " * ".join(dims) if dims else "1"
-            shape = "(" + "".join(f"{d}, " for d in dims).rstrip(" ") + ")"
-            value = f"{buffer}[{start}:{start} + {size}].reshape({shape})"
-        if spec.kind in ("bool", "barray"):
-            value += " != 0"
-        lines.append(f"    a{k} = {value}")
+        if spec.kind == "dict":
+            # One variable per value, then the dict literal of them: mixed value
+            # types make a literal dict, one type a typed dict; both take
+            # constant keys.
+            entries = []
+            for j, item in enumerate(spec.items):
+                lines.append(f"    a{k}_{j} = {_value(item, h)}")
+                entries.append(f"{spec.keys[j]!r}: a{k}_{j}")
+                h += item.header_size
+            lines.append(f"    a{k} = {{{', '.join(entries)}}}")
+            call_args.append(f"a{k}")
+            continue
+        lines.append(f"    a{k} = {_value(spec, h)}")
         call_args.append(f"a{k}")
         h += spec.header_size
     return lines, call_args
+
+
+def _value(spec, h):
+    """Source of the value of a number or array whose header starts at idata[h]."""
+    buffer = "fdata" if spec.in_fdata else "idata"
+    start = f"idata[{h}]"
+    if spec.kind in ("float", "int", "bool"):
+        value = f"{buffer}[{start}]"
+    else:
+        dims = [f"idata[{h + 1 + d}]" for d in range(spec.ndim)]
+        size = " * ".join(dims) if dims else "1"
+        shape = "(" + "".join(f"{d}, " for d in dims).rstrip(" ") + ")"
+        value = f"{buffer}[{start}:{start} + {size}].reshape({shape})"
+    if spec.kind in ("bool", "barray"):
+        value += " != 0"
+    return value

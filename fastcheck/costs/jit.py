@@ -97,7 +97,7 @@ class JitCostAdapter(PythonCostAdapter):
     def call(self, theta):
         return self.func(theta, *self.args) if self.flat else super().call(theta)
 
-    def auto_compile(self, complex_step, seconds_per_coordinate, count):
+    def auto_compile(self, complex_step, seconds_per_coordinate, count, method=None):
         """Always: that is what marking a cost asks for. (A cost that cannot run in
         complex arithmetic then runs the complex step in Python, with a note.)"""
         return True

@@ -23,11 +23,13 @@ from ..verdict import CHECKABLE_EPS
 from ..calling import call_cost, translated
 from .base import ENGINES, CostAdapter, cost_value, value_precision
 
-#: What a cold compile of a small cost takes here (the seed's: 3 to 9 s); a
-#: check compiles by default when its Python time is predicted to exceed this
-#: many times that.
-COMPILE_SECONDS = 5.0
+#: A check compiles by default when its Python time is predicted to exceed this
+#: many times the predicted compile time (``compiler.timing``).
 COMPILE_PAYS = 2.0
+#: Predicted Python time over compile time (over COMPILE_PAYS) within this band is
+#: "close": timed again on RETIMES evaluations, and the choice noted.
+CLOSE = (0.25, 4.0)
+RETIMES = 5
 #: A compiled cost is trusted when it equals the Python cost at theta to this
 #: relative tolerance (times max(1, |J|)); BLAS and Numba round differently.
 TRUST_RTOL = 1e-9
@@ -83,7 +85,8 @@ class PythonCostAdapter(CostAdapter):
         complex_step = method_record(method).complex_step
         forced = name == "generic" or jit in (True, "trace")
         if name == "python" or jit is False or not (
-                forced or self.auto_compile(complex_step, seconds_per_coordinate, count)):
+                forced or self.auto_compile(complex_step, seconds_per_coordinate, count,
+                                            method=method)):
             return "python"
         try:
             self.compile(complex_step)
@@ -94,19 +97,44 @@ class PythonCostAdapter(CostAdapter):
             return "python"
         return "generic"
 
-    def auto_compile(self, complex_step, seconds_per_coordinate, count):
+    def auto_compile(self, complex_step, seconds_per_coordinate, count, method="central"):
         """Whether "auto" compiles: when the compiled cost is cached already, or when
-        the check is predicted to take ``COMPILE_PAYS`` times ``COMPILE_SECONDS``."""
-        predicted = (seconds_per_coordinate or 0.0) * (count or 0)
-        return predicted > COMPILE_PAYS * COMPILE_SECONDS or self.is_cached(complex_step)
-
-    def is_cached(self, complex_step):
-        from ..compiler import is_cached
+        the check's predicted Python time is ``COMPILE_PAYS`` times the predicted
+        compile time of code of this size on this machine (``compiler.timing``).
+        Near the line, the Python time is measured again on more evaluations
+        and the note says which was chosen and why."""
+        from ..compiler import outlook
         try:
-            return is_cached(self.func, self.layout.names, self.layout.shapes, self.args,
-                             flat=self.flat, complex_step=complex_step)
+            cached, compile_seconds = outlook(self.func, self.layout.names, self.layout.shapes,
+                                              self.args, flat=self.flat,
+                                              complex_step=complex_step)
         except CompileError:  # not compilable at all (a method, an argument kind)
             return False
+        if cached:
+            return True
+        per_coordinate = seconds_per_coordinate or 0.0
+        python_seconds = per_coordinate * (count or 0)
+        ratio = python_seconds / (COMPILE_PAYS * compile_seconds)
+        if CLOSE[0] < ratio < CLOSE[1]:
+            # One evaluation's time is noisy (a cold first call, a busy machine):
+            # near the line, take the median of a few more before deciding.
+            python_seconds = self._python_seconds(complex_step, method, count)
+            ratio = python_seconds / (COMPILE_PAYS * compile_seconds)
+            choice = ("compiled the cost" if ratio > 1 else "ran in Python without compiling")
+            self.notes.append(f"{choice}: the check was predicted to take {python_seconds:.1f} s "
+                              f"in Python and a compile about {compile_seconds:.1f} s here")
+        return ratio > 1
+
+    def _python_seconds(self, complex_step, method, count):
+        """The check's Python time from the median of ``RETIMES`` timed evaluations."""
+        from ..check import EVALUATIONS
+        theta = self.theta.astype(np.complex128) if complex_step else self.theta
+        times = []
+        for _ in range(RETIMES):
+            tick = time.perf_counter()
+            self.evaluate(theta, "at the given parameters")
+            times.append(time.perf_counter() - tick)
+        return float(np.median(times)) * EVALUATIONS[method] * (count or 0)
 
     def compile(self, complex_step):
         """The ``CompiledCost``, compiled (or loaded) and checked against the Python

@@ -1,0 +1,70 @@
+"""The compile budget (``fastcheck.compiler.budget``): a compile that takes too long or
+too much memory is stopped in its child process and refused with the reason."""
+
+import time
+
+import numpy as np
+import pytest
+
+from fastcheck.compiler import budget
+from fastcheck.errors import CompileError, OptionError
+
+
+def test_a_compile_within_budget_finishes(tmp_path):
+    marker = tmp_path / "done"
+    assert budget.over_budget(lambda: marker.write_text("yes"), seconds=60) is None
+    assert marker.read_text() == "yes"  # it ran, in the child
+
+
+def spin():
+    while True:
+        pass
+
+
+def test_a_compile_past_its_cpu_time_is_stopped(monkeypatch):
+    monkeypatch.setattr(budget, "WALL_FACTOR", 1000)  # a busy machine gives the child little CPU
+    reason = budget.over_budget(spin, seconds=1)
+    assert "after 1 s of CPU time" in reason and "FASTCHECK_COMPILE_SECONDS" in reason
+
+
+def test_a_stuck_compile_is_stopped_by_the_wall_clock(monkeypatch):
+    monkeypatch.setattr(budget, "WALL_FACTOR", 2)
+    tick = time.perf_counter()
+    reason = budget.over_budget(lambda: time.sleep(60), seconds=1)
+    assert time.perf_counter() - tick < 30
+    assert "after 2 s" in reason and "wall time" in reason
+
+
+def test_a_compile_past_its_memory_is_stopped():
+    def hog():
+        blocks = []
+        while True:
+            blocks.append(np.ones(2**24))  # 128 MiB at a time
+
+    reason = budget.over_budget(hog, seconds=120, memory=2**29)
+    assert "0.5 GiB" in reason and "FASTCHECK_COMPILE_MEMORY" in reason
+
+
+def test_a_failed_compile_comes_back_with_numbas_text():
+    def fails():
+        try:
+            raise ValueError("Numba's long text")
+        except ValueError as exc:
+            raise CompileError("cost.py:3: the reason") from exc
+
+    with pytest.raises(CompileError, match="cost.py:3: the reason") as info:
+        budget.over_budget(fails, seconds=60)
+    assert "Numba's long text" in str(info.value.__cause__)
+
+
+def test_limits_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FASTCHECK_COMPILE_SECONDS", "12")
+    monkeypatch.setenv("FASTCHECK_COMPILE_MEMORY", "1e9")
+    assert budget.limits() == (12.0, 10**9)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "inf"])
+def test_a_bad_limit_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("FASTCHECK_COMPILE_SECONDS", value)
+    with pytest.raises(OptionError, match="FASTCHECK_COMPILE_SECONDS"):
+        budget.limits()
