@@ -79,7 +79,10 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
     threshold = V.resolve_threshold(threshold)
     layout, theta = adapter.layout, adapter.theta
     idx = (sample_coordinates(layout, sample, seed, only=only, exclude=exclude)
-           if coordinates is None else flat_indices(coordinates, layout.size))
+           if coordinates is None else
+           # fastcheck.locate confirms whatever its search found: possibly nothing.
+           np.zeros(0, dtype=np.int64) if np.size(coordinates) == 0 else
+           flat_indices(coordinates, layout.size))
     floor = scale_floor(theta)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
     tick = time.perf_counter()

@@ -130,6 +130,26 @@ def test_a_quadratic_against_its_closed_form_gradient():
     assert [(t, i) for t, i, _, _ in res.located] == [("x", (17, 33))]
 
 
+def test_a_correct_gradient_of_only_large_tensors_passes_with_nothing_to_confirm():
+    # Every tensor has more coordinates than the repeats: all are tested along
+    # directions, none coordinate by coordinate, so the search hands the
+    # confirming check no candidate at all.
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0.5, 2.0, (30, 30))
+    params = {"x": rng.standard_normal((30, 30)), "y": rng.standard_normal(25)}
+
+    def quadratic(params, a):
+        return 0.5 * np.sum(a * params["x"] ** 2) + np.sum(np.sin(params["y"]))
+
+    grads = {"dx": a * params["x"], "dy": np.cos(params["y"])}
+    res = fc.locate(quadratic, params, grads, a)
+    assert res.passed and res.verdict == "pass" and res.located == [], str(res)
+    assert res.evaluations < 2 * (900 + 25)
+    grads["dy"] = grads["dy"] * 1.5
+    res = fc.locate(quadratic, params, grads, a)
+    assert res.suspects == ["y"]
+
+
 def test_python_and_compiled_model_agree_and_threads_do_not_matter():
     model = fc.models.MLP([12, 16, 8, 1], hidden="relu", output="sigmoid", loss="bce")
     params = model.init_params(seed=1)

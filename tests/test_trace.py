@@ -223,7 +223,9 @@ def test_escape_refused_with_line(func, marker, cause):
 def test_escape_under_auto_runs_in_python_with_note(monkeypatch):
     """jit=None: the source compiler refuses the object, tracing refuses the branch:
     the check runs in Python and its note names both lines."""
-    monkeypatch.setattr("fastcheck.costs.python.COMPILE_SECONDS", 0.0)
+    # Compiling is predicted to be free, so "auto" tries both compilers.
+    monkeypatch.setattr("fastcheck.compiler.timing.predict", lambda size: 0.0)
+    monkeypatch.setattr("fastcheck.costs.python.TRACE_COMPILE_SECONDS", 0.0)
     params, X = _escape_args()
 
     class Net:

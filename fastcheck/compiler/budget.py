@@ -65,16 +65,12 @@ def _address_space():
         return int(handle.read().split()[0]) * resource.getpagesize()
 
 
-class NumbaFailure(Exception):
-    """Numba's own text of a compile that failed in the child."""
-
-
 def over_budget(compile_once, seconds=None, memory=None):
     """Run ``compile_once()`` in a forked child; None if it compiled, else the reason.
 
     ``compile_once`` compiles with Numba's disk cache on, so a child that
     succeeds leaves the result for the parent to load. A ``CompileError`` in
-    the child is raised here, its cause's text chained as ``NumbaFailure``.
+    the child is raised here, Numba's text of it in ``detail``.
     """
     default_seconds, default_memory = limits()
     seconds = default_seconds if seconds is None else seconds
@@ -107,7 +103,8 @@ def _run_child(compile_once, seconds, memory, cap, report):
             compile_once()
         except CompileError as exc:
             with open(report, "w", encoding="utf-8") as handle:
-                json.dump([type(exc).__name__, str(exc), str(exc.__cause__ or "")], handle)
+                json.dump([type(exc).__name__, str(exc),
+                           exc.detail or str(exc.__cause__ or "")], handle)
             code = 1
         except MemoryError:
             code = 3
@@ -127,8 +124,9 @@ def _run_child(compile_once, seconds, memory, cap, report):
         with open(report, encoding="utf-8") as handle:
             kind, message, cause = json.load(handle)
         kind = getattr(errors, kind, CompileError)  # SignatureError stays one
-        raise (kind if issubclass(kind, CompileError) else CompileError)(message) \
-            from NumbaFailure(cause)
+        error = (kind if issubclass(kind, CompileError) else CompileError)(message)
+        error.detail = cause  # Numba's full text, kept for whoever needs it
+        raise error from None
     return (f"Numba ran out of the {memory / 2**30:.1f} GiB of memory a compile may use "
             "(the bound FASTCHECK_COMPILE_MEMORY)")
 

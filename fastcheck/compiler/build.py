@@ -231,8 +231,9 @@ def _compile(plan):
     module, on_disk = plan.module()
     variant = plan.ordered_variants()[0]
     # The child's compile reaches this process through Numba's disk cache only:
-    # without one (an unwritable cache) the compile runs here, unbounded.
-    if on_disk and budget.supported() and not cache.in_numba_cache(
+    # without one (an unwritable cache), or for code of a module Python cannot
+    # import by name (exec'd code), the compile runs here, unbounded.
+    if on_disk and plan.collection.importable and budget.supported() and not cache.in_numba_cache(
             getattr(module, f"trampoline_{variant}"), plan.signature):
         reason = budget.over_budget(lambda: _compile_variants(plan, module, on_disk))
         if reason is not None:

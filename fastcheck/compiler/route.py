@@ -59,7 +59,10 @@ def compile_routed(adapter, complex_step, route="auto"):
         try:
             cc = compile_traced(adapter, complex_step)
         except CompileError as trace_error:
-            raise CompileError(f"{source_error}; and tracing it: {trace_error}") from trace_error
+            error = CompileError(f"{source_error}; and tracing it: {trace_error}")
+            error.detail = getattr(trace_error, "detail", None) or getattr(source_error, "detail",
+                                                                           None)
+            raise error from None  # both messages say what to know; the chain is machinery
         adapter.notes.append(_traced_note(cc, source_error))
         return cc
 

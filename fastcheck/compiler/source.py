@@ -89,6 +89,14 @@ class Collection:
         self.function = self._copy(python_function(func))
         self.fingerprint = self._hasher.hexdigest()
 
+    @property
+    def importable(self):
+        """True if every function collected lives in a module Python can import by
+        name: Numba's disk cache refers to them so, and another process (the compile
+        budget's child, a later run) can only load what it can import."""
+        return all(getattr(getattr(copy, "py_func", copy), "__module__", None) in sys.modules
+                   for copy in self._copies.values())
+
     def unchanged(self):
         """True if every function and value collected is still what was collected."""
         for place, expected, fingerprint in self._watches:

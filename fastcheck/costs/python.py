@@ -18,7 +18,7 @@ from ..engines import GenericEngine, PythonEngine
 from ..errors import CompileError, CostError, OptionError
 from ..layout import Layout
 from ..memory import ensure_fits
-from ..methods import method_record
+from ..methods import CENTRAL_METHOD, method_record
 from ..verdict import CHECKABLE_EPS
 from ..calling import call_cost, translated
 from .base import ENGINES, CostAdapter, cost_value, value_precision
@@ -30,6 +30,10 @@ COMPILE_PAYS = 2.0
 #: "close": timed again on RETIMES evaluations, and the choice noted.
 CLOSE = (0.25, 4.0)
 RETIMES = 5
+#: The predicted cold compile of a traced record, for a cost the source compiler
+#: cannot read (straight-line code, about 20 ms per operation: 34-67 s measured
+#: for 11k-35k-parameter layer-class networks on a loaded 2-core machine).
+TRACE_COMPILE_SECONDS = 30.0
 #: A compiled cost is trusted when it equals the Python cost at theta to this
 #: relative tolerance (times max(1, |J|)); BLAS and Numba round differently.
 TRUST_RTOL = 1e-9
@@ -97,7 +101,7 @@ class PythonCostAdapter(CostAdapter):
             return "python"
         return "generic"
 
-    def auto_compile(self, complex_step, seconds_per_coordinate, count, method="central"):
+    def auto_compile(self, complex_step, seconds_per_coordinate, count, method=CENTRAL_METHOD):
         """Whether "auto" compiles: when the compiled cost is cached already, or when
         the check's predicted Python time is ``COMPILE_PAYS`` times the predicted
         compile time of code of this size on this machine (``compiler.timing``).
@@ -108,18 +112,20 @@ class PythonCostAdapter(CostAdapter):
             cached, compile_seconds = outlook(self.func, self.layout.names, self.layout.shapes,
                                               self.args, flat=self.flat,
                                               complex_step=complex_step)
-        except CompileError:  # not compilable at all (a method, an argument kind)
-            return False
+        except CompileError:  # the source compiler cannot (a method, an object): tracing may
+            if complex_step:
+                return False
+            cached, compile_seconds = False, TRACE_COMPILE_SECONDS
         if cached:
             return True
         per_coordinate = seconds_per_coordinate or 0.0
         python_seconds = per_coordinate * (count or 0)
-        ratio = python_seconds / (COMPILE_PAYS * compile_seconds)
+        ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
         if CLOSE[0] < ratio < CLOSE[1]:
             # One evaluation's time is noisy (a cold first call, a busy machine):
             # near the line, take the median of a few more before deciding.
             python_seconds = self._python_seconds(complex_step, method, count)
-            ratio = python_seconds / (COMPILE_PAYS * compile_seconds)
+            ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
             choice = ("compiled the cost" if ratio > 1 else "ran in Python without compiling")
             self.notes.append(f"{choice}: the check was predicted to take {python_seconds:.1f} s "
                               f"in Python and a compile about {compile_seconds:.1f} s here")
@@ -127,14 +133,13 @@ class PythonCostAdapter(CostAdapter):
 
     def _python_seconds(self, complex_step, method, count):
         """The check's Python time from the median of ``RETIMES`` timed evaluations."""
-        from ..check import EVALUATIONS
         theta = self.theta.astype(np.complex128) if complex_step else self.theta
         times = []
         for _ in range(RETIMES):
             tick = time.perf_counter()
             self.evaluate(theta, "at the given parameters")
             times.append(time.perf_counter() - tick)
-        return float(np.median(times)) * EVALUATIONS[method] * (count or 0)
+        return float(np.median(times)) * method_record(method).evaluations * (count or 0)
 
     def compile(self, complex_step):
         """The ``CompiledCost``, compiled (or loaded) and checked against the Python
