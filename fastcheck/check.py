@@ -97,11 +97,13 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         order = V.first_look(plan, estimates).order
         slopes = None
         if order.size:
-            # Four evaluations per coordinate, for at most PROBE_SECONDS.
+            # Four evaluations per coordinate, for at most PROBE_SECONDS; locate's
+            # candidates (already few, at most PROBE_PER_TENSOR examined per
+            # tensor) are all examined: a kink left unexamined would be "unsure".
+            deadline = None if _coordinates is not None else time.perf_counter() + V.PROBE_SECONDS
             slopes = run.run("slopes", plan.idx[order], plan.h_real[order],
                              seconds_per_coordinate=4 * plan.seconds_per_coordinate
-                             / plan.method.evaluations,
-                             deadline=time.perf_counter() + V.PROBE_SECONDS)
+                             / plan.method.evaluations, deadline=deadline)
     seconds = time.perf_counter() - start - plan.compile_seconds
     return V.judge(plan, estimates, slopes, seconds=seconds)
 
