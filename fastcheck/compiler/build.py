@@ -220,6 +220,7 @@ def _keep(key, dispatcher, variant):
     """Keep ``key``'s compiled cost in memory, forgetting the least recently used
     beyond ``MEMORY_KEEP`` (and its generated module, which Numba no longer needs)."""
     _COMPILED[key] = dispatcher, variant
+    _COMPILED.move_to_end(key)
     while len(_COMPILED) > MEMORY_KEEP:
         old, _ = _COMPILED.popitem(last=False)
         sys.modules.pop(cache.module_name(old), None)

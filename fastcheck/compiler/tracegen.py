@@ -14,10 +14,8 @@ compiled from source.
 
 import hashlib
 import sys
-import threading
 import time
 import warnings
-from collections import OrderedDict
 from math import prod
 
 import numba
@@ -28,7 +26,8 @@ from numba.core.errors import NumbaPerformanceWarning
 from ..errors import CompileError
 from ..kernels.signatures import COST_SIG
 from . import cache, store
-from .build import MEMORY_KEEP, CompiledCost
+from . import build
+from .build import CompiledCost
 from .interrupt import interruptible
 from .trace import Lit
 
@@ -54,8 +53,6 @@ from fastcheck.compiler.traceops import gather, rows_max, rows_min, rows_prod, r
 def traced_cost(theta, fdata, idata):
 '''
 
-_LOCK = threading.RLock()
-_COMPILED = OrderedDict()  # key -> dispatcher, least recently used first
 
 
 def live_nodes(rec, output):
@@ -226,8 +223,9 @@ def compile_record(rec, output, qualname, filename):
     key = record_key(source, fdata, idata)
     name = cache.module_name(key)
     path = cache.cache_dir() / f"{name}.py"
-    with _LOCK:
-        dispatcher = _COMPILED.get(key)
+    # One in-memory cache with the source compiler's, bounded by MEMORY_KEEP in all.
+    with build._LOCK:
+        dispatcher = build._COMPILED.get(key, (None,))[0]
         cached = dispatcher is not None
         if dispatcher is None:
             module, on_disk = store.load(path, name, source)
@@ -246,11 +244,7 @@ def compile_record(rec, output, qualname, filename):
             cached = sum(dispatcher.stats.cache_hits.values()) > 0
             if on_disk and not cached:
                 store.prune(keep={name})
-        _COMPILED[key] = dispatcher
-        _COMPILED.move_to_end(key)
-        while len(_COMPILED) > MEMORY_KEEP:  # bounded like the source compiler's
-            old, _ = _COMPILED.popitem(last=False)
-            sys.modules.pop(cache.module_name(old), None)
+        build._keep(key, dispatcher, "trace")
     cc = CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached, key,
                       [], False, "trace", str(path))
     cc.operations = count
