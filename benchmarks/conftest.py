@@ -33,7 +33,7 @@ def blas_on_one_thread():
     loop, the python engine) OpenBLAS's own threads on these small matrices made
     each forward pass about 3x slower here, which would flatter every speedup.
     """
-    from fastcheck.blas import single_threaded_blas
+    from fastcheck.runtime.blas import single_threaded_blas
 
     with single_threaded_blas():
         yield

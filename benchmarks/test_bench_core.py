@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import fastcheck
-from fastcheck.blas import single_threaded_blas
+from fastcheck.runtime.blas import single_threaded_blas
 from fastcheck.costs.jit import JitCostAdapter
 from fastcheck.kernels.central import CENTRAL, sweep
 

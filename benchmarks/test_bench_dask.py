@@ -22,9 +22,9 @@ from distributed import Client, LocalCluster
 
 import fastcheck as fc
 from fastcheck.costs import adapt
-from fastcheck.run import dask as driver
-from fastcheck.plan import make_plan
-from fastcheck.run import run_dask
+from fastcheck.drivers import dask as driver
+from fastcheck.planning.plan import make_plan
+from fastcheck.drivers import run_dask
 
 
 def einsum_cost(p, X):

@@ -34,7 +34,7 @@ import pytest
 from scipy.optimize._numdiff import approx_derivative  # SciPy exports it nowhere public
 
 import fastcheck as fc
-from fastcheck.sampling import coordinates
+from fastcheck.planning.sampling import coordinates
 from fastcheck.app.registry import random_problem
 
 # (sizes, examples, coordinates the slow engines are timed on)

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck.sampling import coordinates
+from fastcheck.planning.sampling import coordinates
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import oonets  # noqa: E402

@@ -36,7 +36,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.app.usercosts import WORKLOADS
-from fastcheck.sampling import coordinates
+from fastcheck.planning.sampling import coordinates
 
 #: Coordinates timed per engine when the benchmarks are measured, and in the
 #: default run (one call each, a smoke test).

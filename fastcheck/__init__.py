@@ -5,7 +5,7 @@
 >>> print(res)                                   # doctest: +SKIP
 """
 
-from .numba_setup import configure as _configure_runtime
+from .runtime.numba_setup import configure as _configure_runtime
 
 _configure_runtime()  # first: Numba's threading layer and cache recovery, before any kernel loads
 
@@ -16,11 +16,11 @@ from . import models
 from .check import check
 from .costs import JitCost, jit_cost
 from .directions import check_directions
-from .layout import Layout
+from .planning.layout import Layout
 from .locate import locate
-from .locateresult import LocateResult
+from .report.locate import LocateResult
 from .naive import naive_check
-from .result import CheckResult, DirectionsResult, TensorRow
+from .report.result import CheckResult, DirectionsResult, TensorRow
 from .vjp import check_vjp
 from .verdict import DEFAULT_THRESHOLD, relative_difference
 

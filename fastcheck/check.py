@@ -7,10 +7,10 @@ import time
 from . import verdict as V
 from .costs import adapt
 from .errors import OptionError
-from .methods import method_record
-from .plan import make_plan
-from .run import driver, validate_cluster, validate_threads
-from .sampling import validate_seed
+from .planning.methods import method_record
+from .planning.plan import make_plan
+from .drivers import driver, validate_cluster, validate_threads
+from .planning.sampling import validate_seed
 
 
 def prepare(cost, params, grads, args):

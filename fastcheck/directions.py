@@ -13,11 +13,11 @@ import numpy as np
 
 from .check import prepare
 from .errors import OptionError
-from .memory import ensure_fits
-from .sampling import validate_seed
-from .methods import CENTRAL_METHOD
-from .noise import measure
-from .step import noise_boost, positive_finite, scale_floor
+from .runtime.memory import ensure_fits
+from .planning.sampling import validate_seed
+from .planning.methods import CENTRAL_METHOD
+from .planning.noise import measure
+from .planning.step import noise_boost, positive_finite, scale_floor
 from .verdict import (judge_directions, measured_noise, precision_notes, resolve_threshold,
                       step_notes)
 
@@ -36,7 +36,7 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     eps : float, optional
         A fixed step along v; default cbrt(machine epsilon) * max(1, max|theta|),
         larger for a cost whose measured noise is coarser than float64's
-        (``fastcheck.step.noise_boost``).
+        (``fastcheck.planning.step.noise_boost``).
     threshold : float, optional
         Passes when the relative difference over the n directions is below it.
 

@@ -11,10 +11,10 @@ import time
 import numpy as np
 
 from .check import prepare
-from .calling import Perturbed
-from .methods import CENTRAL_METHOD
-from .sampling import flat_indices
-from .step import positive_finite, steps_for
+from .costs.calling import Perturbed
+from .planning.methods import CENTRAL_METHOD
+from .planning.sampling import flat_indices
+from .planning.step import positive_finite, steps_for
 from . import verdict as V
 
 

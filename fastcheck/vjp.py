@@ -33,8 +33,8 @@ import numpy as np
 
 from .check import check
 from .errors import CostError, InputTypeError, OptionError
-from .layout import as_numeric_array, first_nonfinite, format_index
-from .sampling import validate_seed
+from .planning.layout import as_numeric_array, first_nonfinite, format_index
+from .planning.sampling import validate_seed
 
 #: Names the generated projection uses itself; user argument names that clash
 #: with them are replaced by ``arg0``, ``arg1``, ...

@@ -32,7 +32,7 @@ from fastcheck.errors import (CompileError, CostError, DataError, FastcheckError
                               InputTypeError, MemoryBudgetError, OptionError, ParameterError,
                               SignatureError)
 from fastcheck.models import MLP
-from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
+from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
 
 # -- the running example -------------------------------------------------------------------
 # W (3, 4), b (3, 1), data X (3, 4):  J = sum(sin(W) * X) + 0.5 * sum(b**2)

@@ -6,7 +6,7 @@ import pytest
 import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_info
 
-from fastcheck.blas import single_threaded_blas
+from fastcheck.runtime.blas import single_threaded_blas
 
 #: A hang (a lost Event) fails the test instead of stalling CI.
 TIMEOUT = 30.0

@@ -23,7 +23,7 @@ import pytest
 import fastcheck as fc
 from fastcheck import numba_cache
 from fastcheck.compiler import build, cache, compile_cost, store
-from fastcheck.numba_cache import CacheUnavailableWarning, DamagedCacheWarning
+from fastcheck.runtime.numba_cache import CacheUnavailableWarning, DamagedCacheWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 COST_SOURCE = textwrap.dedent("""

@@ -1,4 +1,4 @@
-"""fastcheck.check(client=..., workers=...): the Dask driver (fastcheck/run/dask.py).
+"""fastcheck.check(client=..., workers=...): the Dask driver (fastcheck/drivers/dask.py).
 
 One LocalCluster of two one-thread worker processes serves the module. Its
 scheduler gives up on a task after two worker deaths (allowed-failures=1,
@@ -22,13 +22,13 @@ import pytest
 from distributed import Client, LocalCluster, get_worker
 
 import fastcheck as fc
-from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
+from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
 from fastcheck import verdict
 from fastcheck.app.registry import random_problem
 from fastcheck.costs import adapt
 from fastcheck.errors import CostError, MemoryBudgetError, OptionError
-from fastcheck.plan import make_plan
-from fastcheck.run import run_dask
+from fastcheck.planning.plan import make_plan
+from fastcheck.drivers import run_dask
 
 RNG = np.random.default_rng(7)
 W0, X0 = RNG.uniform(-1.5, 1.5, (4, 5)), RNG.standard_normal((5, 6))

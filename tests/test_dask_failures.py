@@ -27,7 +27,7 @@ CHECK = textwrap.dedent("""
     import sys, time
     import numpy as np
     import fastcheck as fc
-    import fastcheck.run.dask as fd
+    import fastcheck.drivers.dask as fd
     from fastcheck.errors import ClusterError
     {setup}
 

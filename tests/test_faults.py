@@ -19,9 +19,9 @@ import fastcheck as fc
 from fastcheck import verdict as V
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
-from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
-from fastcheck.result import REPORT_ROWS, json_ready
-from fastcheck.sampling import per_tensor_counts
+from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
+from fastcheck.report.result import REPORT_ROWS, json_ready
+from fastcheck.planning.sampling import per_tensor_counts
 
 # J = sum(sin(W) * X) + 0.5 * sum(b**2): the running example of tests/test_bad_input.py.
 _RNG = np.random.default_rng(17)

@@ -15,8 +15,8 @@ import fastcheck as fc
 from fastcheck.app import exercises as ex
 from fastcheck.errors import MemoryBudgetError, OptionError
 from fastcheck.models import MLP
-from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
-from fastcheck.sampling import per_tensor_counts
+from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
+from fastcheck.planning.sampling import per_tensor_counts
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_three_directions_catch_each_planted_mistake(seed_case, mistake):
     bad = dict(fixed, **{key: fixed[key] * factor})
     res = fc.check_directions(ex.forward_propagation_n, params, bad, X, Y, n=3)
     assert not res.passed and res.difference > 1e-3
-    # J(theta), 2 per direction, and the noise line (fastcheck.noise).
+    # J(theta), 2 per direction, and the noise line (fastcheck.planning.noise).
     assert res.evaluations == 7 + NOISE_EVALUATIONS and not hasattr(res, "per_tensor")
     # Each direction's expected value is grad . v for an independent v of the same seed.
     rng = np.random.default_rng(0)
@@ -134,7 +134,7 @@ def test_threads_apply_to_the_call_only_and_do_not_change_results(net):
 def test_a_check_that_cannot_fit_is_refused_before_allocating(net, monkeypatch):
     model, params, grads, X, Y = net
     import fastcheck.costs.model as adapter
-    import fastcheck.memory as memory
+    import fastcheck.runtime.memory as memory
 
     def no_engine(*args, **kwargs):
         raise AssertionError("an engine was built despite the memory check")

@@ -13,7 +13,7 @@ from fastcheck.kernels.mlp import BCE, CE, MSE, layer_offsets
 from fastcheck.engines.layered import LayeredEngine
 from fastcheck.models import MLP
 from fastcheck.app.registry import random_problem
-from fastcheck.step import default_steps
+from fastcheck.planning.step import default_steps
 
 from test_models import COMBOS
 

@@ -1,4 +1,4 @@
-"""fastcheck.layout.Layout: the map between a dict of tensors and the flat theta."""
+"""fastcheck.planning.layout.Layout: the map between a dict of tensors and the flat theta."""
 
 import collections
 import types

@@ -15,7 +15,7 @@ try:
 except ImportError:  # Windows
     resource = None
 
-import fastcheck.memory as memory
+import fastcheck.runtime.memory as memory
 from fastcheck.errors import MemoryBudgetError
 
 GiB = 2**30
@@ -163,7 +163,7 @@ RLIMIT_SCRIPT = textwrap.dedent("""
     import resource
     import psutil
     from fastcheck.errors import MemoryBudgetError
-    from fastcheck.memory import ensure_fits
+    from fastcheck.runtime.memory import ensure_fits
 
     MiB = 2**20
     vms = psutil.Process().memory_info().vms

@@ -9,8 +9,8 @@ import fastcheck as fc
 from fastcheck.app import exercises as ex
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
-from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
-from fastcheck.step import RELATIVE_STEP
+from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
+from fastcheck.planning.step import RELATIVE_STEP
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_richardson_on_the_fixed_backward_is_within_1e_10(seed, cost, engine):
     res = fc.check(cost, seed["params"], seed["fixed"], seed["X"], seed["Y"],
                    method="richardson", engine=engine)
     assert res.difference <= 1e-10
-    # J(theta) twice (determinism is checked), then the noise line (fastcheck.noise).
+    # J(theta) twice (determinism is checked), then the noise line (fastcheck.planning.noise).
     assert res.evaluations == 4 * 47 + 2 + NOISE_EVALUATIONS
     assert res.kinks == [] and res.verdict == "pass"
 

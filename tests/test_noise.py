@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastcheck as fc
-from fastcheck.noise import TOO_LARGE, TOO_SMALL, USABLE, ecnoise, measure
-from fastcheck.step import noise_boost
+from fastcheck.planning.noise import TOO_LARGE, TOO_SMALL, USABLE, ecnoise, measure
+from fastcheck.planning.step import noise_boost
 
 EPS32 = float(np.finfo(np.float32).eps)
 

@@ -6,7 +6,7 @@ import sys
 
 import tqdm.std
 
-from fastcheck.run import progress
+from fastcheck.drivers import progress
 
 
 class Terminal(io.StringIO):

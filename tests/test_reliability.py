@@ -8,7 +8,7 @@ import pytest
 import fastcheck as fc
 from fastcheck.engines.base import Block
 from fastcheck.errors import CostError, InputTypeError
-from fastcheck.run import local
+from fastcheck.drivers import local
 
 
 class _Squares:

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 
 import fastcheck as fc
-from fastcheck.result import REPORT_ROWS
+from fastcheck.report.result import REPORT_ROWS
 
 
 class Rows(HTMLParser):

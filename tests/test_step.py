@@ -1,4 +1,4 @@
-"""fastcheck.step: the default step, explicit steps, and refused steps."""
+"""fastcheck.planning.step: the default step, explicit steps, and refused steps."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.errors import OptionError
-from fastcheck.step import default_steps, steps_for
+from fastcheck.planning.step import default_steps, steps_for
 
 THETAS = [0.0, 1e-3, 1.0, 3.7, -1e6]
 

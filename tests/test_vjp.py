@@ -9,7 +9,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.errors import CostError, InputTypeError, OptionError
-from fastcheck.noise import EVALUATIONS as NOISE_EVALUATIONS
+from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
 from fastcheck.testing import assert_vjp_match
 from fastcheck.vjp import cotangent
 
@@ -72,7 +72,7 @@ def test_two_evaluations_per_coordinate_never_a_jacobian():
     res = fc.check_vjp(counted, inputs, grads, *args, engine="python")
     P = sum(v.size for v in inputs.values())
     # One call to learn the output's shape, two at the inputs as given, the noise
-    # line (fastcheck.noise), 2 per coordinate.
+    # line (fastcheck.planning.noise), 2 per coordinate.
     assert len(calls) == 1 + 2 + NOISE_EVALUATIONS + 2 * P
     assert res.evaluations == 2 + NOISE_EVALUATIONS + 2 * P
 

@@ -32,11 +32,11 @@ from dataclasses import asdict, dataclass, replace
 import numba
 import numpy as np
 
-from fastcheck.blas import single_threaded_blas
+from fastcheck.runtime.blas import single_threaded_blas
 from fastcheck.check import check
 from fastcheck.errors import OptionError
 from fastcheck.naive import naive_check
-from fastcheck.sampling import coordinates
+from fastcheck.planning.sampling import coordinates
 from fastcheck.verdict import relative_difference
 
 #: Engines in table order; peers come last.

@@ -2,7 +2,7 @@
 entries; ``fastcheck cache clear`` removes them (see ``fastcheck.compiler.store``)."""
 
 from fastcheck.compiler import cache, store
-from fastcheck.memory import format_bytes
+from fastcheck.runtime.memory import format_bytes
 
 
 def add_parser(sub):

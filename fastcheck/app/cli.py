@@ -22,12 +22,12 @@ import numpy as np
 
 from fastcheck import __version__
 from fastcheck.check import check
-from fastcheck.methods import METHODS
+from fastcheck.planning.methods import METHODS
 from fastcheck.costs import ENGINES
 from fastcheck.directions import check_directions
 from fastcheck.errors import FastcheckError, MemoryBudgetError
 from fastcheck.locate import locate
-from fastcheck.memory import available_bytes, ensure_fits, format_bytes
+from fastcheck.runtime.memory import available_bytes, ensure_fits, format_bytes
 from fastcheck.models import HIDDEN, LOSSES, MLP, problem_bytes
 
 from . import bench, cachecmd, demo, owncost, registry

@@ -15,7 +15,7 @@ from numba.core.errors import NumbaPerformanceWarning
 from ..errors import CompileError
 from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
 from . import budget, cache, diagnose, packing, store, timing, trampoline
-from .interrupt import interruptible
+from ..runtime.interrupt import interruptible
 from .source import Collection, python_function
 
 # One compile at a time in this process: Numba holds its own global compiler

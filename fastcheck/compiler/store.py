@@ -35,7 +35,7 @@ from pathlib import Path
 from numba.core import caching, config
 
 from ..errors import OptionError
-from ..numba_cache import DamagedCacheWarning, warn_once
+from ..runtime.numba_cache import DamagedCacheWarning, warn_once
 from . import cache
 
 PREFIX = "fastcheck_cost_"

@@ -28,7 +28,7 @@ from ..kernels.signatures import COST_SIG
 from . import cache, store
 from . import build
 from .build import CompiledCost
-from .interrupt import interruptible
+from ..runtime.interrupt import interruptible
 from .trace import Lit
 
 #: Operations emitted at most: straight-line code compiles in time roughly

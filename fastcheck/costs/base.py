@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CostError, DataError, OptionError
 from ..engines.base import Closer
-from ..layout import refuse_masked
+from ..planning.layout import refuse_masked
 
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")

@@ -13,9 +13,9 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from ..errors import DataError
-from ..layout import as_numeric_array
-from ..methods import method_record
-from ..calling import translated
+from ..planning.layout import as_numeric_array
+from ..planning.methods import method_record
+from .calling import translated
 from .python import PythonCostAdapter
 
 

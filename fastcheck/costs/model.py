@@ -6,9 +6,9 @@ import numpy as np
 from ..engines import GenericEngine, KinkWatched, LayeredEngine, PythonEngine
 from ..errors import DataError
 from ..kernels import mlp
-from ..methods import method_record
+from ..planning.methods import method_record
 from ..models import MLP
-from ..calling import translated
+from .calling import translated
 from .base import CostAdapter, cost_value
 
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from ..engines import GenericEngine, PythonEngine
 from ..errors import CompileError, CostError, OptionError
-from ..layout import Layout
-from ..memory import ensure_fits
-from ..methods import CENTRAL_METHOD, method_record
+from ..planning.layout import Layout
+from ..runtime.memory import ensure_fits
+from ..planning.methods import CENTRAL_METHOD, method_record
 from ..verdict import CHECKABLE_EPS
-from ..calling import call_cost, translated
+from .calling import call_cost, translated
 from .base import ENGINES, CostAdapter, cost_value, value_precision
 
 #: A check compiles by default when its Python time is predicted to exceed this
@@ -63,7 +63,7 @@ class PythonCostAdapter(CostAdapter):
     def __getstate__(self):
         # Another process (a Dask worker) gets plain data only: it rebuilds the
         # compiled cost from the disk cache, or compiles it, when it builds its
-        # generic engine (fastcheck/run/dask.py).
+        # generic engine (fastcheck/drivers/dask.py).
         state = self.__dict__.copy()
         state["compiled"], state["_buffers"] = {}, {}
         return state

@@ -46,7 +46,7 @@ class Engine:
     ``closer`` (a ``Closer``) is set by the adapter that builds the engine.
 
     Its passes, each pure, run by the drivers a block at a time
-    (``fastcheck.run.PASSES``): ``block`` and ``slopes``.
+    (``fastcheck.drivers.PASSES``): ``block`` and ``slopes``.
     """
 
     name = "engine"

@@ -3,10 +3,10 @@
 import numpy as np
 
 from ..errors import CostError
-from ..compiler.interrupt import interruptible
-from ..numba_setup import kernel_for
+from ..runtime.interrupt import interruptible
+from ..runtime.numba_setup import kernel_for
 from ..kernels.central import complex_sweep, sweep
-from ..methods import CENTRAL_METHOD, method_record
+from ..planning.methods import CENTRAL_METHOD, method_record
 from .base import Engine, empty_block
 from ..kernels.points import points as points_kernel
 

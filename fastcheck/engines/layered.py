@@ -9,8 +9,8 @@ import numpy as np
 
 from ..kernels import layered
 from ..kernels import mlp
-from ..methods import CENTRAL_METHOD, method_record
-from ..numba_setup import kernel_for
+from ..planning.methods import CENTRAL_METHOD, method_record
+from ..runtime.numba_setup import kernel_for
 from .base import Engine, empty_block
 
 

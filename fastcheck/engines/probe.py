@@ -8,7 +8,7 @@ any truncation); a kink shows as left and right slopes that disagree.
 
 import numpy as np
 
-from ..calling import Perturbed
+from ..costs.calling import Perturbed
 
 
 def one_sided(evaluate, theta, layout, idx, h, j0):

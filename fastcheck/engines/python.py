@@ -2,16 +2,16 @@
 
 import numpy as np
 
-from ..calling import Along, Perturbed
+from ..costs.calling import Along, Perturbed
 from ..kernels.central import richardson
-from ..methods import CENTRAL_METHOD, method_record
+from ..planning.methods import CENTRAL_METHOD, method_record
 from .base import Engine, empty_block
 
 
 class PythonEngine(Engine):
     """The reference engine: ``evaluate(theta, where)`` per perturbation.
 
-    ``method`` (a ``fastcheck.methods.Method`` or its name) is central
+    ``method`` (a ``fastcheck.planning.methods.Method`` or its name) is central
     differences (2 evaluations per coordinate), Richardson's (4) or the complex
     step (1, on a complex copy of theta). Its one row of theta is restored
     after every coordinate, so blocks leave nothing behind.

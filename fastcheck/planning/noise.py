@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CostError
+from ..errors import CostError
 
 #: Points on the line; the middle one is theta itself (J(theta) is known).
 POINTS = 9

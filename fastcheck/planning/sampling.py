@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from .errors import OptionError
+from ..errors import OptionError
 
 
 def validate_seed(seed):

@@ -11,10 +11,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .layout import format_index
-from .report_html import report_html, tensor_rows
+from ..planning.layout import format_index
+from .html import report_html, tensor_rows
 from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready
-from .verdict import ADVICE, MISTAKE
+from ..verdict import ADVICE, MISTAKE
 
 #: The report lists at most this many located coordinates.
 REPORT_LOCATED = 20

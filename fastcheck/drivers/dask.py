@@ -27,9 +27,9 @@ import warnings
 import numba
 import numpy as np
 
-from ..blas import single_threaded_blas
+from ..runtime.blas import single_threaded_blas
 from ..errors import ClusterError, CostError, InputTypeError, MemoryBudgetError, OptionError
-from ..memory import HEADROOM, ensure_fits, format_bytes
+from ..runtime.memory import HEADROOM, ensure_fits, format_bytes
 from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, engine_pass,
                     run_blocks, thread_count)
 

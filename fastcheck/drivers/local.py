@@ -12,9 +12,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from ..blas import single_threaded_blas
+from ..runtime.blas import single_threaded_blas
 from ..errors import CostError, OptionError
-from ..memory import ensure_fits, format_bytes
+from ..runtime.memory import ensure_fits, format_bytes
 from .progress import progress_bar, visible
 
 TARGET_SECONDS = 0.2

@@ -9,7 +9,7 @@ explicit ``eps`` is the exercise's fixed absolute step and is used as given,
 so ``eps=1e-7`` reproduces the published numbers bit for bit.
 
 Two things move the default step away from float64's: the cost's measured
-noise (``fastcheck.noise``), when it shows the cost computes in a coarser
+noise (``fastcheck.planning.noise``), when it shows the cost computes in a coarser
 precision than float64 (a float32 cost is known to about 1e-7 of J, and its
 best central step is about cbrt(1e-7) = 5e-3 relative, ``noise_boost``); and
 the size of the parameters, when they are all far from 1 in magnitude
@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from .errors import OptionError, ParameterError
+from ..errors import OptionError, ParameterError
 from .methods import CENTRAL_METHOD, METHODS, method_record, probing
 
 #: The best relative step of each real method in float64 (``methods.METHODS``).
@@ -85,7 +85,7 @@ def scale_floor(theta):
 def default_steps(theta, method=CENTRAL_METHOD, floor=1.0, boost=1.0):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
-    ``method`` is a ``fastcheck.methods.Method`` or its name. A fixed
+    ``method`` is a ``fastcheck.planning.methods.Method`` or its name. A fixed
     ``absolute_step`` as it is; else h_i = c * max(1, |theta_i|) with c the
     method's best relative step (``floor``
     replaces the 1, see ``scale_floor``, and ``boost`` multiplies c, see

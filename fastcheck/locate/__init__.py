@@ -13,17 +13,17 @@ import time
 
 import numpy as np
 
-from . import verdict as V
-from .check import check, prepare
-from .plan import ensure_deterministic
-from .errors import OptionError
+from .. import verdict as V
+from ..check import check, prepare
+from ..planning.plan import ensure_deterministic
+from ..errors import OptionError
 from .grouptest import AMBIG, FAIL, LEAF, PASS, GroupTest
-from .methods import CENTRAL_METHOD
-from .locateresult import Block, TensorTest, judge_located
-from .run import cluster, validate_cluster, validate_threads
-from .run.points import DaskPoints, LocalPoints
-from .sampling import chosen_tensors, validate_seed
-from .step import positive_finite
+from ..planning.methods import CENTRAL_METHOD
+from ..report.locate import Block, TensorTest, judge_located
+from ..drivers import cluster, validate_cluster, validate_threads
+from ..drivers.points import DaskPoints, LocalPoints
+from ..planning.sampling import chosen_tensors, validate_seed
+from ..planning.step import positive_finite
 
 #: The miss bound per test that ``repeats=None`` aims at: r = 20 gives 2^-20 = 9.5e-7.
 MISS_PER_TEST = 1e-6

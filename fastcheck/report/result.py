@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layout import format_index
-from .memory import format_bytes
-from .methods import CENTRAL_METHOD
-from .report_html import directions_rows, report_html, tensor_rows
+from ..planning.layout import format_index
+from ..runtime.memory import format_bytes
+from ..planning.methods import CENTRAL_METHOD
+from .html import directions_rows, report_html, tensor_rows
 
 #: Bumped whenever ``to_dict()``'s keys change meaning.
 SCHEMA_VERSION = 2

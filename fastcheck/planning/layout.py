@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import GradientError, InputTypeError, ParameterError
-from .memory import ensure_fits
+from ..errors import GradientError, InputTypeError, ParameterError
+from ..runtime.memory import ensure_fits
 
 # dtype kinds we accept as numbers: signed/unsigned integers and floats.
 # Booleans, strings, objects and complex numbers are refused (the complex step makes

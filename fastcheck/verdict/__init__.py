@@ -10,7 +10,7 @@ notes a report carries. Nothing here estimates anything.
 How a coordinate is judged (tests/test_verdict.py pins each rule):
 
 1. Its estimate comes with an error estimate: the cost is known to U, the
-   larger of ``NOISE_SAFETY`` times its measured noise (``fastcheck.noise``)
+   larger of ``NOISE_SAFETY`` times its measured noise (``fastcheck.planning.noise``)
    and ``ROUNDING_ULPS`` float64 ulps of |J|, or where the noise could not be
    measured ``ROUNDING_ULPS`` ulps of max(1, |J|) in the cost's own
    precision; a difference quotient with step h is known to U over h (times
@@ -41,8 +41,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .patterns import patterns
-from .result import STATUSES, CheckResult, DirectionsResult, TensorTable
-from .step import COARSE_NOISE, positive_finite
+from ..report.result import STATUSES, CheckResult, DirectionsResult, TensorTable
+from ..planning.step import COARSE_NOISE, positive_finite
 
 #: The exercise's relative difference below which a check was taken to pass;
 #: here it is also each coordinate's relative allowance.
@@ -208,7 +208,7 @@ def cost_noise(j0, value_eps):
 
 def measured_noise(j0, value_eps, noise):
     """(U, notes): how well the cost's value is known, from ``noise`` (a
-    ``fastcheck.noise.Noise`` measured at theta): ``NOISE_SAFETY`` sigma, at
+    ``fastcheck.planning.noise.Noise`` measured at theta): ``NOISE_SAFETY`` sigma, at
     least ``ROUNDING_ULPS`` float64 ulps of |J| (a float32 cost's noise is
     measured, not assumed from its dtype), with no absolute floor, so a cost
     of 1e-170 is judged at its own scale and one near 0 because large terms
@@ -241,7 +241,7 @@ def step_notes(eps, fitted, noise, j0):
 
 
 def error_estimate(method, h, approx, grad, noise):
-    """(n,) the error each estimate of ``method`` (a ``fastcheck.methods.Method``)
+    """(n,) the error each estimate of ``method`` (a ``fastcheck.planning.methods.Method``)
     may carry from rounding: its ``error_factor`` times U / h (U / h for
     central differences, each of two values known to U over 2h; 3 U / h for
     Richardson's (4 D(h/2) - D(h)) / 3); for an estimate that subtracts nothing

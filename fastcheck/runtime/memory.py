@@ -20,7 +20,7 @@ try:
 except ImportError:  # Windows: no rlimits
     resource = None
 
-from .errors import MemoryBudgetError
+from ..errors import MemoryBudgetError
 
 #: Leave this fraction of the available memory to everything else.
 HEADROOM = 0.8

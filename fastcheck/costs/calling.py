@@ -8,7 +8,7 @@ propagate as themselves, with a note.
 
 import contextlib
 
-from .errors import CostError
+from ..errors import CostError
 
 #: Raised inside a cost, these say something about the process (out of memory, too
 #: deep, interrupted), not about the cost: they propagate as themselves, so that

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import OptionError
-from .kernels.central import CENTRAL, RICHARDSON
+from ..errors import OptionError
+from ..kernels.central import CENTRAL, RICHARDSON
 
 _EPS = float(np.finfo(np.float64).eps)
 

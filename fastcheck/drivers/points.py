@@ -13,10 +13,10 @@ import uuid
 
 import numpy as np
 
-from ..blas import single_threaded_blas
+from ..runtime.blas import single_threaded_blas
 from ..errors import CostError
-from ..memory import ensure_fits
-from ..methods import CENTRAL_METHOD
+from ..runtime.memory import ensure_fits
+from ..planning.methods import CENTRAL_METHOD
 from .local import PROGRESS_AFTER_SECONDS, thread_count
 from .progress import progress_bar, visible
 
@@ -115,7 +115,7 @@ class LocalPoints:
 
 class DaskPoints:
     """The same on the workers of a Dask cluster: the adapter is shipped once (as
-    ``run/dask.py`` ships it), each worker builds its engine once, and each
+    ``drivers/dask.py`` ships it), each worker builds its engine once, and each
     chunk of directions is one task. Values do not depend on where a chunk ran."""
 
     def __init__(self, adapter, engine, *, client, progress=None):

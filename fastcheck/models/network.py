@@ -10,7 +10,7 @@ twin written apart, to 1e-12).
 
 import numpy as np
 
-from .kernels.mlp import BCE, CE, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTMAX, TANH
+from ..kernels.mlp import BCE, CE, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTMAX, TANH
 
 
 def weights(theta, sizes):

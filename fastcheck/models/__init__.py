@@ -15,10 +15,10 @@ import numbers
 
 import numpy as np
 
-from .errors import DataError, OptionError, ParameterError
-from .layout import Layout, as_numeric_array
+from ..errors import DataError, OptionError, ParameterError
+from ..planning.layout import Layout, as_numeric_array
 from . import network as N
-from .kernels import mlp
+from ..kernels import mlp
 
 HIDDEN = {"linear": mlp.LINEAR, "relu": mlp.RELU, "leaky_relu": mlp.LEAKY_RELU,
           "tanh": mlp.TANH, "sigmoid": mlp.SIGMOID}

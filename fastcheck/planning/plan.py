@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import verdict as V
-from .errors import CostError
-from .engines.probe import one_sided
+from .. import verdict as V
+from ..errors import CostError
+from ..engines.probe import one_sided
 from .methods import CENTRAL_METHOD, method_record, probing
 from .sampling import coordinates as sample_coordinates, flat_indices
 from .noise import measure
@@ -32,7 +32,7 @@ class Plan(NamedTuple):
     """One check, fixed.
 
     ``idx`` (n,) are the flat indices checked, ``h`` (n,) their steps for
-    ``method`` (a ``fastcheck.methods.Method``) and ``h_real`` (n,) the real
+    ``method`` (a ``fastcheck.planning.methods.Method``) and ``h_real`` (n,) the real
     steps the closer look takes (the complex step's own is far too small).
     ``grad`` (n,) is the gradient there, ``grad_flat`` (P,) all of it,
     ``rounding`` how well it is known (``verdict.gradient_rounding``). ``j0``
