@@ -135,7 +135,7 @@ def test_fastcheck_survives_its_own_damaged_kernels(runs, kernel):
 
 def test_an_unremovable_damaged_file_is_named(tmp_path, monkeypatch):
     """When the file cannot be removed the warning says to delete it by hand."""
-    from fastcheck import numba_cache
+    from fastcheck.runtime import numba_cache
 
     def refuse(path):
         raise PermissionError(13, "Permission denied", path)
@@ -149,7 +149,7 @@ def test_an_unremovable_damaged_file_is_named(tmp_path, monkeypatch):
 def test_install_is_idempotent():
     from numba.core.caching import IndexDataCacheFile
 
-    from fastcheck import numba_cache
+    from fastcheck.runtime import numba_cache
 
     before = IndexDataCacheFile._load_index, IndexDataCacheFile._load_data
     assert all(getattr(reader, "_fastcheck_recovers", False) for reader in before), \

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck import numba_cache
+from fastcheck.runtime import numba_cache
 from fastcheck.compiler import build, cache, compile_cost, store
 from fastcheck.runtime.numba_cache import CacheUnavailableWarning, DamagedCacheWarning
 

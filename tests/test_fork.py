@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck import numba_setup
+from fastcheck.runtime import numba_setup
 
 TIMEOUT = 90
 
@@ -123,7 +123,7 @@ def test_tbb_is_chosen_when_installed():
 FALLBACK = PROBLEM + textwrap.dedent("""
     import os
     from numba import njit, prange
-    from fastcheck import numba_setup
+    from fastcheck.runtime import numba_setup
 
     @njit(parallel=True)
     def total(x):
