@@ -8,6 +8,7 @@ a driver can ship one to another process, which builds its own engines there.
 """
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,6 +76,15 @@ def cost_value(value, where, complex_input=False):
     return value
 
 
+class EngineChoice(NamedTuple):
+    """The engine a check runs (``name``), the report's lines about that choice
+    (``notes``) and the seconds spent compiling the cost for it."""
+
+    name: str
+    notes: tuple
+    compile_seconds: float
+
+
 class CostAdapter:
     """Base of the adapters. Subclasses set ``engines`` and implement the rest.
 
@@ -108,11 +118,20 @@ class CostAdapter:
         return self.evaluate(theta, where)
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
-        """The engine to run for ``name`` ("auto": the default), or ``OptionError``.
+        """The ``EngineChoice`` for engine ``name`` ("auto": the default), or ``OptionError``.
 
         ``seconds_per_coordinate`` and ``count`` predict the check's time, for
         adapters that weigh compiling against it; ``jit`` forces that choice.
+        The notes and compile time of the choice come back as values.
         """
+        noted, compiled = len(self.notes), self.compile_seconds
+        chosen = self.choose_engine(name, method, seconds_per_coordinate, count, jit=jit)
+        notes = tuple(self.notes[noted:])
+        del self.notes[noted:]
+        return EngineChoice(chosen, notes, self.compile_seconds - compiled)
+
+    def choose_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
+        """The name of the engine to run for ``name``: the adapter's default for "auto"."""
         if name not in ENGINES:
             raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
                               f"got {name!r}")

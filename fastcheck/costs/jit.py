@@ -102,8 +102,8 @@ class JitCostAdapter(PythonCostAdapter):
         complex arithmetic then runs the complex step in Python, with a note.)"""
         return True
 
-    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
+    def choose_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         # Compiling must succeed for the real methods; for the complex step it may not.
         if jit is None and name == "auto" and not method_record(method).complex_step:
             jit = True
-        return super().resolve_engine(name, method, seconds_per_coordinate, count, jit=jit)
+        return super().choose_engine(name, method, seconds_per_coordinate, count, jit=jit)

@@ -68,7 +68,7 @@ class PythonCostAdapter(CostAdapter):
         state["compiled"], state["_buffers"] = {}, {}
         return state
 
-    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
+    def choose_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         """"python" or "generic" for this check, compiling the cost when that is chosen.
 
         ``jit`` True or ``engine="generic"`` compile or fail with the reason

@@ -122,7 +122,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
     per_evaluation = max(time.perf_counter() - tick, 1e-7)
     ensure_deterministic(adapter, theta, j0)
     name = adapter.resolve_engine(engine, CENTRAL_METHOD, 2 * per_evaluation,
-                                  EXPECTED_EVALUATIONS // 2, jit=jit)
+                                  EXPECTED_EVALUATIONS // 2, jit=jit).name
     # The layered engine differentiates coordinates; directions need whole
     # forward passes, which a model's packed compiled cost gives on the generic one.
     points_engine = "generic" if name == "layered" else name

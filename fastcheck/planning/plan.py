@@ -89,7 +89,7 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
     j0 = adapter.evaluate(theta, "at the given parameters")
     per_coordinate = method.evaluations * max(time.perf_counter() - tick, 1e-7)
     ensure_deterministic(adapter, theta, j0)
-    name = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
+    choice = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
     # The cost's noise, measured: it sets the error estimates and, for a cost
     # coarser than float64, the steps (tests/test_noise.py).
     measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
@@ -111,11 +111,12 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
     return Plan(layout=layout, theta=theta, idx=idx, h=h, h_real=h_real, method=method,
                 eps=None if eps is None else float(eps), threshold=threshold,
                 grad=grad_flat[idx], grad_flat=grad_flat, rounding=rounding, j0=j0,
-                noise=noise, value_eps=adapter.value_eps, engine=name,
+                noise=noise, value_eps=adapter.value_eps, engine=choice.name,
                 seconds_per_coordinate=per_coordinate,
                 evaluations=2 + verified + measured.evaluations,
-                compile_seconds=adapter.compile_seconds,
-                notes=tuple(adapter.notes) + tuple(V.precision_notes(params, grad_eps, rounding))
+                compile_seconds=choice.compile_seconds,
+                notes=tuple(adapter.notes) + choice.notes
+                + tuple(V.precision_notes(params, grad_eps, rounding))
                 + tuple(noise_notes))
 
 
