@@ -1,6 +1,6 @@
 """``check``: the facade. Validate the options, make the plan, hand it to a
 driver, look closer where the verdict's first look asks, hand the numbers to
-the verdict."""
+the verdict (``run_plan``, which ``locate`` runs on its candidates too)."""
 
 import time
 
@@ -21,7 +21,7 @@ def prepare(cost, params, grads, args):
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
           sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None,
-          only=None, exclude=None, client=None, workers=None, _coordinates=None):
+          only=None, exclude=None, client=None, workers=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -60,8 +60,6 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         tensors left). The others appear in the report with 0 coordinates
         checked. A name that is not a tensor, or leaving none, is an
         ``OptionError``.
-    _coordinates : (n,) int64, optional
-        Private (``fastcheck.locate``): check exactly these sorted flat indices.
     engine : {"auto", "python", "generic", "layered"}
         "auto" uses the cost's default: "layered" for built-in models,
         "generic" for jit costs; for a plain Python cost, "generic" (its code
@@ -89,7 +87,21 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     start = time.perf_counter()
     plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
                      threshold=threshold, sample=sample, seed=seed, only=only,
-                     exclude=exclude, engine=engine, jit=jit, coordinates=_coordinates)
+                     exclude=exclude, engine=engine, jit=jit)
+    return run_plan(adapter, plan, start, client=client, workers=workers, threads=threads,
+                    progress=progress)
+
+
+def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, progress=None,
+             examine_all=False):
+    """Drive a coordinate ``Plan``'s estimates, look closer where the verdict's first
+    look asks, and judge: a ``CheckResult``, its time counted from ``start``
+    (perf_counter seconds) less the plan's compiling.
+
+    The closer look takes four evaluations per coordinate, for at most
+    ``verdict.PROBE_SECONDS``, unless ``examine_all`` (``locate``'s candidates,
+    already few: a kink left unexamined there would be "unsure").
+    """
     with driver(adapter, plan, client=client, workers=workers, threads=threads,
                 progress=progress) as run:
         estimates = run.run("block", plan.idx, plan.h,
@@ -97,10 +109,7 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         order = V.first_look(plan, estimates).order
         slopes = None
         if order.size:
-            # Four evaluations per coordinate, for at most PROBE_SECONDS; locate's
-            # candidates (already few, at most PROBE_PER_TENSOR examined per
-            # tensor) are all examined: a kink left unexamined would be "unsure".
-            deadline = None if _coordinates is not None else time.perf_counter() + V.PROBE_SECONDS
+            deadline = None if examine_all else time.perf_counter() + V.PROBE_SECONDS
             slopes = run.run("slopes", plan.idx[order], plan.h_real[order],
                              seconds_per_coordinate=4 * plan.seconds_per_coordinate
                              / plan.method.evaluations, deadline=deadline)

@@ -16,10 +16,9 @@ from .errors import OptionError
 from .runtime.memory import ensure_fits
 from .planning.sampling import validate_seed
 from .planning.methods import CENTRAL_METHOD
-from .planning.noise import measure
-from .planning.step import noise_boost, positive_finite, scale_floor
-from .verdict import (judge_directions, measured_noise, precision_notes, resolve_threshold,
-                      step_notes)
+from .planning.baseline import make_baseline
+from .planning.step import noise_boost, positive_finite
+from .verdict import judge_directions, precision_notes, resolve_threshold, step_notes
 
 
 def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshold=None):
@@ -57,16 +56,13 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     eps = None if eps is None else positive_finite(eps, "eps")
 
     start = time.perf_counter()
-    j0 = evaluate(theta, "at the given parameters")
-    # The cost's noise, measured (issue 22): the error estimate and the step follow it.
-    floor = scale_floor(theta)
-    measured = measure(lambda t: evaluate(t, "on the noise line"), theta, j0,
-                       np.maximum(floor, np.abs(theta)), seed)
-    noise, noise_notes = measured_noise(j0, adapter.value_eps, measured)
+    # The Python cost is evaluated as it is (a handful of evaluations: nothing to compile).
+    base = make_baseline(adapter, engine="python", method=CENTRAL_METHOD, count=n, seed=seed)
+    measured, j0 = base.measured, base.j0
     fitted = (CENTRAL_METHOD.relative_step * noise_boost(measured.relative(j0))
-              * max(floor, float(np.max(np.abs(theta)))))
+              * max(base.floor, float(np.max(np.abs(theta)))))
     h = fitted if eps is None else eps
-    noise_notes += step_notes(eps, np.array([fitted]), measured, j0)
+    noise_notes = base.noise_notes + tuple(step_notes(eps, np.array([fitted]), measured, j0))
     rng = np.random.default_rng(seed)
     expected, estimate = np.empty(n), np.empty(n)
     for k in range(int(n)):
@@ -83,7 +79,7 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     seconds = time.perf_counter() - start
 
     return judge_directions(layout=layout, expected=expected, estimate=estimate, h=h,
-                            noise=noise, threshold=threshold,
-                            evaluations=2 * int(n) + 1 + measured.evaluations,
-                            seconds=seconds,
-                            notes=adapter.notes + precision_notes(params) + noise_notes)
+                            noise=base.noise, threshold=threshold,
+                            evaluations=2 * int(n) + base.evaluations, seconds=seconds,
+                            notes=list(base.notes) + precision_notes(params)
+                            + list(noise_notes))

@@ -105,7 +105,8 @@ def test_a_process_error_in_the_closer_look_names_the_coordinate(kind):
 @pytest.mark.parametrize("kind", FATAL)
 def test_a_process_error_in_check_directions_propagates(kind):
     with pytest.raises(kind) as info:
-        fc.check_directions(raising_after(3 + NOISE_EVALUATIONS, kind), params(), grads(),
+        # J at theta, its determinism repeat, the noise line, then direction 0 (+h), (-h).
+        fc.check_directions(raising_after(4 + NOISE_EVALUATIONS, kind), params(), grads(),
                             X0, n=2)
     assert "along direction 0 (-h)" in "".join(info.value.__notes__)
 

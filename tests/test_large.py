@@ -89,8 +89,9 @@ def test_three_directions_catch_each_planted_mistake(seed_case, mistake):
     bad = dict(fixed, **{key: fixed[key] * factor})
     res = fc.check_directions(ex.forward_propagation_n, params, bad, X, Y, n=3)
     assert not res.passed and res.difference > 1e-3
-    # J(theta), 2 per direction, and the noise line (fastcheck.planning.noise).
-    assert res.evaluations == 7 + NOISE_EVALUATIONS and not hasattr(res, "per_tensor")
+    # J(theta) and its determinism repeat, 2 per direction, and the noise line
+    # (fastcheck.planning.noise).
+    assert res.evaluations == 8 + NOISE_EVALUATIONS and not hasattr(res, "per_tensor")
     # Each direction's expected value is grad . v for an independent v of the same seed.
     rng = np.random.default_rng(0)
     grad = np.concatenate([bad["d" + name].ravel() for name in params])

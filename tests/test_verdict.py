@@ -262,10 +262,12 @@ def test_a_tensor_whose_true_gradient_is_zero_is_ok(precision, method, eps):
 # ------------------------------------------------------------- 7. nondeterminism
 
 
-def test_unseeded_dropout_is_a_cost_error_with_the_size_of_the_noise():
+@pytest.mark.parametrize("entry", [fc.check, fc.locate, fc.check_directions])
+def test_unseeded_dropout_is_a_cost_error_with_the_size_of_the_noise(entry):
+    """Every entry point starts from the same baseline, determinism check included."""
     _, params, args, grads = U.net("dropout")
     with pytest.raises(CostError, match=r"not deterministic.*a difference of \d"):
-        fc.check(U.dropout_loss_unseeded, params, grads(), *args)
+        entry(U.dropout_loss_unseeded, params, grads(), *args)
 
 
 # ------------------------------------------------------------- 8. shapes

@@ -1,69 +1,24 @@
 """``locate``: where a large network's gradient is wrong, in about one percent
 of the full check's evaluations.
 
-Validate the options, test every tensor along random-sign directions
-(``grouptest.GroupTest``, J from a ``points`` driver), bisect the tensors that
-fail down to candidate coordinates, and hand those to the ordinary coordinate
-check (``check(..., _coordinates=...)``): a coordinate is blamed on the same
-evidence, error estimate and closer look as in ``fastcheck.check``.
+Validate the options, make a search plan on the cost's baseline
+(``planning.search``), test every tensor along random-sign directions and
+bisect those that fail (``locate.search``, J from a driver's ``points`` pass),
+then confirm the candidates with a coordinate plan on the same baseline, run
+and judged as ``fastcheck.check`` runs and judges its own
+(``check.run_plan``): a coordinate is blamed on the same evidence, error
+estimate and closer look.
 """
 
-import math
 import time
 
-import numpy as np
-
 from .. import verdict as V
-from ..check import check, prepare
-from ..planning.plan import ensure_deterministic
-from ..errors import OptionError
-from .grouptest import AMBIG, FAIL, LEAF, PASS, GroupTest
+from ..check import prepare, run_plan, validate_options
 from ..planning.methods import CENTRAL_METHOD
-from ..report.locate import Block, TensorTest, judge_located
-from ..drivers import cluster, validate_cluster, validate_threads
-from ..drivers.points import DaskPoints, LocalPoints
-from ..planning.sampling import chosen_tensors, validate_seed
-from ..planning.step import positive_finite
-
-#: The miss bound per test that ``repeats=None`` aims at: r = 20 gives 2^-20 = 9.5e-7.
-MISS_PER_TEST = 1e-6
-#: Steps along directions, relative to max(1, |theta_i|): the exercise's h.
-#: Not the coordinate check's cbrt(eps) = 6e-6: truncation along a +-1
-#: direction over n coordinates grows about as n^1.5 h^3, and at 6e-6 it would
-#: make every whole-tensor trial of a large tensor step-inconsistent
-#: (research/locate.md measured 1e-7 at noise level over 800k coordinates).
-DIRECTION_STEP = 1e-7
-#: A trial's residual on correct code stays within this many ulps of max(1, |J|)
-#: (research/locate.md: rounding std 0.22-0.34, max 1.57 ulps over 52k coordinates).
-TRIAL_ULPS = 4.0
-#: Candidate sets of a matrix up to this size go to the coordinate check whole;
-#: larger ones are bisected coordinate by coordinate first.
-EXACT_CANDIDATES = 1024
-#: Candidate sets larger than this, or left by a bisection stopped as dense or
-#: over budget, are reported as a block; a sample of ``BLOCK_SAMPLE`` of their
-#: coordinates is confirmed (the closer look examines 64 per tensor anyway).
-BLOCK_CANDIDATES, BLOCK_SAMPLE = 4096, 256
-#: What "auto" assumes a locate evaluates, to weigh compiling a Python cost.
-EXPECTED_EVALUATIONS = 2000
-
-
-def resolve_repeats(repeats):
-    """r: clean trials per test; None picks r with 2^-r <= ``MISS_PER_TEST``."""
-    if repeats is None:
-        return math.ceil(-math.log2(MISS_PER_TEST))
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise OptionError(f"repeats must be a positive integer (clean trials per test), "
-                          f"got {repeats!r}")
-    return int(repeats)
-
-
-def direction_steps(theta, eps):
-    """(P,) steps along directions: ``DIRECTION_STEP`` * max(1, |theta_i|) as
-    really stored, or the fixed ``eps``."""
-    if eps is None:
-        h = DIRECTION_STEP * np.maximum(1.0, np.abs(theta))
-        return (theta + h) - theta
-    return np.full(theta.shape, positive_finite(eps, "eps"))
+from ..planning.plan import make_plan
+from ..planning.search import make_search
+from ..report.locate import judge_located
+from .search import points_driver, search
 
 
 def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, seed=0,
@@ -105,122 +60,22 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
         having passed an error above the trial threshold.
     """
     threshold = V.resolve_threshold(threshold)
-    repeats = resolve_repeats(repeats)
-    if progress not in (None, True, False):
-        raise OptionError(f"progress must be True, False or None, got {progress!r}")
-    threads = validate_threads(threads)
-    validate_cluster(client, workers, threads)
-    seed = validate_seed(seed)
+    threads = validate_options(CENTRAL_METHOD.name, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
-    layout, theta = adapter.layout, adapter.theta
-    tensors = chosen_tensors(layout, only, exclude)
-    h = direction_steps(theta, eps)
-
     start = time.perf_counter()
-    tick = time.perf_counter()
-    j0 = adapter.evaluate(theta, "at the given parameters")
-    per_evaluation = max(time.perf_counter() - tick, 1e-7)
-    ensure_deterministic(adapter, theta, j0)
-    name = adapter.resolve_engine(engine, CENTRAL_METHOD, 2 * per_evaluation,
-                                  EXPECTED_EVALUATIONS // 2, jit=jit).name
-    # The layered engine differentiates coordinates; directions need whole
-    # forward passes, which a model's packed compiled cost gives on the generic one.
-    points_engine = "generic" if name == "layered" else name
-    tau = TRIAL_ULPS * adapter.value_eps * max(1.0, abs(j0))
-    rounding = V.gradient_rounding(V.gradient_precision(params, grads, layout.names), grad_flat)
-
-    def search(points):
-        test = GroupTest(points, theta, grad_flat, h, tau, repeats, np.random.default_rng(seed),
-                         slack=rounding)
-        tested, blocks, confirm = [], [], []
-        for k in tensors:
-            row, picked = search_tensor(test, layout, k, repeats)
-            tested.append(row)
-            if row.stop in ("dense", "budget") or picked.size > BLOCK_CANDIDATES:
-                blocks.append(Block(layout.names[k], int(picked.size), row.stop))
-                if picked.size > BLOCK_SAMPLE:
-                    picked = np.sort(np.random.default_rng([seed, k]).choice(
-                        picked, BLOCK_SAMPLE, replace=False))
-            confirm.append(picked)
-        return test, tested, blocks, np.unique(np.concatenate(confirm)).astype(np.int64)
-
-    if client is None and workers is None:
-        points = LocalPoints(adapter, points_engine, threads=threads, progress=progress)
-        try:
-            test, tested, blocks, idx = search(points)
-        finally:
-            points.close()
-    else:
-        with cluster(client, workers) as dask_client:
-            points = DaskPoints(adapter, points_engine, client=dask_client, progress=progress)
-            try:
-                test, tested, blocks, idx = search(points)
-            finally:
-                points.close()
+    plan = make_search(adapter, grad_flat, params, grads, eps=eps, repeats=repeats, seed=seed,
+                       engine=engine, jit=jit, only=only, exclude=exclude)
+    with points_driver(adapter, plan, client=client, workers=workers, threads=threads,
+                       progress=progress) as points:
+        found = search(plan, points)
     searched = time.perf_counter() - start
-
-    confirmed = check(cost, params, grads, *args, eps=eps, threshold=threshold, seed=seed,
-                      engine=name if engine == "auto" else engine, progress=progress,
-                      threads=threads, jit=jit, client=client, workers=workers,
-                      _coordinates=idx)
+    confirm = make_plan(adapter, grad_flat, params, grads, eps=eps, threshold=threshold,
+                        seed=seed, coordinates=found.candidates, baseline=plan.baseline)
+    confirmed = run_plan(adapter, confirm, time.perf_counter(), client=client, workers=workers,
+                         threads=threads, progress=progress, examine_all=True)
     return judge_located(
-        layout=layout, confirmed=confirmed, tested=tested, blocks=blocks, repeats=repeats,
-        clean_tests=test.clean_tests, tau=tau, h=h, tensors=tensors,
-        evaluations=test.evaluations + 2 + confirmed.evaluations,
-        seconds=searched + confirmed.seconds, engine=points.name)
-
-
-def search_tensor(test, layout, k, repeats):
-    """Test tensor ``k`` of ``layout`` and bisect it if it fails: (``TensorTest``,
-    sorted flat indices (n,) for the coordinate check)."""
-    o, n, shape = layout.offsets[k], layout.offsets[k + 1] - layout.offsets[k], layout.shapes[k]
-    name = layout.names[k]
-    everything = np.arange(o, o + n, dtype=np.int64)
-    if n <= repeats:  # as cheap to check every coordinate as to test the tensor
-        return TensorTest(name, n, "checked", "exact", 0), everything
-    spent = test.evaluations
-    outcome = test.test([everything])[0]
-    if outcome == PASS:
-        return TensorTest(name, n, PASS, "", test.evaluations - spent), everything[:0]
-    budget = 2 * n
-    if len(shape) >= 2 and shape[0] > 1 and n // shape[0] > 1:
-        R = shape[0]
-        C = n // R
-        rows = test.search(R, lambda a, b: np.arange(o + a * C, o + b * C, dtype=np.int64),
-                           1, budget)
-        r_ids = ranges(rows.items + rows.diffuse)
-        c_ids, cols_stop = r_ids[:0], "exact"
-        if r_ids.size:
-            # Columns are searched within the rows found only: a kink or an error
-            # elsewhere in the tensor cannot make their halves fail or look ambiguous.
-            # Ranges of at most LEAF coordinates go to the coordinate check, as in
-            # the flat search (cheaper than bisecting on, and a kink's ambiguous
-            # halves stop splitting there).
-            cols = test.search(C, lambda a, b: (o + r_ids[:, None] * C
-                                                + np.arange(a, b)[None, :]).ravel(),
-                               max(1, LEAF // r_ids.size),
-                               max(0, budget - (test.evaluations - spent)))
-            c_ids, cols_stop = ranges(cols.items + cols.diffuse), cols.stop
-        # A whole row (column) makes every column (row) fail: the product of
-        # what the two searches found is exact unless it is large.
-        picked = np.sort((o + r_ids[:, None] * C + c_ids[None, :]).ravel())
-        dense = rows.stop != "exact" and cols_stop != "exact"
-        stop = "dense" if dense else "exact"
-        if picked.size > EXACT_CANDIDATES and not dense:
-            left = max(0, budget - (test.evaluations - spent))
-            flat = test.search(picked.size, lambda a, b: picked[a:b], LEAF, left)
-            picked = picked[ranges(flat.items + flat.diffuse)]
-            stop = flat.stop
-    else:
-        flat = test.search(n, lambda a, b: everything[a:b], LEAF, budget)
-        picked = everything[ranges(flat.items + flat.diffuse)]
-        stop = flat.stop
-    word = {FAIL: "failed", AMBIG: "ambiguous"}[outcome]
-    return TensorTest(name, n, word, stop, test.evaluations - spent), picked
-
-
-def ranges(spans):
-    """Sorted unique integers covered by the (a, b) ``spans``: (n,) int64."""
-    if not spans:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in spans]))
+        layout=plan.layout, confirmed=confirmed, tested=found.tested, blocks=found.blocks,
+        repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
+        tensors=plan.tensors,
+        evaluations=found.evaluations + plan.baseline.evaluations + confirmed.evaluations,
+        seconds=searched + confirmed.seconds, engine=plan.engine)

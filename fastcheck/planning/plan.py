@@ -1,26 +1,25 @@
 """The plan of a check: what is checked, with which steps, method, noise and
 engine, fixed once before anything runs.
 
-``make_plan`` asks the cost's adapter everything a check needs to know before
-it runs: J at theta (twice: a cost that is not deterministic cannot be
-checked), how long an evaluation takes, which engine runs it (compiling the
-cost when that pays), how well J is known, and, for the complex step, whether
-the cost carries imaginary parts at all. The ``Plan`` it returns is immutable;
+``make_plan`` builds on the cost's ``Baseline`` (J at theta, determinism,
+timing, engine, measured noise: ``planning.baseline``) what a coordinate check
+needs: the coordinates, their steps fitted to the noise, the gradient's
+rounding and, for the complex step, whether the cost carries imaginary parts
+at all. The ``Plan`` it returns is immutable;
 the drivers, the engines and the verdict read it and never write to the
 adapter.
 """
 
-import time
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import verdict as V
 from ..errors import CostError
+from .baseline import make_baseline
 from ..engines.probe import one_sided
 from .methods import CENTRAL_METHOD, method_record, probing
 from .sampling import coordinates as sample_coordinates, flat_indices
-from .noise import measure
 from .step import default_steps, noise_boost, scale_floor, steps_for
 
 #: Coordinates per tensor on which the complex step is compared with real
@@ -66,14 +65,17 @@ class Plan(NamedTuple):
 
 def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=None,
               threshold=None, sample=None, seed=0, only=None, exclude=None, engine="auto",
-              jit=None, coordinates=None):
+              jit=None, coordinates=None, baseline=None):
     """The ``Plan`` of checking ``grad_flat`` (P,), gathered from ``grads``, against
     ``adapter``'s cost; the options are ``fastcheck.check``'s.
 
     ``coordinates`` (flat indices) checks exactly those coordinates instead of
-    the ones ``sample``, ``only`` and ``exclude`` choose. ``CostError`` when
-    the cost is not deterministic, or cannot run the complex step it is asked
-    to; ``OptionError`` for an option that does not fit.
+    the ones ``sample``, ``only`` and ``exclude`` choose. ``baseline`` is the
+    cost's ``Baseline`` when the caller has measured it already (``locate``,
+    confirming its candidates: then the plan counts no evaluations or compile
+    time of its own); else it is measured here. ``CostError`` when the cost is
+    not deterministic, or cannot run the complex step it is asked to;
+    ``OptionError`` for an option that does not fit.
     """
     method = method_record(method)
     threshold = V.resolve_threshold(threshold)
@@ -85,22 +87,18 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
            flat_indices(coordinates, layout.size))
     floor = scale_floor(theta)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
-    tick = time.perf_counter()
-    j0 = adapter.evaluate(theta, "at the given parameters")
-    per_coordinate = method.evaluations * max(time.perf_counter() - tick, 1e-7)
-    ensure_deterministic(adapter, theta, j0)
-    choice = adapter.resolve_engine(engine, method, per_coordinate, idx.size, jit=jit)
-    # The cost's noise, measured: it sets the error estimates and, for a cost
-    # coarser than float64, the steps (tests/test_noise.py).
-    measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
-                       np.maximum(floor, np.abs(theta)), seed)
-    noise, noise_notes = V.measured_noise(j0, adapter.value_eps, measured)
+    shared = baseline is not None
+    base = baseline if shared else make_baseline(adapter, engine=engine, jit=jit, method=method,
+                                                 count=idx.size, seed=seed)
+    measured, j0, noise = base.measured, base.j0, base.noise
     boost = noise_boost(measured.relative(j0), method)
     fitted = default_steps(theta[idx], method, floor, boost)
     if eps is None and boost != 1.0:
         h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor, boost)
+    noise_notes = base.noise_notes
     if not method.complex_step:  # the complex step subtracts nothing: any tiny step is exact
-        noise_notes += V.step_notes(None if eps is None else float(eps), fitted, measured, j0)
+        noise_notes += tuple(V.step_notes(None if eps is None else float(eps), fitted, measured,
+                                          j0))
     h_real = (default_steps(theta[idx], probing(method), floor,
                             noise_boost(measured.relative(j0), probing(method)))
               if method.complex_step else h)
@@ -111,28 +109,12 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
     return Plan(layout=layout, theta=theta, idx=idx, h=h, h_real=h_real, method=method,
                 eps=None if eps is None else float(eps), threshold=threshold,
                 grad=grad_flat[idx], grad_flat=grad_flat, rounding=rounding, j0=j0,
-                noise=noise, value_eps=adapter.value_eps, engine=choice.name,
-                seconds_per_coordinate=per_coordinate,
-                evaluations=2 + verified + measured.evaluations,
-                compile_seconds=choice.compile_seconds,
-                notes=tuple(adapter.notes) + choice.notes
-                + tuple(V.precision_notes(params, grad_eps, rounding))
-                + tuple(noise_notes))
-
-
-def ensure_deterministic(adapter, theta, j0):
-    """``CostError`` unless a second evaluation at theta gives ``j0`` again: a
-    random layer (unseeded dropout, noise) makes differences that no gradient
-    could match, and fastcheck would blame the gradient for them."""
-    again = adapter.evaluate(theta, "at the given parameters, a second time")
-    if again != j0:
-        raise CostError(
-            f"the cost is not deterministic: two evaluations at the same parameters differed, "
-            f"{j0!r} then {again!r} (a difference of {abs(again - j0):.3g}). Either it draws "
-            "random numbers (dropout, noise: seed them inside the cost, rng = "
-            "np.random.default_rng(0) on each call, or turn them off for the check) or it "
-            "keeps state between calls (a buffer it accumulates into, a running mean updated "
-            "in training mode: reset it on each call, or check in evaluation mode)")
+                noise=noise, value_eps=base.value_eps, engine=base.engine,
+                seconds_per_coordinate=method.evaluations * base.seconds_per_evaluation,
+                evaluations=(0 if shared else base.evaluations) + verified,
+                compile_seconds=0.0 if shared else base.compile_seconds,
+                notes=base.notes + tuple(V.precision_notes(params, grad_eps, rounding))
+                + noise_notes)
 
 
 def verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed):

@@ -1,0 +1,98 @@
+"""The plan of a search (``fastcheck.locate``): which tensors are tested along
+random-sign directions, with which steps, trial threshold and repeats, on the
+cost's ``Baseline``.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import verdict as V
+from ..errors import OptionError
+from .baseline import make_baseline
+from .methods import CENTRAL_METHOD
+from .sampling import chosen_tensors
+from .step import positive_finite
+
+#: The miss bound per test that ``repeats=None`` aims at: r = 20 gives 2^-20 = 9.5e-7.
+MISS_PER_TEST = 1e-6
+#: Steps along directions, relative to max(1, |theta_i|): the exercise's h.
+#: Not the coordinate check's cbrt(eps) = 6e-6: truncation along a +-1
+#: direction over n coordinates grows about as n^1.5 h^3, and at 6e-6 it would
+#: make every whole-tensor trial of a large tensor step-inconsistent
+#: (research/locate.md measured 1e-7 at noise level over 800k coordinates).
+DIRECTION_STEP = 1e-7
+#: A trial's residual on correct code stays within this many ulps of max(1, |J|)
+#: (research/locate.md: rounding std 0.22-0.34, max 1.57 ulps over 52k coordinates).
+TRIAL_ULPS = 4.0
+#: What "auto" assumes a locate evaluates, to weigh compiling a Python cost.
+EXPECTED_EVALUATIONS = 2000
+
+
+class SearchPlan(NamedTuple):
+    """One search, fixed.
+
+    What a driver reads: ``layout``, ``engine`` (the engine of the ``points``
+    pass: the layered engine differentiates coordinates, so a model's
+    directions run on its compiled cost, the generic engine), ``method``,
+    ``j0`` and ``seconds_per_coordinate`` (per direction). What the search
+    reads: ``theta`` (P,), the gradient ``grad_flat`` (P,), the direction steps ``h`` (P,), the trial threshold
+    ``tau``, ``repeats`` clean trials per test, the ``tensors`` tested (indices
+    into the layout), the gradient's ``rounding`` and the ``seed`` of the
+    directions. ``baseline`` is the cost's ``Baseline``, which the confirming
+    coordinate plan reuses.
+    """
+
+    layout: object
+    engine: str
+    method: object
+    j0: float
+    seconds_per_coordinate: float
+    theta: np.ndarray
+    grad_flat: np.ndarray
+    h: np.ndarray
+    tau: float
+    repeats: int
+    tensors: list
+    rounding: object
+    seed: int
+    baseline: object
+
+
+def resolve_repeats(repeats):
+    """r: clean trials per test; None picks r with 2^-r <= ``MISS_PER_TEST``."""
+    if repeats is None:
+        return math.ceil(-math.log2(MISS_PER_TEST))
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise OptionError(f"repeats must be a positive integer (clean trials per test), "
+                          f"got {repeats!r}")
+    return int(repeats)
+
+
+def direction_steps(theta, eps):
+    """(P,) steps along directions: ``DIRECTION_STEP`` * max(1, |theta_i|) as
+    really stored, or the fixed ``eps``."""
+    if eps is None:
+        h = DIRECTION_STEP * np.maximum(1.0, np.abs(theta))
+        return (theta + h) - theta
+    return np.full(theta.shape, positive_finite(eps, "eps"))
+
+
+def make_search(adapter, grad_flat, params, grads, *, eps=None, repeats=None, seed=0,
+                engine="auto", jit=None, only=None, exclude=None):
+    """The ``SearchPlan`` of locating where ``grad_flat`` (P,) is wrong; the
+    options are ``fastcheck.locate``'s."""
+    repeats = resolve_repeats(repeats)
+    layout, theta = adapter.layout, adapter.theta
+    tensors = chosen_tensors(layout, only, exclude)
+    h = direction_steps(theta, eps)
+    base = make_baseline(adapter, engine=engine, jit=jit, method=CENTRAL_METHOD,
+                         count=EXPECTED_EVALUATIONS // 2, seed=seed)
+    rounding = V.gradient_rounding(V.gradient_precision(params, grads, layout.names), grad_flat)
+    return SearchPlan(
+        layout=layout, engine="generic" if base.engine == "layered" else base.engine,
+        method=CENTRAL_METHOD, j0=base.j0,
+        seconds_per_coordinate=CENTRAL_METHOD.evaluations * base.seconds_per_evaluation,
+        theta=theta, grad_flat=grad_flat, h=h, tau=TRIAL_ULPS * base.value_eps * max(1.0, abs(base.j0)),
+        repeats=repeats, tensors=tensors, rounding=rounding, seed=seed, baseline=base)
