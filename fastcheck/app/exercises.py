@@ -51,11 +51,11 @@ def gradient_check_n_test_case():
     return x, y, parameters
 
 
-def _relu(x):
+def relu(x):
     return np.maximum(0, x)
 
 
-def _sigmoid(x):
+def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
@@ -70,11 +70,11 @@ def forward_propagation_n(parameters, X, Y):
     W2, b2 = parameters["W2"], parameters["b2"]
     W3, b3 = parameters["W3"], parameters["b3"]
     Z1 = np.dot(W1, X) + b1
-    A1 = _relu(Z1)
+    A1 = relu(Z1)
     Z2 = np.dot(W2, A1) + b2
-    A2 = _relu(Z2)
+    A2 = relu(Z2)
     Z3 = np.dot(W3, A2) + b3
-    A3 = _sigmoid(Z3)
+    A3 = sigmoid(Z3)
     logprobs = np.multiply(-np.log(A3), Y) + np.multiply(-np.log(1 - A3), 1 - Y)
     cost = 1. / m * np.sum(logprobs)
     cache = (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)

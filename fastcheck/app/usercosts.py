@@ -9,7 +9,7 @@ naive loop (the registry in ``registry.py`` lists them).
 
 import numpy as np
 
-from .exercises import _relu, _sigmoid
+from .exercises import relu, sigmoid
 
 
 # --- an L-layer ReLU MLP with L2, lambda as an argument or a module global ---
@@ -24,10 +24,10 @@ def mlp_l2(params, X, Y, lambd):
     A = X
     reg = 0.0
     for l in range(1, L):
-        A = _relu(linear_forward(A, params["W" + str(l)], params["b" + str(l)]))
+        A = relu(linear_forward(A, params["W" + str(l)], params["b" + str(l)]))
         reg += np.sum(np.square(params["W" + str(l)]))
     WL, bL = params["W" + str(L)], params["b" + str(L)]
-    AL = _sigmoid(linear_forward(A, WL, bL))
+    AL = sigmoid(linear_forward(A, WL, bL))
     reg += np.sum(np.square(WL))
     m = Y.shape[1]
     cross = -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)) / m
@@ -82,7 +82,7 @@ def cnn_cost(params, images, labels):
     total = 0.0
     N = images.shape[0]
     for n in range(N):
-        h = maxpool2(_relu(conv2d(images[n], params["K"], params["c"])))
+        h = maxpool2(relu(conv2d(images[n], params["K"], params["c"])))
         logits = params["V"] @ h.ravel() + params["d"]
         total -= np.log(softmax(logits)[labels[n]])
     return total / N
@@ -92,9 +92,9 @@ def cnn_cost(params, images, labels):
 
 def lstm_step(x, h, c, Wf, Wi, Wo, Wc):
     z = np.concatenate((h, x))
-    f = _sigmoid(Wf @ z)
-    i = _sigmoid(Wi @ z)
-    o = _sigmoid(Wo @ z)
+    f = sigmoid(Wf @ z)
+    i = sigmoid(Wi @ z)
+    o = sigmoid(Wo @ z)
     c = f * c + i * np.tanh(Wc @ z)
     h = o * np.tanh(c)
     return h, c
