@@ -12,8 +12,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..planning.layout import format_index
-from .html import report_html, tensor_rows
-from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready
+from .html import report_html
+from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready, table_rows
 from ..verdict import ADVICE, MISTAKE
 
 #: The report lists at most this many located coordinates.
@@ -125,7 +125,7 @@ class LocateResult:
 
     def _repr_html_(self):
         """The report's lines above the confirming check's per-tensor table."""
-        return report_html(str(self).splitlines(), *tensor_rows(self.per_tensor, REPORT_ROWS))
+        return report_html(str(self).splitlines(), *table_rows(self.per_tensor, REPORT_ROWS))
 
     def __str__(self):
         word = "PASSED" if self.passed else "FAILED"
