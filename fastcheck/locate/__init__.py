@@ -19,7 +19,7 @@ from ..planning.plan import ensure_deterministic
 from ..errors import OptionError
 from .grouptest import AMBIG, FAIL, LEAF, PASS, GroupTest
 from ..planning.methods import CENTRAL_METHOD
-from ..report.locate import Block, TensorTest, judge_located
+from ..report.locate import TensorTest, WrongBlock
 from ..drivers import cluster, validate_cluster, validate_threads
 from ..drivers.points import DaskPoints, LocalPoints
 from ..planning.sampling import chosen_tensors, validate_seed
@@ -33,9 +33,6 @@ MISS_PER_TEST = 1e-6
 #: make every whole-tensor trial of a large tensor step-inconsistent
 #: (research/locate.md measured 1e-7 at noise level over 800k coordinates).
 DIRECTION_STEP = 1e-7
-#: A trial's residual on correct code stays within this many ulps of max(1, |J|)
-#: (research/locate.md: rounding std 0.22-0.34, max 1.57 ulps over 52k coordinates).
-TRIAL_ULPS = 4.0
 #: Candidate sets of a matrix up to this size go to the coordinate check whole;
 #: larger ones are bisected coordinate by coordinate first.
 EXACT_CANDIDATES = 1024
@@ -126,7 +123,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
     # The layered engine differentiates coordinates; directions need whole
     # forward passes, which a model's packed compiled cost gives on the generic one.
     points_engine = "generic" if name == "layered" else name
-    tau = TRIAL_ULPS * adapter.value_eps * max(1.0, abs(j0))
+    tau = V.trial_threshold(adapter.value_eps, j0)
     rounding = V.gradient_rounding(V.gradient_precision(params, grads, layout.names), grad_flat)
 
     def search(points):
@@ -137,7 +134,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
             row, picked = search_tensor(test, layout, k, repeats)
             tested.append(row)
             if row.stop in ("dense", "budget") or picked.size > BLOCK_CANDIDATES:
-                blocks.append(Block(layout.names[k], int(picked.size), row.stop))
+                blocks.append(WrongBlock(layout.names[k], int(picked.size), row.stop))
                 if picked.size > BLOCK_SAMPLE:
                     picked = np.sort(np.random.default_rng([seed, k]).choice(
                         picked, BLOCK_SAMPLE, replace=False))
@@ -163,7 +160,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
                       engine=name if engine == "auto" else engine, progress=progress,
                       threads=threads, jit=jit, client=client, workers=workers,
                       _coordinates=idx)
-    return judge_located(
+    return V.judge_located(
         layout=layout, confirmed=confirmed, tested=tested, blocks=blocks, repeats=repeats,
         clean_tests=test.clean_tests, tau=tau, h=h, tensors=tensors,
         evaluations=test.evaluations + 2 + confirmed.evaluations,
