@@ -18,9 +18,8 @@ from .costs import JitCost, jit_cost
 from .directions import check_directions
 from .planning.layout import Layout
 from .locate import locate
-from .report.locate import LocateResult
 from .naive import naive_check
-from .report.result import CheckResult, DirectionsResult, TensorRow
+from .report import CheckResult, DirectionsResult, LocateResult, TensorRow
 from .vjp import check_vjp
 from .verdict import DEFAULT_THRESHOLD, relative_difference
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from .check import prepare
 from .costs.calling import Perturbed
-from .planning.methods import CENTRAL_METHOD
 from .planning.sampling import flat_indices
 from .planning.step import positive_finite, steps_for
 from . import verdict as V
@@ -46,16 +45,6 @@ def naive_check(cost, params, grads, *args, eps=1e-7, threshold=None, indices=No
         gradapprox[i] = (j_plus - j_minus) / (2.0 * eps)
     seconds = time.perf_counter() - start
 
-    # The loop's own verdict: each coordinate against its error estimate, no closer look.
-    approx = gradapprox[idx]
-    noise = V.cost_noise(j0, adapter.value_eps)
-    error = V.error_estimate(CENTRAL_METHOD, h, approx, grad[idx], noise)
-    allowed = V.allowance(error, grad[idx], approx, threshold)
-    judgement = np.where(np.abs(grad[idx] - approx) <= allowed, V.CONSISTENT, V.MISTAKE)
-    return V.check_result(layout=layout, grad_flat=grad, approx=approx, idx=idx,
-                          threshold=threshold, method=CENTRAL_METHOD.name, engine="naive",
-                          eps=eps, error=error, allowed=allowed, judgement=judgement,
-                          flagged=np.zeros(idx.size, dtype=bool),
-                          evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes,
-                          scratch_bytes=0)
-
+    return V.judge_naive(layout=layout, grad_flat=grad, approx=gradapprox[idx], idx=idx, h=h,
+                         j0=j0, value_eps=adapter.value_eps, threshold=threshold, eps=eps,
+                         evaluations=2 * idx.size + 1, seconds=seconds, notes=adapter.notes)

@@ -17,6 +17,8 @@ from clirun import run_cli
 
 import fastcheck as fc
 from fastcheck import verdict as V
+from fastcheck.verdict import norms as N
+from fastcheck.verdict.coordinates import tensor_rows
 from fastcheck.errors import CostError
 from fastcheck.models import MLP
 from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
@@ -212,17 +214,17 @@ def test_a_full_check_or_a_large_sample_has_no_such_note():
 
 def test_segment_norms_and_differences_match_norm_bit_for_bit():
     rng = np.random.default_rng(13)
-    lengths = [0, 1, 2, 3, 0, V.SHORT_SEGMENT, V.SHORT_SEGMENT + 1, 7, 500, 1, 0]
+    lengths = [0, 1, 2, 3, 0, N.SHORT_SEGMENT, N.SHORT_SEGMENT + 1, 7, 500, 1, 0]
     scales = [1.0, 1e-300, 1e300, 3.0, 1.0, 1e-5, 1e5, 0.0, 2.0, 1e-310, 1.0]
     grad = np.concatenate([s * rng.standard_normal(n) for n, s in zip(lengths, scales)])
     approx = grad + 1e-3 * np.concatenate([s * rng.standard_normal(n)
                                            for n, s in zip(lengths, scales)])
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    norms = V.segment_norms(grad, bounds)
-    diffs = V.segment_differences(grad, approx, bounds)
+    norms = N.segment_norms(grad, bounds)
+    diffs = N.segment_differences(grad, approx, bounds)
     for k in range(len(lengths)):
         part = slice(bounds[k], bounds[k + 1])
-        assert norms[k] == V.norm(grad[part]), k
+        assert norms[k] == N.norm(grad[part]), k
         assert diffs[k] == V.relative_difference(grad[part], approx[part]), k
 
 
@@ -270,7 +272,7 @@ def test_tensor_rows_equal_the_per_tensor_reduction_they_replaced():
                            p=[0.8, 0.1, 0.04, 0.03, 0.03]).astype(np.int8)
     allowed = rng.uniform(1e-9, 1e-7, n)
     flagged = rng.random(n) < 0.1
-    got = V.tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged)
+    got = tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged)
     want = reference_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged)
     assert len(got) == len(want) == len(shapes)
     for row, expected in zip(got, want):                          # bit for bit

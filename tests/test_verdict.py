@@ -14,7 +14,7 @@ import pytest
 
 import fastcheck as fc
 import usernets as U
-from fastcheck import verdict as V
+from fastcheck.verdict.precision import GRAD_ULPS
 from fastcheck.errors import CostError, GradientError
 
 NETS = ("bn", "dropout", "rnn")
@@ -303,7 +303,7 @@ def test_float32_parameters_get_exactly_one_note_naming_them():
     assert all(f"{name} (float32)" in res.notes[0] for name in params), res.notes
     # The float32 backward's own rounding is in what the check can detect.
     largest = max(float(np.abs(g).max()) for g in grads.values())
-    rounding = V.GRAD_ULPS * float(np.finfo(np.float32).eps) * largest
+    rounding = GRAD_ULPS * float(np.finfo(np.float32).eps) * largest
     assert all(row.detectable >= rounding for row in res.per_tensor), str(res)
 
 
@@ -312,7 +312,7 @@ def test_float32_gradients_of_float64_parameters_get_a_note_with_their_allowance
     g32 = {k: v.astype(np.float32) for k, v in grads().items()}
     res = run(cost, params, g32, *args, method="richardson")
     assert res.verdict == "pass", str(res)
-    assert sum(f"{V.GRAD_ULPS} of its ulps" in note for note in res.notes) == 1, res.notes
+    assert sum(f"{GRAD_ULPS} of its ulps" in note for note in res.notes) == 1, res.notes
 
 
 def cost_in(dtype):

@@ -19,7 +19,7 @@ from ..errors import CompileError, CostError, OptionError
 from ..planning.layout import Layout
 from ..runtime.memory import ensure_fits
 from ..planning.methods import CENTRAL_METHOD, method_record
-from ..verdict import CHECKABLE_EPS
+from ..planning.noise import CHECKABLE_EPS
 from .calling import call_cost, translated
 from .base import ENGINES, CostAdapter, cost_value, value_precision
 

@@ -17,7 +17,6 @@ from ..check import prepare, run_plan, validate_options
 from ..planning.methods import CENTRAL_METHOD
 from ..planning.plan import make_plan
 from ..planning.search import make_search
-from ..report.locate import judge_located
 from .search import points_driver, search
 
 
@@ -73,7 +72,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
                         seed=seed, coordinates=found.candidates, baseline=plan.baseline)
     confirmed = run_plan(adapter, confirm, time.perf_counter(), client=client, workers=workers,
                          threads=threads, progress=progress, examine_all=True)
-    return judge_located(
+    return V.judge_located(
         layout=plan.layout, confirmed=confirmed, tested=found.tested, blocks=found.blocks,
         repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
         tensors=plan.tensors,

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..drivers import cluster
 from ..drivers.points import DaskPoints, LocalPoints
-from ..report.locate import Block, TensorTest
+from ..report.locate import TensorTest, WrongBlock
 from .grouptest import AMBIG, FAIL, LEAF, PASS, GroupTest
 
 #: Candidate sets of a matrix up to this size go to the coordinate check whole;
@@ -47,7 +47,7 @@ def search(plan, points):
         row, picked = search_tensor(test, layout, k, plan.repeats)
         tested.append(row)
         if row.stop in ("dense", "budget") or picked.size > BLOCK_CANDIDATES:
-            blocks.append(Block(layout.names[k], int(picked.size), row.stop))
+            blocks.append(WrongBlock(layout.names[k], int(picked.size), row.stop))
             if picked.size > BLOCK_SAMPLE:
                 picked = np.sort(np.random.default_rng([seed, k]).choice(
                     picked, BLOCK_SAMPLE, replace=False))

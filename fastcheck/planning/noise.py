@@ -23,6 +23,9 @@ import numpy as np
 
 from ..errors import CostError
 
+#: A cost whose values come in a coarser precision than this (float16) cannot
+#: be checked meaningfully: its rounding swamps any gradient mistake.
+CHECKABLE_EPS = float(np.finfo(np.float32).eps)
 #: Points on the line; the middle one is theta itself (J(theta) is known).
 POINTS = 9
 #: The first relative step tried, and how far a retry moves it.

@@ -23,9 +23,6 @@ MISS_PER_TEST = 1e-6
 #: make every whole-tensor trial of a large tensor step-inconsistent
 #: (research/locate.md measured 1e-7 at noise level over 800k coordinates).
 DIRECTION_STEP = 1e-7
-#: A trial's residual on correct code stays within this many ulps of max(1, |J|)
-#: (research/locate.md: rounding std 0.22-0.34, max 1.57 ulps over 52k coordinates).
-TRIAL_ULPS = 4.0
 #: What "auto" assumes a locate evaluates, to weigh compiling a Python cost.
 EXPECTED_EVALUATIONS = 2000
 
@@ -94,5 +91,5 @@ def make_search(adapter, grad_flat, params, grads, *, eps=None, repeats=None, se
         layout=layout, engine="generic" if base.engine == "layered" else base.engine,
         method=CENTRAL_METHOD, j0=base.j0,
         seconds_per_coordinate=CENTRAL_METHOD.evaluations * base.seconds_per_evaluation,
-        theta=theta, grad_flat=grad_flat, h=h, tau=TRIAL_ULPS * base.value_eps * max(1.0, abs(base.j0)),
+        theta=theta, grad_flat=grad_flat, h=h, tau=V.trial_threshold(base.value_eps, base.j0),
         repeats=repeats, tensors=tensors, rounding=rounding, seed=seed, baseline=base)

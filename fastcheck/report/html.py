@@ -4,7 +4,8 @@ The HTML says what the text report says: the verdict and settings first, then
 the per-tensor table, worst first (WRONG, then unsure, then by difference),
 capped at ``REPORT_ROWS`` rows like the text report, with WRONG rows marked.
 Every text that comes from the user (tensor names, notes quoting their code)
-is escaped.
+is escaped. It takes the report's lines and rows of strings, never a result:
+the results (``fastcheck.report.result``) cut their rows.
 """
 
 from html import escape
@@ -52,36 +53,3 @@ def table_html(header, cells, marked=()):
                                               for cell in row) + "</tr>")
     lines += ["</tbody>", "</table>"]
     return "\n".join(lines)
-
-
-def tensor_rows(table, limit):
-    """``(header, cells, marked, footer)`` for ``report_html`` from a per-tensor
-    ``TensorTable``: its ``limit`` worst rows, worst first."""
-    from .result import STATUSES, TensorRow, _count_statuses
-
-    order = table.worst_first()
-    shown = order[:limit]
-    rows = [table[int(k)] for k in shown]
-    cells = [row.cells() for row in rows]
-    marked = [k for k, row in enumerate(rows) if row.status == STATUSES[-1]]
-    footer = None
-    if len(table) > limit:
-        footer = (f"the {limit} worst of {len(table)} tensors; the other "
-                  f"{len(table) - limit}: {_count_statuses(table, shown)} "
-                  "(every row is in res.per_tensor)")
-    return TensorRow.HEADER, cells, marked, footer
-
-
-def directions_rows(res, limit):
-    """``(header, cells, marked, footer)`` for ``report_html`` from a
-    ``DirectionsResult``: its first ``limit`` directions (none marked: the
-    verdict judges them together)."""
-    header = ("direction", "grad . v", "estimate", "relative error")
-    n = len(res.errors)
-    cells = [(str(k), f"{g:.6e}", f"{e:.6e}", f"{err:.3e}")
-             for k, (g, e, err) in enumerate(zip(res.expected[:limit], res.estimate[:limit],
-                                                  res.errors[:limit]))]
-    footer = "directions mix all tensors: they show that a gradient is wrong, not where"
-    if n > limit:
-        footer = f"the first {limit} of {n} directions; " + footer
-    return header, cells, (), footer

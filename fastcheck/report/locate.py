@@ -1,20 +1,16 @@
-"""What ``fastcheck.locate`` found, and the rules that word it.
+"""What ``fastcheck.locate`` found: ``LocateResult`` and its rows.
 
-``judge_located`` turns the group tests and the confirming coordinate check
-into a verdict; ``LocateResult`` holds it, formats the report and serialises
-to strict JSON. A coordinate is blamed only when the coordinate check, with
-its error estimate and closer look, calls it wrong.
+``LocateResult`` holds the verdict ``fastcheck.verdict.locate`` reached, formats
+the report and serialises to strict JSON; ``TensorTest``, ``WrongBlock`` and
+``Located`` are its rows.
 """
 
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import numpy as np
-
 from ..planning.layout import format_index
-from .html import report_html, tensor_rows
-from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready
-from ..verdict import ADVICE, MISTAKE
+from .html import report_html
+from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready, table_rows
 
 #: The report lists at most this many located coordinates.
 REPORT_LOCATED = 20
@@ -33,7 +29,7 @@ class TensorTest(NamedTuple):
     evaluations: int
 
 
-class Block(NamedTuple):
+class WrongBlock(NamedTuple):
     """A tensor wrong almost everywhere: ``candidates`` coordinates failed as a
     block, of which a sample was confirmed coordinate by coordinate."""
 
@@ -125,7 +121,7 @@ class LocateResult:
 
     def _repr_html_(self):
         """The report's lines above the confirming check's per-tensor table."""
-        return report_html(str(self).splitlines(), *tensor_rows(self.per_tensor, REPORT_ROWS))
+        return report_html(str(self).splitlines(), *table_rows(self.per_tensor, REPORT_ROWS))
 
     def __str__(self):
         word = "PASSED" if self.passed else "FAILED"
@@ -163,45 +159,3 @@ class LocateResult:
             f"{t.name} {t.outcome}" + (f" ({t.stop})" if t.stop not in ("", "exact") else "")
             for t in self.tested))
         return "\n".join(lines)
-
-
-def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, tau, h, tensors,
-                  evaluations, seconds, engine):
-    """The ``LocateResult`` of a search and its confirming ``CheckResult``.
-
-    mistake: the coordinate check confirmed a wrong coordinate. unsure: a
-    tensor failed consistently at two steps but no coordinate was confirmed
-    (an error spread too thin to show in single coordinates). kinks: some
-    tests were ambiguous or the confirming check judged at kinks. pass: all
-    tensors passed their directions, and every candidate its coordinate check.
-    """
-    idx, judgement = confirmed.indices, confirmed.judgement
-    wrong = idx[judgement == MISTAKE]
-    grad, approx = confirmed.grad_flat[wrong], confirmed.gradapprox_flat[wrong]
-    order = np.argsort(-np.abs(grad - approx), kind="stable")
-    located = [Located(*layout.locate(int(i)), float(g), float(e))
-               for i, g, e in zip(wrong[order], grad[order], approx[order])]
-    blamed = {loc.tensor for loc in located}
-    unlocated = [t.name for t in tested if t.outcome == "failed" and t.name not in blamed]
-    # The confirming check visits candidates only: its count of unvisited tensors says nothing.
-    notes = [note for note in confirmed.notes if "were not checked at all" not in note]
-    verdict = confirmed.verdict
-    if verdict in ("pass", "kinks") and unlocated:
-        verdict = "unsure"
-        notes.append(f"{', '.join(unlocated)} failed along random-sign directions, consistently "
-                     "at two steps, but no single coordinate was confirmed wrong: an error "
-                     "spread too thin to show coordinate by coordinate (a tensor scaled by "
-                     "1 + 1e-8?); check those tensors in full with fastcheck.check(only=...)")
-    elif verdict == "pass" and any(t.outcome == "ambiguous" for t in tested):
-        verdict = "kinks"
-    skipped = len(layout.names) - len(tensors)
-    if skipped:
-        notes.append(f"{skipped} tensors were left out by only/exclude and not tested")
-    per_test = 2.0 ** -repeats
-    used = np.concatenate([h[layout.offsets[k]:layout.offsets[k + 1]] for k in tensors])
-    return LocateResult(
-        passed=verdict in ("pass", "kinks"), verdict=verdict, advice=ADVICE[verdict],
-        layout=layout, located=located, blocks=blocks, tested=tested, check=confirmed,
-        repeats=repeats, miss_probability=min(1.0, clean_tests * per_test),
-        miss_per_test=per_test, detectable=float(tau / used.min()), evaluations=int(evaluations),
-        seconds=float(seconds), engine=engine, notes=notes)

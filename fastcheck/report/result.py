@@ -12,7 +12,7 @@ import numpy as np
 from ..planning.layout import format_index
 from ..runtime.memory import format_bytes
 from ..planning.methods import CENTRAL_METHOD
-from .html import directions_rows, report_html, tensor_rows
+from .html import report_html
 
 #: Bumped whenever ``to_dict()``'s keys change meaning.
 SCHEMA_VERSION = 2
@@ -135,7 +135,7 @@ class TensorTable(Sequence):
 
     def _repr_html_(self):
         return report_html([f"{len(self)} tensors, the worst first"],
-                           *tensor_rows(self, REPORT_ROWS))
+                           *table_rows(self, REPORT_ROWS))
 
     def named(self, status):
         """The names of the tensors whose status is ``status``, in layout order."""
@@ -242,7 +242,7 @@ class CheckResult(Judged):
         return _short_repr(self, f"{self.checked} of {self.layout.size} coordinates")
 
     def _repr_html_(self):
-        return report_html(report_head(self), *tensor_rows(self.per_tensor, REPORT_ROWS))
+        return report_html(report_head(self), *table_rows(self.per_tensor, REPORT_ROWS))
 
 
 @dataclass(frozen=True)
@@ -375,3 +375,34 @@ def _count_statuses(rows, shown):
     pairs = [(STATUSES[code], int(counts[code])) for code in reversed(range(len(STATUSES)))]
     pairs.append(("not checked", int(unchecked.sum())))
     return ", ".join(f"{count} {status}" for status, count in pairs if count)
+
+
+def table_rows(table, limit):
+    """``(header, cells, marked, footer)`` for ``report_html`` from a per-tensor
+    ``TensorTable``: its ``limit`` worst rows, worst first."""
+    order = table.worst_first()
+    shown = order[:limit]
+    rows = [table[int(k)] for k in shown]
+    cells = [row.cells() for row in rows]
+    marked = [k for k, row in enumerate(rows) if row.status == STATUSES[-1]]
+    footer = None
+    if len(table) > limit:
+        footer = (f"the {limit} worst of {len(table)} tensors; the other "
+                  f"{len(table) - limit}: {_count_statuses(table, shown)} "
+                  "(every row is in res.per_tensor)")
+    return TensorRow.HEADER, cells, marked, footer
+
+
+def directions_rows(res, limit):
+    """``(header, cells, marked, footer)`` for ``report_html`` from a
+    ``DirectionsResult``: its first ``limit`` directions (none marked: the
+    verdict judges them together)."""
+    header = ("direction", "grad . v", "estimate", "relative error")
+    n = len(res.errors)
+    cells = [(str(k), f"{g:.6e}", f"{e:.6e}", f"{err:.3e}")
+             for k, (g, e, err) in enumerate(zip(res.expected[:limit], res.estimate[:limit],
+                                                  res.errors[:limit]))]
+    footer = "directions mix all tensors: they show that a gradient is wrong, not where"
+    if n > limit:
+        footer = f"the first {limit} of {n} directions; " + footer
+    return header, cells, (), footer
