@@ -71,3 +71,13 @@ class Engine:
         ``delta[ptr[d]:ptr[d + 1]]``: (j_plus (D,), j_minus (D,), the exception
         a compiled cost raised or None), for ``fastcheck.locate``."""
         raise NotImplementedError
+
+
+def stencil_loop(engine, method, loops):
+    """``loops[kind]`` for the kind of ``method``'s stencil (``planning.methods``),
+    or ``ValueError``: an engine never runs another method than the one asked."""
+    kind = method.stencil.kind
+    if kind not in loops:
+        raise ValueError(f"the {engine} engine has no loop for {kind!r} stencils "
+                         f"(method {method.name!r}); it runs {', '.join(map(repr, loops))}")
+    return loops[kind]
