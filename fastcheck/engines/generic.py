@@ -8,7 +8,7 @@ from ..kernels.points import points as points_kernel
 from ..planning.methods import CENTRAL_METHOD, COMPLEX, DIFFERENCES, method_record
 from ..runtime.interrupt import interruptible
 from ..runtime.numba_setup import kernel_for
-from .base import Engine, empty_block, stencil_loop
+from .base import Engine, empty_block, points_block, stencil_loop
 
 
 class GenericEngine(Engine):
@@ -49,9 +49,9 @@ class GenericEngine(Engine):
                                     self.scratch, out)
 
     def points(self, ptr, idx, delta):
-        """J at theta +- delta along each direction (see ``PythonEngine.points``),
-        compiled and prange-parallel over the directions: (D,) j_plus, j_minus
-        (NaN where the compiled cost raised) and the exception raised, if any."""
+        """J at theta +- delta along each direction (see ``Engine.points``),
+        compiled and prange-parallel over the directions; NaN where the
+        compiled cost raised, and the exception raised, if any, in ``error``."""
         count = ptr.shape[0] - 1
         j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
         error = None
@@ -61,7 +61,7 @@ class GenericEngine(Engine):
         except Exception as exc:  # raised on the calling thread; the driver names it
             error = exc.__cause__ or exc
         self.scratch[:] = self.theta  # a raising cost leaves its row perturbed
-        return j_plus, j_minus, error
+        return points_block(j_plus, j_minus, error)
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..costs.calling import Along, Perturbed
 from ..planning.methods import CENTRAL_METHOD, COMPLEX, DIFFERENCES, method_record
-from .base import Engine, empty_block, stencil_loop
+from .base import Engine, empty_block, points_block, stencil_loop
 
 
 class PythonEngine(Engine):
@@ -59,10 +59,9 @@ class PythonEngine(Engine):
         return value.imag / step
 
     def points(self, ptr, idx, delta):
-        """J at theta + delta and theta - delta on each direction d, whose entries are
-        ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) and ``delta[ptr[d]:ptr[d + 1]]``:
-        (D,) j_plus and j_minus, and None (a cost that raises raises here). The
-        row is restored by writing back theta."""
+        """J at theta + delta and theta - delta on each direction d (see
+        ``Engine.points``); a cost that raises raises here. The row is restored
+        by writing back theta."""
         count = ptr.shape[0] - 1
         j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
         row, theta = self.row, self.theta
@@ -76,7 +75,7 @@ class PythonEngine(Engine):
                 j_minus[d] = self.evaluate(row, where)
             finally:
                 row[S] = theta[S]
-        return j_plus, j_minus, None
+        return points_block(j_plus, j_minus)
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])
