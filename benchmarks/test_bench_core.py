@@ -6,7 +6,7 @@ gradapprox, each labelled in ``extra_info["engine"]`` for ``report.py``:
 - ``naive``: ``fastcheck.naive_check``, the seed's Python loop (the baseline);
 - ``python``: ``fastcheck.check(..., engine="python")`` with the NumPy cost;
 - ``generic``: ``fastcheck.check`` with the jit cost, the whole facade call;
-- ``generic kernel``: ``finite_difference`` (method CENTRAL) alone, over
+- ``generic kernel``: ``sweep`` (central differences) alone, over
   arrays built once.
 
 Everything is timed warm; ``test_compile_time`` reports compilation apart.
@@ -29,7 +29,8 @@ import pytest
 import fastcheck
 from fastcheck.runtime.blas import single_threaded_blas
 from fastcheck.costs.jit import JitCostAdapter
-from fastcheck.kernels.central import CENTRAL, sweep
+from fastcheck.kernels.central import sweep
+from fastcheck.planning.methods import CENTRAL_METHOD
 
 from fastcheck.app import registry as networks
 
@@ -95,10 +96,10 @@ def kernel_call(workload):
     h = np.full(layout.size, workload.eps)
     scratch = engine.scratch
     out = np.full(layout.size, np.nan)
-    aux = np.zeros(layout.size)  # Richardson's D(h) - D(h/2); CENTRAL leaves it alone
+    stencil = CENTRAL_METHOD.stencil.arrays()
 
     def run():
-        kernel(engine.function, CENTRAL, idx, h, engine.fdata, engine.idata, scratch, out, aux)
+        kernel(engine.function, *stencil, idx, h, engine.fdata, engine.idata, scratch, out)
         return out
 
     with single_threaded_blas():

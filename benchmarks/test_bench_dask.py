@@ -24,7 +24,7 @@ import fastcheck as fc
 from fastcheck.costs import adapt
 from fastcheck.drivers import dask as driver
 from fastcheck.planning.plan import make_plan
-from fastcheck.drivers import run_dask
+from fastcheck.drivers import driver as session
 
 
 def einsum_cost(p, X):
@@ -127,7 +127,11 @@ def test_block_overhead(benchmark, clusters, monkeypatch, workers):
     monkeypatch.setattr(driver, "TARGET_SECONDS", 0.0)
     monkeypatch.setattr(driver, "MIN_BLOCK_SECONDS", 0.0)
     client = clusters(workers)
-    est = benchmark.pedantic(run_dask, args=(adapter, plan), kwargs=dict(client=client),
-                             rounds=3, iterations=1)
+
+    def run():
+        with session(adapter, plan, client=client) as runner:
+            return runner.run("block", (plan.idx, plan.h))
+
+    est = benchmark.pedantic(run, rounds=3, iterations=1)
     np.testing.assert_array_equal(est.out, np.eye(n)[0] * 1.0)
     benchmark.extra_info.update(driver=f"{workers} workers", blocks=n)

@@ -103,16 +103,14 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
     already few: a kink left unexamined there would be "unsure").
     """
     with driver(adapter, plan, client=client, workers=workers, threads=threads,
-                progress=progress) as run:
-        estimates = run.run("block", plan.idx, plan.h,
-                            seconds_per_coordinate=plan.seconds_per_coordinate)
+                progress=progress, items=plan.idx.size) as runner:
+        estimates = runner.run("block", (plan.idx, plan.h))
         order = V.first_look(plan, estimates).order
         slopes = None
         if order.size:
             deadline = None if examine_all else time.perf_counter() + V.PROBE_SECONDS
-            slopes = run.run("slopes", plan.idx[order], plan.h_real[order],
-                             seconds_per_coordinate=4 * plan.seconds_per_coordinate
-                             / plan.method.evaluations, deadline=deadline)
+            slopes = runner.run("slopes", (plan.idx[order], plan.h_real[order]),
+                                deadline=deadline)
     seconds = time.perf_counter() - start - plan.compile_seconds
     return V.judge(plan, estimates, slopes, seconds=seconds)
 

@@ -18,19 +18,17 @@ from numba import njit, prange, types
 
 from .signatures import COMPLEX_COST_TYPE, COST_TYPE
 
-#: Method codes shared by every engine's kernels.
-CENTRAL, RICHARDSON = 0, 1
-
 _SWEEP_SIG = types.void(
     COST_TYPE,               # cost(theta, fdata, idata) -> float64
-    types.int64,             # method: CENTRAL or RICHARDSON
+    types.float64[::1],      # offsets (S,): the stencil's points, in units of h
+    types.float64[::1],      # weights (S/2,): one per pair of points
+    types.float64,           # divisor
     types.int64[::1],        # idx (n,): flat indices to differentiate
     types.float64[::1],      # h (n,): step for each of them
     types.float64[::1],      # fdata: the cost's float arguments, packed
     types.int64[::1],        # idata: the cost's integer arguments, packed
     types.float64[:, ::1],   # scratch (R, P): one private copy of theta per row
     types.float64[::1],      # out (n,)
-    types.float64[::1],      # aux (n,): D(h) - D(h/2) for RICHARDSON
 )
 
 _COMPLEX_SWEEP_SIG = types.void(
@@ -38,18 +36,16 @@ _COMPLEX_SWEEP_SIG = types.void(
     types.int64[::1], types.complex128[:, ::1], types.float64[::1])
 
 
-@njit(cache=True)
-def richardson(d_coarse, d_fine):
-    """The O(h^4) estimate from central differences at h and h/2."""
-    return (4.0 * d_fine - d_coarse) / 3.0
+def _sweep(cost, offsets, weights, divisor, idx, h, fdata, idata, scratch, out):
+    """out[k] = the derivative of J along e_i, i = idx[k], from steps h[k], by the
+    linear stencil (offsets, weights, divisor) of ``planning.methods.Stencil``:
+    pair j of points gives D_j = (J(theta + o_2j h e_i) - J(theta + o_2j+1 h e_i))
+    / ((o_2j - o_2j+1) h), and out[k] = (w_0 D_0 + w_1 D_1 + ...) / divisor.
 
-
-def _sweep(cost, method, idx, h, fdata, idata, scratch, out, aux):
-    """out[k] = the derivative of J along e_i, i = idx[k], from steps h[k].
-
-    CENTRAL: (J(theta + h e_i) - J(theta - h e_i)) / (2h), two evaluations.
-    RICHARDSON: the same at h and h/2 combined to O(h^4), four evaluations;
-    aux[k] = D(h) - D(h/2), which a kink between the steps makes large.
+    Central differences, offsets (1, -1), weights (1,), divisor 1, give
+    (J(theta + h e_i) - J(theta - h e_i)) / (2h) bit for bit; Richardson's,
+    offsets (1, -1, 1/2, -1/2), weights (-1, 4), divisor 3, give
+    (4 D(h/2) - D(h)) / 3.
 
     Each row of ``scratch`` (R, P) must equal theta on entry; it is perturbed in
     place one coordinate at a time and restored by writing back the saved value,
@@ -59,27 +55,23 @@ def _sweep(cost, method, idx, h, fdata, idata, scratch, out, aux):
     """
     n = idx.shape[0]
     rows = scratch.shape[0]
+    pairs = weights.shape[0]
     for r in prange(rows):
         row = scratch[r]
         for k in range(r, n, rows):
             i = idx[k]
             saved = row[i]
-            row[i] = saved + h[k]
-            j_plus = cost(row, fdata, idata)
-            row[i] = saved - h[k]
-            j_minus = cost(row, fdata, idata)
-            d_coarse = (j_plus - j_minus) / (2.0 * h[k])
-            if method == RICHARDSON:
-                half = 0.5 * h[k]
-                row[i] = saved + half
-                j_plus = cost(row, fdata, idata)
-                row[i] = saved - half
-                j_minus = cost(row, fdata, idata)
-                d_fine = (j_plus - j_minus) / (2.0 * half)
-                out[k] = richardson(d_coarse, d_fine)
-                aux[k] = d_coarse - d_fine
-            else:
-                out[k] = d_coarse
+            estimate = 0.0
+            for j in range(pairs):
+                a, b = offsets[2 * j], offsets[2 * j + 1]
+                row[i] = saved + a * h[k]
+                j_a = cost(row, fdata, idata)
+                row[i] = saved + b * h[k]
+                j_b = cost(row, fdata, idata)
+                d = (j_a - j_b) / ((a - b) * h[k])
+                # The first term alone, not 0 + it: a -0.0 keeps its sign.
+                estimate = weights[0] * d if j == 0 else estimate + weights[j] * d
+            out[k] = estimate / divisor
             row[i] = saved
 
 

@@ -3,7 +3,7 @@ what a perturbation changes, for a whole row of coordinates at once.
 
 Perturbing W_l[r, c] by delta changes row r of Z_l by delta * a_c, a_c =
 A_{l-1}[c, :] (b_l[r]: by delta). Every coordinate of row r, and every step
-(+h, -h, and +-h/2 for Richardson), then moves the rest of the network only
+(the method's stencil: +h, -h, and +-h/2 for Richardson), then moves the rest of the network only
 through d = the change of A_l[r, k], along the same column W_{l+1}[:, r]. So a
 block's coordinates are grouped by row (``row_items``) and each group's
 perturbations q are carried together as D[k, q] (example k):
@@ -32,7 +32,6 @@ The unperturbed caches are stored example-major: ZT_l, AT_l (m, n_l), WT_l
 import numpy as np
 from numba import njit, prange
 
-from .central import RICHARDSON, richardson
 from .layered_coordinate import base_losses, coordinate_width, delta_loss, locate, widest
 from .layered_loss import complement_table, example_deltas, row_delta
 from .mlp import LEAKY_RELU, LEAKY_SLOPE, LINEAR, RELU, SIGMOID, TANH, layer_offsets
@@ -40,10 +39,12 @@ from .mlp import LEAKY_RELU, LEAKY_SLOPE, LINEAR, RELU, SIGMOID, TANH, layer_off
 __all__ = ["base_losses", "int_width", "layered_complex_step", "layered_difference",
            "work_width"]
 
-#: Coordinates of one row handled together at most: D is (m, 4 GROUP) per thread.
+#: Coordinates of one row handled together at most: D is (m, MAX_POINTS GROUP) per thread.
 GROUP = 32
-#: Most perturbations per item: Richardson's four steps per coordinate.
-PERTURBATIONS = 4 * GROUP
+#: Most points a stencil may have (Richardson's four steps per coordinate).
+MAX_POINTS = 4
+#: Most perturbations per item.
+PERTURBATIONS = MAX_POINTS * GROUP
 #: Sign-change intervals are shrunk by this relative margin, so that pairs
 #: within rounding of a ReLU's kink take the dense path, which decides exactly.
 MARGIN = 1e-9
@@ -228,13 +229,21 @@ def dense_pairs(l, r, n, pk, pq, pd, sizes, acts, loss, WT, wt_off, ZT, AT, z_of
 
 
 @njit(cache=True, error_model="numpy")
+def largest_step(delta, b, steps):
+    """max |delta[b:b + steps]|: the farthest one coordinate's steps reach."""
+    largest = 0.0
+    for q in range(b, b + steps):
+        largest = max(largest, abs(delta[q]))
+    return largest
+
+
+@njit(cache=True, error_model="numpy")
 def _reaches(z, idx, k0, k1, row_start, bias, delta, steps, l, k, sizes, X, AT, z_off):
     """Whether some step of idx[k0:k1] moves Z_l[r, k] = z by |z| or more."""
     for j in range(k1 - k0):
         c = idx[k0 + j] - row_start
         a = 1.0 if bias else (X[c, k] if l == 0 else AT[z_off[l - 1] + k * sizes[l] + c])
-        b = j * steps
-        if max(abs(delta[b]), abs(delta[b + 1])) * abs(a) >= abs(z):
+        if largest_step(delta, j * steps, steps) * abs(a) >= abs(z):
             return True
     return False
 
@@ -277,7 +286,7 @@ def item_deltas(idx, k0, k1, l, r, bias, delta, steps, sizes, offsets, acts, los
             c = idx[k0 + j] - row_start
             a = 1.0 if bias else (X[c, k] if l == 0 else AT[z_off[l - 1] + k * sizes[l] + c])
             b = j * steps
-            reach = max(abs(delta[b]), abs(delta[b + 1])) * abs(a)
+            reach = largest_step(delta, b, steps) * abs(a)
             if relu_type and abs(z) > reach:
                 # No step reaches the kink: d is dz times the slope, exactly.
                 g = 1.0 if z > 0.0 else slope
@@ -330,24 +339,26 @@ def item_deltas(idx, k0, k1, l, r, bias, delta, steps, sizes, offsets, acts, los
 
 
 @njit(cache=True, error_model="numpy")
-def central_value(d_plus, d_minus, s, step, weight, l2, m):
-    """(J(theta + step e_i) - J(theta - step e_i)) / (2 step) from the data
-    terms' changes m * dJ, plus the L2 term's closed form for a weight."""
-    value = (d_plus - d_minus) / m
+def quotient(d_a, d_b, s, a, b, step, weight, l2, m):
+    """(J(theta + a step e_i) - J(theta + b step e_i)) / ((a - b) step) from the
+    data terms' changes m * dJ, plus the L2 term's closed form for a weight."""
+    value = (d_a - d_b) / m
     if weight and l2 != 0.0:
-        up, down = s + step, s - step
+        up, down = s + a * step, s + b * step
         value += l2 / (2.0 * m) * (up * up - down * down)
-    return value / (2.0 * step)
+    return value / ((a - b) * step)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_off, YT,
-                       base_example, base_logit, method, idx, h, work, cols, out, aux,
-                       kinks):
+                       base_example, base_logit, points, weights, divisor, idx, h, work,
+                       cols, out, kinks):
     """out[k]: the derivative along e_i, i = idx[k] (sorted), from the cached forward pass.
 
-    ``method`` CENTRAL: the central difference at h[k]; RICHARDSON: central
-    differences at h and h/2 combined to O(h^4), aux[k] = D(h) - D(h/2).
+    ``points`` (S,) (S <= MAX_POINTS), ``weights`` and ``divisor`` are the
+    method's linear stencil (``planning.methods.Stencil``): pair j of points
+    gives the quotient D_j at steps points[2j] h and points[2j+1] h, and
+    out[k] = (w_0 D_0 + w_1 D_1 + ...) / divisor, as ``central.sweep`` rounds it.
     kinks[k] = 1 where a ReLU kink lies within the steps. ``work`` (R,
     work_width) float64 and ``cols`` (R, int_width) int64 are per-thread
     scratch; thread q takes the q-th of R contiguous shares of the block's
@@ -361,7 +372,7 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
     n_max = widest(sizes)
     rows = pair_rows(m)
     P = PERTURBATIONS
-    steps = 4 if method == RICHARDSON else 2
+    steps = points.shape[0]
     ZT_L = ZT[z_off[L - 1]:z_off[L]].reshape((m, nL))
     CT = complement_table(ZT_L, AT[z_off[L - 1]:z_off[L]].reshape((m, nL)), YT, loss)
     linear_below = piecewise_linear_below(sizes, acts)
@@ -396,11 +407,8 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
                 known_l, known_r = l, r
             for j in range(k1 - k0):
                 s, step = theta[idx[k0 + j]], h[k0 + j]
-                delta[j * steps] = (s + step) - s
-                delta[j * steps + 1] = (s - step) - s
-                if steps == 4:
-                    delta[j * steps + 2] = (s + 0.5 * step) - s
-                    delta[j * steps + 3] = (s - 0.5 * step) - s
+                for p in range(steps):
+                    delta[j * steps + p] = (s + points[p] * step) - s
             item_deltas(idx, k0, k1, l, r, c < 0, delta, steps, sizes, offsets, acts, loss,
                         X, WT, wt_off, ZT, AT, z_off, YT, CT, fast, V, lo, hi, D, acc, kin,
                         tmp, moved, pd, buf_a, buf_b, active, pk, pq)
@@ -408,16 +416,16 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
                 k = k0 + j
                 s, step = theta[idx[k]], h[k]
                 b = j * steps
-                d_coarse = central_value(acc[b], acc[b + 1], s, step, c >= 0, l2, m)
-                kink = kin[b] != 0.0 or kin[b + 1] != 0.0
-                if steps == 4:
-                    d_fine = central_value(acc[b + 2], acc[b + 3], s, 0.5 * step, c >= 0,
-                                           l2, m)
-                    out[k] = richardson(d_coarse, d_fine)
-                    aux[k] = d_coarse - d_fine
-                    kink = kink or kin[b + 2] != 0.0 or kin[b + 3] != 0.0
-                else:
-                    out[k] = d_coarse
+                estimate = 0.0
+                for p in range(weights.shape[0]):
+                    d = quotient(acc[b + 2 * p], acc[b + 2 * p + 1], s, points[2 * p],
+                                 points[2 * p + 1], step, c >= 0, l2, m)
+                    # The first term alone, not 0 + it: a -0.0 keeps its sign.
+                    estimate = weights[0] * d if p == 0 else estimate + weights[p] * d
+                out[k] = estimate / divisor
+                kink = False
+                for p in range(steps):
+                    kink = kink or kin[b + p] != 0.0
                 kinks[k] = 1 if kink else 0
 
 

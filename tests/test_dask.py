@@ -28,7 +28,7 @@ from fastcheck.app.registry import random_problem
 from fastcheck.costs import adapt
 from fastcheck.errors import CostError, MemoryBudgetError, OptionError
 from fastcheck.planning.plan import make_plan
-from fastcheck.drivers import run_dask
+from fastcheck.drivers import driver
 
 RNG = np.random.default_rng(7)
 W0, X0 = RNG.uniform(-1.5, 1.5, (4, 5)), RNG.standard_normal((5, 6))
@@ -205,7 +205,8 @@ def test_memory_budget_checked_before_shipping(two):
     limit = min(w["memory_limit"] for w in two.scheduler_info()["workers"].values())
     adapter.scratch_bytes = lambda engine, method, rows: 2 * limit
     with pytest.raises(MemoryBudgetError, match="Dask worker"):
-        run_dask(adapter, plan, client=two)
+        with driver(adapter, plan, client=two) as runner:
+            runner.run("block", (plan.idx, plan.h))
     assert not two.has_what() or not any(two.has_what().values())
 
 

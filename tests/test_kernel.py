@@ -1,6 +1,7 @@
 """fastcheck.kernels.central: the generic kernel, against its twin in tests/naive.py.
 
-The kernel is ``sweep()(cost, method, idx, h, fdata, idata, scratch, out, aux)``,
+The kernel is ``sweep()(cost, offsets, weights, divisor, idx, h, fdata, idata, scratch,
+out)``, the method's stencil first,
 with the cost adapted to the fixed type ``(theta, fdata, idata)`` by the jit
 cost's trampoline; ``run_kernel`` is the one place that calls it.
 """
@@ -17,7 +18,8 @@ import pytest
 import fastcheck as fc
 from fastcheck.errors import CostError
 from fastcheck.costs.jit import JitCostAdapter
-from fastcheck.kernels.central import CENTRAL, RICHARDSON, sweep
+from fastcheck.kernels.central import sweep
+from fastcheck.planning.methods import METHODS
 from naive import central_difference_twin, relative_difference_twin
 
 P = 7
@@ -64,8 +66,9 @@ def data(seed=0):
     return theta, X, Y
 
 
-def run_kernel(cost, theta, idx, h, X, Y, rows, method=CENTRAL, scratch=None, out=None):
-    """Call the kernel with a (rows, P) scratch and NaN output; return (out, scratch, aux).
+def run_kernel(cost, theta, idx, h, X, Y, rows, method="central", scratch=None, out=None):
+    """Call the kernel with ``method``'s stencil, a (rows, P) scratch and NaN
+    output; return (out, scratch).
 
     ``scratch`` and ``out`` may be passed in to inspect them after a failing call.
     """
@@ -75,10 +78,10 @@ def run_kernel(cost, theta, idx, h, X, Y, rows, method=CENTRAL, scratch=None, ou
         scratch = np.repeat(theta[None, :], rows, axis=0)
     if out is None:
         out = np.full(idx.shape[0], np.nan)
-    aux = np.zeros(idx.shape[0])
     engine = JitCostAdapter(cost, {"t": theta}, (X, Y)).build("generic", "central", rows)
-    sweep()(engine.function, method, idx, h, engine.fdata, engine.idata, scratch, out, aux)
-    return out, scratch, aux
+    sweep()(engine.function, *METHODS[method].stencil.arrays(), idx, h, engine.fdata,
+            engine.idata, scratch, out)
+    return out, scratch
 
 
 COSTS = {
@@ -95,7 +98,7 @@ def test_kernel_matches_twin_bitwise(name, rows):
     theta, X, Y = data()
     idx = np.arange(P)
     h = np.linspace(1e-6, 1e-4, P)
-    out, _, _ = run_kernel(cost, theta, idx, h, X, Y, rows)
+    out, _ = run_kernel(cost, theta, idx, h, X, Y, rows)
     twin = central_difference_twin(lambda t: cost(t, X, Y), theta, idx, h)
     assert out.tobytes() == twin.tobytes()
 
@@ -105,7 +108,7 @@ def test_kernel_matches_closed_form_gradient(name):
     """With a good step the estimate is the analytic gradient to ~1e-9."""
     cost, gradient = COSTS[name]
     theta, X, Y = data(1)
-    out, _, _ = run_kernel(cost, theta, np.arange(P), 6e-6, X, Y, 2)
+    out, _ = run_kernel(cost, theta, np.arange(P), 6e-6, X, Y, 2)
     exact = gradient(theta, X)
     assert relative_difference_twin(exact, out) < 1e-9
     np.testing.assert_allclose(out, exact, rtol=1e-7, atol=1e-8)
@@ -120,7 +123,7 @@ def test_scratch_rows_equal_theta_after_the_call(rows):
     # The premise: undoing the step arithmetically would not restore some entries.
     assert (theta[0] + 0.1) - 0.1 != theta[0] or (theta[0] - 0.1) + 0.1 != theta[0]
     assert (theta[3] + 0.1) - 0.1 != theta[3]
-    _, scratch, _ = run_kernel(sin_cost, theta, np.arange(P), h, X, Y, rows)
+    _, scratch = run_kernel(sin_cost, theta, np.arange(P), h, X, Y, rows)
     for r in range(rows):
         assert scratch[r].tobytes() == theta.tobytes()
 
@@ -130,10 +133,10 @@ def test_idx_subset_in_arbitrary_order():
     theta, X, Y = data(3)
     idx = np.array([5, 0, 3, 6])
     h = np.array([1e-5, 2e-6, 3e-5, 4e-6])
-    out, _, _ = run_kernel(quadratic_cost, theta, idx, h, X, Y, 2)
+    out, _ = run_kernel(quadratic_cost, theta, idx, h, X, Y, 2)
     twin = central_difference_twin(lambda t: quadratic_cost(t, X, Y), theta, idx, h)
     assert out.tobytes() == twin.tobytes()
-    full, _, _ = run_kernel(quadratic_cost, theta, np.arange(P), np.full(P, 3e-5), X, Y, 1)
+    full, _ = run_kernel(quadratic_cost, theta, np.arange(P), np.full(P, 3e-5), X, Y, 1)
     assert out[2] == full[3]                              # same coordinate, same step
 
 
@@ -141,23 +144,22 @@ def test_one_and_two_scratch_rows_give_identical_output():
     """How the coordinates are spread over rows does not change a single bit."""
     theta, X, Y = data(4)
     idx = np.array([6, 1, 2, 4, 0, 5, 3])
-    one, _, _ = run_kernel(sin_cost, theta, idx, 1e-6, X, Y, 1)
-    two, _, _ = run_kernel(sin_cost, theta, idx, 1e-6, X, Y, 2)
+    one, _ = run_kernel(sin_cost, theta, idx, 1e-6, X, Y, 1)
+    two, _ = run_kernel(sin_cost, theta, idx, 1e-6, X, Y, 2)
     assert not np.isnan(one).any()
     assert one.tobytes() == two.tobytes()
 
 
 @pytest.mark.parametrize("rows", [1, 2])
 def test_richardson_is_the_twin_at_h_and_h_over_2_combined(rows):
-    """method RICHARDSON: out = (4 D(h/2) - D(h)) / 3 and aux = D(h) - D(h/2), bit for bit."""
+    """Richardson's stencil: out = (4 D(h/2) - D(h)) / 3, bit for bit."""
     theta, X, Y = data(7)
     idx = np.array([3, 0, 6, 2])
     h = np.array([7e-4, 1e-3, 5e-4, 2e-3])
-    out, scratch, aux = run_kernel(sin_cost, theta, idx, h, X, Y, rows, method=RICHARDSON)
+    out, scratch = run_kernel(sin_cost, theta, idx, h, X, Y, rows, method="richardson")
     coarse = central_difference_twin(lambda t: sin_cost(t, X, Y), theta, idx, h)
     fine = central_difference_twin(lambda t: sin_cost(t, X, Y), theta, idx, 0.5 * h)
     assert out.tobytes() == ((4.0 * fine - coarse) / 3.0).tobytes()
-    assert aux.tobytes() == (coarse - fine).tobytes()
     assert all(row.tobytes() == theta.tobytes() for row in scratch)
     exact = np.cos(theta[idx]) * X[0, idx]
     np.testing.assert_allclose(out, exact, rtol=1e-9, atol=1e-11)

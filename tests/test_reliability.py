@@ -8,7 +8,8 @@ import pytest
 import fastcheck as fc
 from fastcheck.engines.base import Block
 from fastcheck.errors import CostError, InputTypeError
-from fastcheck.drivers import local
+from fastcheck.drivers import blocks, progress
+from fastcheck.engines.passes import PASSES
 
 
 class _Squares:
@@ -43,12 +44,14 @@ class _Recorder:
 
 @pytest.mark.parametrize("n, first", [(20201, 7), (3721, 1), (50, 50), (50, 49)])
 def test_the_progress_bar_ends_at_its_total(monkeypatch, n, first):
-    monkeypatch.setattr(local, "progress_bar", lambda total, label: _Recorder(total))
+    monkeypatch.setattr(progress, "progress_bar", lambda total, label, unit: _Recorder(total))
     _Recorder.made = []
     engine = _Squares()
     idx = np.arange(n)
-    out, _, _ = local.run_blocks(engine.block, idx, np.full(n, 1e-6), describe=str,
-                                 progress=True, first_block=first)
+    bar = progress.Progress(True, "fake", "coord")
+    bar.expect(n)
+    out, _, _ = blocks.run_blocks(engine, PASSES["block"], (idx, np.full(n, 1e-6)),
+                                  describe=str, progress=bar, first=first)
     np.testing.assert_array_equal(out, 2.0 * idx)
     [bar] = _Recorder.made
     assert engine.seen == n

@@ -4,7 +4,9 @@ The adapter (plain data: the user's cost, layout, theta, data) goes to every
 worker once; each worker builds its engine once, from that copy, and keeps it
 for the check's passes (the estimates, then the closer look's slopes) under a
 token (``_ENGINES``), so a compiled cost is rebuilt there
-from the disk cache, or compiled once, never shipped. Blocks are pure, so a
+from the disk cache, or compiled once, never shipped. It runs any pass of
+``engines.passes.PASSES``: the estimates, the closer look's slopes, locate's
+directions. Blocks are pure, so a
 block whose worker died is simply run again elsewhere, and the estimates are
 bit-identical to a local run of the same engine and method.
 
@@ -27,11 +29,13 @@ import warnings
 import numba
 import numpy as np
 
-from ..runtime.blas import single_threaded_blas
+from ..engines.passes import PASSES, items, pass_record, take
 from ..errors import ClusterError, CostError, InputTypeError, MemoryBudgetError, OptionError
+from ..runtime.blas import single_threaded_blas
 from ..runtime.memory import HEADROOM, ensure_fits, format_bytes
-from .local import (FIRST_BLOCK_SECONDS, TARGET_SECONDS, Estimates, _bar, engine_pass,
-                    run_blocks, thread_count)
+from .blocks import (TARGET_SECONDS, Estimates, first_block, run_blocks, seconds_per_item,
+                     thread_count)
+from .progress import Bars
 
 #: Blocks are never smaller than this much work: below it, the scheduler's
 #: overhead per task (about a millisecond, benchmarks/test_bench_dask.py) shows.
@@ -70,7 +74,7 @@ def _distributed():
     return distributed
 
 
-def validate_cluster(client, workers, threads):
+def validate(client, workers, threads):
     """``OptionError`` unless ``client``/``workers``/``threads`` go together:
     at most one of ``client`` (a ``distributed.Client``) and ``workers`` (an
     int >= 1), and ``threads`` only without either (a cluster has its own)."""
@@ -88,6 +92,17 @@ def validate_cluster(client, workers, threads):
     if workers is not None and (isinstance(workers, bool) or not isinstance(
             workers, (int, np.integer)) or workers < 1):
         raise OptionError(f"workers must be an integer of at least 1, got {workers!r}")
+
+
+@contextlib.contextmanager
+def session(adapter, plan, *, client=None, workers=None, threads=None, progress=None,
+            items=None):
+    """The ``DaskDriver`` on ``client``, or on a cluster of ``workers`` started for
+    the body (the registry's entry point; ``threads`` and ``items`` concern
+    this machine's threads, which a cluster does not use)."""
+    with cluster(client, workers) as dask_client, \
+            DaskDriver(adapter, plan, client=dask_client, progress=progress) as remote:
+        yield remote
 
 
 @contextlib.contextmanager
@@ -189,12 +204,15 @@ class DaskDriver:
     memory limit (``MemoryBudgetError``) and ships the adapter once; ``run``
     runs a pass in blocks on the workers, each of which builds the plan's
     engine once, from its own copy, and keeps it for every pass; leaving
-    releases the adapter and drops the workers' engines.
+    releases the adapter, drops the workers' engines and closes the progress bar.
+
+    It reads from ``plan`` only ``layout``, ``engine``, ``method``, ``j0`` and
+    ``seconds_per_coordinate``.
     """
 
     def __init__(self, adapter, plan, *, client, progress=None):
         self.adapter, self.plan, self.client, self.progress = adapter, plan, client, progress
-        self.shipped = None
+        self.shipped, self.runs = None, 0
 
     def __enter__(self):
         self.distributed = _distributed()
@@ -207,60 +225,64 @@ class DaskDriver:
         self.token = uuid.uuid4().hex
         self.spec = (self.plan.engine, self.plan.method, self.plan.j0)
         self.shipped = _ship(self.client, _pickled(self.adapter), self.token)
+        self.bars = Bars(self.progress, f"fastcheck {self.plan.engine} on {len(self.workers)} "
+                                        "Dask workers")
         return self
 
     def __exit__(self, *exc):
+        self.bars.close()
         self.shipped.release()
         with contextlib.suppress(Exception):
             self.client.run(_forget, self.token)
 
-    def run(self, pass_name, idx, h, *, seconds_per_coordinate, deadline=None):
-        """Pass ``pass_name`` (one of ``run.local.PASSES``) over flat indices ``idx``
-        (n,) with steps ``h`` (n,); ``Estimates`` in the order of ``idx``.
+    def run(self, pass_name, work, *, deadline=None):
+        """Pass ``pass_name`` (of ``engines.passes.PASSES``) over ``work`` (its
+        shape, as ``LocalDriver.run`` takes it); ``Estimates`` in the order of
+        the work's items.
 
-        A cost that raises is a ``CostError`` naming the coordinate, as locally;
-        a block that kills every worker it runs on (Dask's ``KilledWorker``) is
-        a ``CostError`` naming the block's first and last coordinates. Ctrl-C
-        cancels what is left, and so does ``deadline`` (perf_counter seconds):
-        the blocks that had not finished by then are not ``done``.
+        A cost that raises is a ``CostError`` naming the item, as locally; a
+        block that kills every worker it runs on (Dask's ``KilledWorker``) is
+        a ``CostError`` naming the block's items. Ctrl-C cancels what is left,
+        and so does ``deadline`` (perf_counter seconds): the blocks that had
+        not finished by then are not ``done``.
         """
+        record = pass_record(pass_name)
         client, distributed, workers = self.client, self.distributed, self.workers
-        n = idx.shape[0]
-
-        def name_k(k):
-            return self.plan.layout.describe(int(idx[k]))
+        n = items(work)
+        self.runs += 1
+        prefix = f"fastcheck-{pass_name}-{self.token}-{self.runs}"
 
         def submit(starts, stops, **where):
             futures = client.map(
                 _block, [self.shipped] * len(starts), [self.spec] * len(starts),
                 [self.token] * len(starts), [pass_name] * len(starts),
-                [idx[a:b] for a, b in zip(starts, stops)],
-                [h[a:b] for a, b in zip(starts, stops)],
-                key=[f"fastcheck-{pass_name}-{self.token}-{a}" for a in starts], retries=0,
-                pure=False, **where)
+                [take(work, a, b) for a, b in zip(starts, stops)],
+                key=[f"{prefix}-{a}" for a in starts], retries=0, pure=False, **where)
             bounds.update(zip(futures, zip(starts, stops)))
             return futures
 
-        out, kinks, done = None, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        label = f"fastcheck {self.plan.engine} on {len(workers)} Dask workers"
-        bounds = {}  # future -> (start, stop) into idx
-        bar, start = None, time.perf_counter()
+        out, kinks = np.full((n,) + record.shape, np.nan), np.zeros(n, dtype=bool)
+        done = np.zeros(n, dtype=bool)
+        bounds = {}  # future -> (start, stop) into the work's items
+        bar = self.bars.of(pass_name, record.work.unit)
+        bar.expect(n)
+        per_item = seconds_per_item(self.plan, record)
+        name = None
         try:
             # One small block per worker first: each builds its engine and times a block.
-            first = max(1, min(int(FIRST_BLOCK_SECONDS / max(seconds_per_coordinate, 1e-9)),
-                               math.ceil(n / len(workers))))
+            first = max(1, min(first_block(per_item, 1), math.ceil(n / len(workers))))
             spans = [(lo, min(lo + first, n)) for lo in range(0, n, first)][:len(workers)]
             firsts = []
             for address, (lo, hi) in zip(workers, spans):
                 firsts += submit([lo], [hi], workers=[address], allow_other_workers=True)
             finished = distributed.as_completed(firsts)
-            name, count, rest = None, 0, spans[-1][1] if spans else 0
+            rest = spans[-1][1] if spans else 0
             for future, result in _results(client, finished):
                 lo, hi = bounds[future]
-                name, took, block_out, block_kinks = _collect(future, result, (lo, hi), name_k,
-                                                              distributed)
-                if out is None:
-                    out = np.full((n,) + block_out.shape[1:], np.nan)
+                name, took, block_out, block_kinks = _collect(
+                    future, result, lambda: record.work.span(work, lo, hi,
+                                                             self.plan.layout.describe),
+                    distributed)
                 out[lo:hi], kinks[lo:hi], done[lo:hi] = block_out, block_kinks, True
                 if rest < n:
                     # The first block measured: the rest go in blocks of about
@@ -273,8 +295,7 @@ class DaskDriver:
                     starts = list(range(rest, n, size))
                     finished.update(submit(starts, starts[1:] + [n]))
                     rest = n
-                count += hi - lo
-                bar = _advance(bar, self.progress, n, count, start, label, (lo, hi))
+                bar.advance(hi - lo)
                 if deadline is not None and time.perf_counter() > deadline:
                     client.cancel([f for f in bounds if f.status != "finished"])
                     break
@@ -286,19 +307,7 @@ class DaskDriver:
             if lost is not None:
                 raise lost from None
             raise
-        finally:
-            if bar is not None:
-                bar.close()
-        out = np.full(n, np.nan) if out is None else out
         return Estimates(out, kinks, done, name or self.plan.engine, self.needed)
-
-
-def run_dask(adapter, plan, *, client, progress=None):
-    """The ``Estimates`` of ``plan``'s ``block`` pass over its coordinates, run on
-    the workers of ``client`` (``DaskDriver``)."""
-    with DaskDriver(adapter, plan, client=client, progress=progress) as driver:
-        return driver.run("block", plan.idx, plan.h,
-                          seconds_per_coordinate=plan.seconds_per_coordinate)
 
 
 def _ship(client, payload, token):
@@ -342,16 +351,6 @@ def _pickled(adapter):
                              "and workers=, or make the cost picklable") from None
 
 
-def _advance(bar, progress, n, done, start, label, block):
-    """Move the progress bar by one finished block (opening it if it is due)."""
-    if bar is None and progress is not False:
-        bar = _bar(progress, n, done - (block[1] - block[0]),
-                   time.perf_counter() - start, label)
-    if bar is not None:
-        bar.update(block[1] - block[0])
-    return bar
-
-
 def _results(client, finished):
     """(future, result) of the futures of ``finished`` (an ``as_completed``) as
     they finish, failed ones first with None (``_collect`` raises their error).
@@ -367,26 +366,23 @@ def _results(client, finished):
         yield from zip(done, client.gather(done))
 
 
-def _collect(future, result, span, describe, distributed):
+def _collect(future, result, span, distributed):
     """A finished block's (engine name, seconds, values, kink flags).
 
-    ``span`` is the block's (start, stop) into the pass's coordinates and
-    ``describe(k)`` names the k-th of them. A block that killed every worker
-    it ran on becomes a ``CostError`` naming its first and last coordinates: a
-    cost that crashes its process (a segfault in compiled code, ``os._exit``,
-    the kernel's OOM killer) when one of them is perturbed
+    ``span()`` names the block's items in words (``Work.span``). A block that
+    killed every worker it ran on becomes a ``CostError`` naming them: a cost
+    that crashes its process (a segfault in compiled code, ``os._exit``, the
+    kernel's OOM killer) when one of them is perturbed
     (``tests/test_dask.py::test_cost_that_kills_its_worker``).
     """
-    lo, hi = span
     try:
         if future.status != "finished":
             future.result()  # raises the block's error
     except distributed.KilledWorker:
         raise CostError(
-            f"the cost crashed every Dask worker that ran the block of coordinates from "
-            f"{describe(lo)} to {describe(hi - 1)}: the process died (a segfault in compiled "
-            "code, os._exit, running out of memory) when one of them was perturbed. Call the "
-            "cost from Python at those points to see why") from None
+            f"the cost crashed every Dask worker that ran {span()}: the process died (a segfault "
+            "in compiled code, os._exit, running out of memory) when one of them was perturbed. "
+            "Call the cost from Python at those points to see why") from None
     block_out, block_kinks, name, took = result
     return name, took, block_out, block_kinks
 
@@ -455,33 +451,33 @@ def _engine(payload, spec, token):
             ensure_fits(needed, f"the {engine} engine on {adapter.layout.size} parameters "
                                 f"with {threads} threads on this Dask worker")
             with thread_count(threads):
-                run = adapter.engine(engine, method, threads, j0)
-                run.block(np.zeros(0, dtype=np.int64), np.zeros(0))
+                engine = adapter.engine(engine, method, threads, j0)
+                engine.block(np.zeros(0, dtype=np.int64), np.zeros(0))
             while len(_ENGINES) >= KEEP_ENGINES:
                 _ENGINES.pop(next(iter(_ENGINES)))
-            entry = _ENGINES[token] = (adapter, run, threads, threading.Lock())
+            entry = _ENGINES[token] = (adapter, engine, threads, threading.Lock())
     return entry
 
 
-def _block(payload, spec, token, pass_name, idx, h):
-    """One block of pass ``pass_name`` on a worker: (values, kinks, engine name,
-    seconds of work).
+def _block(payload, spec, token, pass_name, work):
+    """One block of pass ``pass_name`` over ``work`` on a worker: (values, kinks,
+    engine name, seconds of work).
 
     Pure: it depends on its arguments only (the engine is rebuilt from
     ``payload`` wherever it runs), so Dask may run it again after a worker dies.
-    The local driver's ``run_blocks`` checks the values and names a
-    coordinate whose cost raised.
+    ``run_blocks`` checks the values and names an item whose cost raised.
     """
-    adapter, run, threads, lock = _engine(payload, spec, token)
+    adapter, engine, threads, lock = _engine(payload, spec, token)
     # Numba's threads already fill the worker's cores: BLAS threads would oversubscribe.
-    blas = single_threaded_blas() if run.parallel and threads > 1 else contextlib.nullcontext()
+    blas = (single_threaded_blas() if engine.parallel and threads > 1
+            else contextlib.nullcontext())
     with lock, thread_count(threads), blas:
         tick = time.perf_counter()
-        out, kinks, _ = run_blocks(engine_pass(run, pass_name), idx, h,
-                                   describe=adapter.layout.describe, progress=False,
-                                   first_block=idx.shape[0])
+        out, kinks, _ = run_blocks(engine, PASSES[pass_name], work,
+                                   describe=adapter.layout.describe, rows=threads,
+                                   first=items(work))
         took = time.perf_counter() - tick
-    return out, kinks, run.name, took
+    return out, kinks, engine.name, took
 
 
 def _forget(token):

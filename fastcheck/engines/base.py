@@ -8,11 +8,12 @@ from .probe import one_sided
 
 
 class Block(NamedTuple):
-    """One block's results: ``out``, the pass's values ((n,) estimates of
-    ``block``, (n, 4) slopes of ``slopes``; NaN where the cost failed) and the
-    kink flags (n,) (True where a step crosses a kink the engine can see).
-    ``error`` is the exception a compiled cost raised, if any: the driver names
-    the coordinate from the first row left NaN."""
+    """One block's results, n items of a pass: ``out``, the pass's values
+    ((n,) estimates of ``block``, (n, 4) slopes of ``slopes``, (n, 2) J at
+    theta +- delta of ``points``; NaN where the cost failed) and the kink flags
+    (n,) (True where a step crosses a kink the engine can see). ``error`` is
+    the exception a compiled cost raised, if any: the driver names the item
+    from the first row left NaN."""
 
     out: np.ndarray
     kinks: np.ndarray
@@ -45,8 +46,9 @@ class Engine:
     threads (then the driver holds BLAS to one thread while it runs).
     ``closer`` (a ``Closer``) is set by the adapter that builds the engine.
 
-    Its passes, each pure, run by the drivers a block at a time
-    (``fastcheck.drivers.PASSES``): ``block`` and ``slopes``.
+    Its passes, each pure, run by the drivers a block at a time, each
+    described by a record of ``engines.passes.PASSES``: ``block``, ``slopes``
+    and ``points``.
     """
 
     name = "engine"
@@ -68,6 +70,22 @@ class Engine:
     def points(self, ptr, idx, delta):
         """J at theta +- delta along directions d = 0..D-1, whose entries are
         ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) perturbed by
-        ``delta[ptr[d]:ptr[d + 1]]``: (j_plus (D,), j_minus (D,), the exception
-        a compiled cost raised or None), for ``fastcheck.locate``."""
+        ``delta[ptr[d]:ptr[d + 1]]``, for ``fastcheck.locate``: a ``Block``
+        whose ``out`` (D, 2) holds J(theta + delta_d), J(theta - delta_d)."""
         raise NotImplementedError
+
+
+def points_block(j_plus, j_minus, error=None):
+    """The ``Block`` of a ``points`` pass from its (D,) values at theta +- delta."""
+    return Block(np.column_stack((j_plus, j_minus)), np.zeros(j_plus.shape[0], dtype=bool),
+                 error)
+
+
+def stencil_loop(engine, method, loops):
+    """``loops[kind]`` for the kind of ``method``'s stencil (``planning.methods``),
+    or ``ValueError``: an engine never runs another method than the one asked."""
+    kind = method.stencil.kind
+    if kind not in loops:
+        raise ValueError(f"the {engine} engine has no loop for {kind!r} stencils "
+                         f"(method {method.name!r}); it runs {', '.join(map(repr, loops))}")
+    return loops[kind]

@@ -3,16 +3,17 @@
 import numpy as np
 
 from ..errors import CostError
+from ..kernels.central import complex_sweep, sweep
+from ..kernels.points import points as points_kernel
+from ..planning.methods import CENTRAL_METHOD, COMPLEX, DIFFERENCES, method_record
 from ..runtime.interrupt import interruptible
 from ..runtime.numba_setup import kernel_for
-from ..kernels.central import complex_sweep, sweep
-from ..planning.methods import CENTRAL_METHOD, method_record
-from .base import Engine, empty_block
-from ..kernels.points import points as points_kernel
+from .base import Engine, empty_block, points_block, stencil_loop
 
 
 class GenericEngine(Engine):
-    """Two (four) compiled evaluations of ``function`` per coordinate, prange-parallel.
+    """The method's stencil over compiled evaluations of ``function``, per
+    coordinate, prange-parallel.
 
     ``function(theta, fdata, idata)`` has the fixed cost type of
     ``kernels/signatures.py`` (complex for the complex step); ``fdata`` and
@@ -26,7 +27,10 @@ class GenericEngine(Engine):
     def __init__(self, function, fdata, idata, theta, threads, method=CENTRAL_METHOD):
         self.function, self.fdata, self.idata = function, fdata, idata
         self.method = method = method_record(method)
-        interruptible(complex_sweep if method.complex_step else sweep)  # a first compile: Ctrl-C
+        kernel, self.estimate = stencil_loop(self.name, method, {
+            DIFFERENCES: (sweep, self._differences), COMPLEX: (complex_sweep, self._complex)})
+        interruptible(kernel)  # a first compile: Ctrl-C
+        self.stencil = method.stencil.arrays()
         dtype = np.complex128 if method.complex_step else np.float64
         self.theta = theta.astype(dtype)
         self.scratch = np.repeat(self.theta[None, :], threads, axis=0)
@@ -36,10 +40,18 @@ class GenericEngine(Engine):
         """Bytes the engine allocates beyond theta: its (R, P) rows, one per thread."""
         return threads * P * method_record(method).scalar_bytes
 
+    def _differences(self, idx, h, out):
+        kernel_for(sweep())(self.function, *self.stencil, idx, h, self.fdata, self.idata,
+                            self.scratch, out)
+
+    def _complex(self, idx, h, out):
+        kernel_for(complex_sweep())(self.function, idx, h, self.fdata, self.idata,
+                                    self.scratch, out)
+
     def points(self, ptr, idx, delta):
-        """J at theta +- delta along each direction (see ``PythonEngine.points``),
-        compiled and prange-parallel over the directions: (D,) j_plus, j_minus
-        (NaN where the compiled cost raised) and the exception raised, if any."""
+        """J at theta +- delta along each direction (see ``Engine.points``),
+        compiled and prange-parallel over the directions; NaN where the
+        compiled cost raised, and the exception raised, if any, in ``error``."""
         count = ptr.shape[0] - 1
         j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
         error = None
@@ -49,18 +61,12 @@ class GenericEngine(Engine):
         except Exception as exc:  # raised on the calling thread; the driver names it
             error = exc.__cause__ or exc
         self.scratch[:] = self.theta  # a raising cost leaves its row perturbed
-        return j_plus, j_minus, error
+        return points_block(j_plus, j_minus, error)
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])
         try:
-            if self.method.complex_step:
-                kernel_for(complex_sweep())(self.function, idx, h, self.fdata, self.idata, self.scratch,
-                                res.out)
-            else:
-                # The kernel's last argument (Richardson's D(h) - D(h/2)) is read by nothing.
-                kernel_for(sweep())(self.function, self.method.kernel, idx, h, self.fdata,
-                        self.idata, self.scratch, res.out, np.empty(idx.shape[0]))
+            self.estimate(idx, h, res.out)
         except Exception as exc:
             # A compiled cost that raised on the calling thread surfaces here (as
             # SystemError); on other threads it only leaves NaN behind. Either

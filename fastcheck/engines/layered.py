@@ -9,9 +9,9 @@ import numpy as np
 
 from ..kernels import layered
 from ..kernels import mlp
-from ..planning.methods import CENTRAL_METHOD, method_record
+from ..planning.methods import CENTRAL_METHOD, COMPLEX, DIFFERENCES, method_record
 from ..runtime.numba_setup import kernel_for
-from .base import Engine, empty_block
+from .base import Engine, empty_block, stencil_loop
 
 
 class LayeredEngine(Engine):
@@ -32,6 +32,13 @@ class LayeredEngine(Engine):
         sizes, m = model.sizes, X.shape[1]
         self.theta, self.X = theta, X
         self.method = method = method_record(method)
+        self.estimate = stencil_loop(self.name, method, {DIFFERENCES: self._differences,
+                                                         COMPLEX: self._complex})
+        if len(method.stencil.offsets) > layered.MAX_POINTS:
+            raise ValueError(f"the layered engine takes stencils of at most "
+                             f"{layered.MAX_POINTS} points; method {method.name!r} has "
+                             f"{len(method.stencil.offsets)}")
+        self.stencil = method.stencil.arrays()
         self.sizes, self.acts = sizes, model.acts
         self.loss_code, self.l2 = model.loss_code, model.l2
         layers = model.layers(theta, X)
@@ -66,18 +73,19 @@ class LayeredEngine(Engine):
         caches = (self.X, self.WT, self.wt_off, self.ZT, self.AT, self.z_off, self.YT,
                   self.base_example, self.base_logit)
         net = (self.sizes, self.acts, self.loss_code, self.l2)
-        if self.method.complex_step:
-            # The complex step moves no real part, so it crosses no kink.
-            kernel_for(layered.layered_complex_step)(self.theta, *net, *caches, idx, h,
-                                                     self.work, self.cols, res.out)
-            return res
-        kinks = np.zeros(idx.shape[0], dtype=np.uint8)
-        # The kernel's aux (Richardson's D(h) - D(h/2)) is read by nothing.
-        kernel_for(layered.layered_difference)(self.theta, *net, *caches, self.method.kernel,
-                                               idx, h, self.work, self.cols, res.out,
-                                               np.empty(idx.shape[0]), kinks)
-        res.kinks[:] = kinks.astype(bool)
+        self.estimate(net, caches, idx, h, res)
         return res
+
+    def _differences(self, net, caches, idx, h, res):
+        kinks = np.zeros(idx.shape[0], dtype=np.uint8)
+        kernel_for(layered.layered_difference)(self.theta, *net, *caches, *self.stencil, idx,
+                                               h, self.work, self.cols, res.out, kinks)
+        res.kinks[:] = kinks.astype(bool)
+
+    def _complex(self, net, caches, idx, h, res):
+        # The complex step moves no real part, so it crosses no kink.
+        kernel_for(layered.layered_complex_step)(self.theta, *net, *caches, idx, h,
+                                                 self.work, self.cols, res.out)
 
 
 class KinkWatched(Engine):

@@ -3,18 +3,18 @@
 import numpy as np
 
 from ..costs.calling import Along, Perturbed
-from ..kernels.central import richardson
-from ..planning.methods import CENTRAL_METHOD, method_record
-from .base import Engine, empty_block
+from ..planning.methods import CENTRAL_METHOD, COMPLEX, DIFFERENCES, method_record
+from .base import Engine, empty_block, points_block, stencil_loop
 
 
 class PythonEngine(Engine):
     """The reference engine: ``evaluate(theta, where)`` per perturbation.
 
-    ``method`` (a ``fastcheck.planning.methods.Method`` or its name) is central
-    differences (2 evaluations per coordinate), Richardson's (4) or the complex
-    step (1, on a complex copy of theta). Its one row of theta is restored
-    after every coordinate, so blocks leave nothing behind.
+    ``method`` (a ``fastcheck.planning.methods.Method`` or its name) is read
+    from its stencil: central differences (2 evaluations per coordinate),
+    Richardson's (4) or the complex step (1, on a complex copy of theta). Its
+    one row of theta is restored after every coordinate, so blocks leave
+    nothing behind.
     """
 
     name = "python"
@@ -22,19 +22,32 @@ class PythonEngine(Engine):
     def __init__(self, evaluate, theta, layout, method=CENTRAL_METHOD):
         self.evaluate, self.layout = evaluate, layout
         self.method = method = method_record(method)
+        self.estimate = stencil_loop(self.name, method, {DIFFERENCES: self._differences,
+                                                         COMPLEX: self._complex})
         self.row = theta.astype(np.complex128) if method.complex_step else theta.copy()
         self.theta = theta
 
-    def _central(self, i, step):
-        row, saved = self.row, self.row[i]
+    def _at(self, i, saved, offset, step):
+        """J with theta_i = ``saved`` moved by ``offset * step`` (the caller restores it)."""
+        self.row[i] = saved + offset * step
+        sign = "+" if offset >= 0.0 else "-"
+        return self.evaluate(self.row, Perturbed(self.layout, i, sign, abs(offset) * step))
+
+    def _differences(self, i, step):
+        """The stencil's estimate at coordinate i, rounded as ``kernels.central.sweep``
+        rounds it (``planning.methods.Stencil``)."""
+        stencil = self.method.stencil
+        points = stencil.offsets
+        saved = self.row[i]
         try:
-            row[i] = saved + step
-            j_plus = self.evaluate(row, Perturbed(self.layout, i, "+", step))
-            row[i] = saved - step
-            j_minus = self.evaluate(row, Perturbed(self.layout, i, "-", step))
+            for j, weight in enumerate(stencil.weights):
+                a, b = points[2 * j], points[2 * j + 1]
+                j_a, j_b = self._at(i, saved, a, step), self._at(i, saved, b, step)
+                d = (j_a - j_b) / ((a - b) * step)
+                estimate = weight * d if j == 0 else estimate + weight * d
         finally:
-            row[i] = saved
-        return (j_plus - j_minus) / (2.0 * step)
+            self.row[i] = saved
+        return estimate / stencil.divisor
 
     def _complex(self, i, step):
         row, saved = self.row, self.row[i]
@@ -46,10 +59,9 @@ class PythonEngine(Engine):
         return value.imag / step
 
     def points(self, ptr, idx, delta):
-        """J at theta + delta and theta - delta on each direction d, whose entries are
-        ``idx[ptr[d]:ptr[d + 1]]`` (flat indices) and ``delta[ptr[d]:ptr[d + 1]]``:
-        (D,) j_plus and j_minus, and None (a cost that raises raises here). The
-        row is restored by writing back theta."""
+        """J at theta + delta and theta - delta on each direction d (see
+        ``Engine.points``); a cost that raises raises here. The row is restored
+        by writing back theta."""
         count = ptr.shape[0] - 1
         j_plus, j_minus = np.full(count, np.nan), np.full(count, np.nan)
         row, theta = self.row, self.theta
@@ -63,18 +75,10 @@ class PythonEngine(Engine):
                 j_minus[d] = self.evaluate(row, where)
             finally:
                 row[S] = theta[S]
-        return j_plus, j_minus, None
+        return points_block(j_plus, j_minus)
 
     def block(self, idx, h):
         res = empty_block(idx.shape[0])
-        method = self.method
         for k in range(idx.shape[0]):
-            i, step = int(idx[k]), float(h[k])
-            if method.complex_step:
-                res.out[k] = self._complex(i, step)
-            elif method.finest < 1.0:  # Richardson: the same at h and h/2, combined
-                res.out[k] = richardson(self._central(i, step),
-                                        self._central(i, method.finest * step))
-            else:
-                res.out[k] = self._central(i, step)
+            res.out[k] = self.estimate(int(idx[k]), float(h[k]))
         return res

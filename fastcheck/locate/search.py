@@ -5,12 +5,12 @@ candidates the coordinate check confirms.
 """
 
 import contextlib
+import functools
 from typing import NamedTuple
 
 import numpy as np
 
-from ..drivers import cluster
-from ..drivers.points import DaskPoints, LocalPoints
+from ..drivers import driver
 from ..report.locate import TensorTest, WrongBlock
 from .grouptest import AMBIG, FAIL, LEAF, PASS, GroupTest
 
@@ -58,21 +58,18 @@ def search(plan, points):
 
 @contextlib.contextmanager
 def points_driver(adapter, plan, *, client=None, workers=None, threads=None, progress=None):
-    """``points(subsets, deltas) -> (j_plus, j_minus)`` for ``plan``'s engine, here
-    or on a Dask cluster, closed after the body."""
-    if client is None and workers is None:
-        points = LocalPoints(adapter, plan.engine, threads=threads, progress=progress)
-        try:
-            yield points
-        finally:
-            points.close()
-        return
-    with cluster(client, workers) as dask_client:
-        points = DaskPoints(adapter, plan.engine, client=dask_client, progress=progress)
-        try:
-            yield points
-        finally:
-            points.close()
+    """``points(subsets, deltas) -> (j_plus, j_minus)`` for ``plan``'s engine, by
+    the ``points`` pass of the driver for the options, closed after the body."""
+    with driver(adapter, plan, client=client, workers=workers, threads=threads,
+                progress=progress) as runner:
+        yield functools.partial(run_points, runner)
+
+
+def run_points(runner, subsets, deltas):
+    """J at theta +- ``deltas[k]`` on the flat indices ``subsets[k]``: (j_plus (D,),
+    j_minus (D,)), by ``runner``'s ``points`` pass."""
+    values = runner.run("points", (subsets, deltas)).out
+    return values[:, 0], values[:, 1]
 
 
 def search_tensor(test, layout, k, repeats):
