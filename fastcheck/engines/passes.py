@@ -54,7 +54,7 @@ def take(work, lo, hi):
     return tuple(part[lo:hi] for part in work)
 
 
-def _cut_coordinates(work, start, size, rows):
+def _cut_coordinate_work(work, start, size, rows):
     idx, h = work
     stop = min(idx.shape[0], start + size)
     return (idx[start:stop], h[start:stop]), stop
@@ -71,14 +71,14 @@ def _fail_coordinate(work, k, error, describe):
                     "cost from Python at that point to see why")
 
 
-def _span_coordinates(work, lo, hi, describe):
+def _span_coordinate_work(work, lo, hi, describe):
     idx = work[0]
     return f"the block of coordinates from {describe(int(idx[lo]))} to {describe(int(idx[hi - 1]))}"
 
 
 #: Flat indices ``idx`` (n,) int64 with their steps ``h`` (n,).
-COORDINATES = Work("coordinates", "coord", _cut_coordinates, _fail_coordinate,
-                   _span_coordinates)
+COORDINATES = Work("coordinates", "coord", _cut_coordinate_work, _fail_coordinate,
+                   _span_coordinate_work)
 
 
 def _cut_directions(work, start, size, rows):

@@ -19,7 +19,7 @@ from ..errors import CostError
 from .baseline import make_baseline
 from ..engines.probe import one_sided
 from .methods import CENTRAL_METHOD, method_record, probing
-from .sampling import coordinates as sample_coordinates, flat_indices
+from . import sampling
 from .step import default_steps, noise_boost, scale_floor, steps_for
 
 #: Coordinates per tensor on which the complex step is compared with real
@@ -80,11 +80,11 @@ def make_plan(adapter, grad_flat, params, grads, *, method=CENTRAL_METHOD, eps=N
     method = method_record(method)
     threshold = V.resolve_threshold(threshold)
     layout, theta = adapter.layout, adapter.theta
-    idx = (sample_coordinates(layout, sample, seed, only=only, exclude=exclude)
+    idx = (sampling.coordinates(layout, sample, seed, only=only, exclude=exclude)
            if coordinates is None else
            # fastcheck.locate confirms whatever its search found: possibly nothing.
            np.zeros(0, dtype=np.int64) if np.size(coordinates) == 0 else
-           flat_indices(coordinates, layout.size))
+           sampling.flat_indices(coordinates, layout.size))
     floor = scale_floor(theta)
     h = steps_for(theta[idx], eps, lambda k: layout.describe(idx[k]), method, floor)
     shared = baseline is not None
