@@ -12,6 +12,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.compiler.route import compile_traced
+from fastcheck.compiler.trace import Record
 from fastcheck.costs.python import PythonCostAdapter
 from fastcheck.errors import CompileError, OptionError
 
@@ -147,6 +148,20 @@ def test_kitchen_sink_record_equals_numpy():
         expected = kitchen_sink(adapter.layout.unflatten(theta), X, labels, mask)
         got = cc.function(theta, cc.fdata, cc.idata)
         assert got == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_argmin_and_argmax_of_a_traced_value_are_numpys():
+    """Data a trace wraps, and a value the user keeps after the trace, answer as NumPy;
+    during the trace, either of a value that depends on the parameters is an escape."""
+    value = np.array([3.0, 1.0, 2.0])
+    rec = Record({})
+    data = rec.wrap(value)
+    assert (data.argmin(), data.argmax()) == (np.argmin(value), np.argmax(value)) == (1, 0)
+    kept = rec.add("param", (), (0, (3,)), value)
+    with pytest.raises(CompileError, match="argmin of a value that depends on the parameters"):
+        kept.argmin()
+    rec.closed = True
+    assert (kept.argmin(), kept.argmax()) == (1, 0)
 
 
 # ---- escapes: refused with the user's line --------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CompileError
 from .trace import trace
+from .tracefuncs import FUNCTIONS
 from .tracegen import compile_record
 
 #: The source compiler's refusal of a cost function, by the function: a model of
@@ -98,7 +99,8 @@ def compile_traced(adapter, complex_step):
     if adapter.flat:
         names, shapes = ["theta"], [(adapter.layout.size,)]
     try:
-        rec, output = trace(func, names, shapes, adapter.theta, adapter.args, adapter.flat)
+        rec, output = trace(func, names, shapes, adapter.theta, adapter.args, adapter.flat,
+                            FUNCTIONS)
     except CompileError:
         raise
     except Exception as exc:
