@@ -21,6 +21,12 @@ import charrnn  # noqa: E402
 import oonets  # noqa: E402
 
 
+def traced(adapter):
+    """The adapter's cost compiled by tracing, as ``compile_routed`` would trace it."""
+    return compile_traced(adapter.func, adapter.layout.names, adapter.layout.shapes,
+                          adapter.theta, adapter.args, adapter.flat, adapter.evaluate)
+
+
 def mlp_case(mistake=None, **options):
     model, X, y = oonets.layer_mlp(**options)
     params = model.get_params()
@@ -141,7 +147,7 @@ def test_kitchen_sink_record_equals_numpy():
     mask = rng.random((6, 4)) > 0.2
     X_before = X.copy()
     adapter = PythonCostAdapter(kitchen_sink, params, (X, labels, mask))
-    cc = compile_traced(adapter, False)
+    cc = traced(adapter)
     assert np.array_equal(X, X_before)
     for k in range(5):
         theta = adapter.theta + 0.05 * rng.standard_normal(adapter.theta.size)
@@ -268,7 +274,7 @@ def test_unseeded_randomness_refused():
 
     adapter = PythonCostAdapter(noisy, params, (X,))
     with pytest.raises(CompileError, match="random draws depend on"):
-        compile_traced(adapter, False)
+        traced(adapter)
 
 
 # ---- the cache key is the record ------------------------------------------------------
@@ -284,12 +290,12 @@ def test_key_follows_constants_and_data():
             model.params = p
             return model.loss(X, y)[0]
 
-        cc = compile_traced(PythonCostAdapter(cost, dict(model.params), (X, y)), False)
+        cc = traced(PythonCostAdapter(cost, dict(model.params), (X, y)))
         keys.setdefault(reg, set()).add(cc.key)
     assert len(keys[0.05]) == 1 and keys[0.05] != keys[0.07]
     X2 = X.copy()
     X2[0, 0] += 1
-    cc2 = compile_traced(PythonCostAdapter(cost, dict(model.params), (X2, y)), False)
+    cc2 = traced(PythonCostAdapter(cost, dict(model.params), (X2, y)))
     assert cc2.key not in keys[0.07]
 
 
@@ -303,7 +309,7 @@ def test_objects_keep_working_after_the_trace():
         model.set_params(p)
         return model.loss(X, y)[0]
 
-    cc = compile_traced(PythonCostAdapter(cost, params, (X, y)), False)
+    cc = traced(PythonCostAdapter(cost, params, (X, y)))
     after = model.forward(X)  # the layers hold the trace's parameters now
     assert type(after) is np.ndarray and np.allclose(after, expected, rtol=1e-12, atol=0)
     assert cc.function(PythonCostAdapter(cost, params, (X, y)).theta, cc.fdata, cc.idata) == \
