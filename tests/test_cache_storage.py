@@ -22,7 +22,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.runtime import numba_cache
-from fastcheck.compiler import build, cache, compile_cost, store
+from fastcheck.compiler import build, cache, compile_cost, memo, store
 from fastcheck.runtime.numba_cache import CacheUnavailableWarning, DamagedCacheWarning
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def load_cost(path, scale):
 def compile_fresh(cost):
     """``compile_cost`` of ``cost`` over W, as a new process would: nothing in memory."""
     plan = build._Plan(cost, ["W"], [W.shape], (X,), False, False)
-    build._COMPILED.pop(plan.key, None)
+    memo.forget(plan.key)
     sys.modules.pop(plan.name, None)
     return compile_cost(cost, ["W"], [W.shape], (X,))
 
@@ -213,14 +213,14 @@ def test_import_with_a_read_only_install_and_an_unwritable_home(tmp_path):
 # ---- 5. bounded caches -------------------------------------------------------------
 
 def test_memory_keeps_the_last_few_compiled_costs(fresh, tmp_path, monkeypatch):
-    monkeypatch.setattr(build, "MEMORY_KEEP", 2)
-    monkeypatch.setattr(build, "_COMPILED", build._COMPILED.__class__())
+    monkeypatch.setattr(memo, "MEMORY_KEEP", 2)
+    monkeypatch.setattr(memo, "_COMPILED", memo._COMPILED.__class__())
     names = []
     for scale in (8.0, 9.0, 10.0):
         cc = compile_fresh(load_cost(tmp_path / "user" / f"mem_{scale}.py", scale))
         names.append(cache.module_name(cc.key))
         assert compiled_value(cc) == pytest.approx(reference(scale), rel=1e-12)
-    assert len(build._COMPILED) == 2
+    assert memo.count() == 2
     assert names[0] not in sys.modules and names[2] in sys.modules
 
 

@@ -12,12 +12,19 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.compiler.route import compile_traced
+from fastcheck.compiler.trace import Record
 from fastcheck.costs.python import PythonCostAdapter
 from fastcheck.errors import CompileError, OptionError
 
 sys.path.insert(0, os.path.dirname(__file__))
 import charrnn  # noqa: E402
 import oonets  # noqa: E402
+
+
+def traced(adapter):
+    """The adapter's cost compiled by tracing, as ``compile_routed`` would trace it."""
+    return compile_traced(adapter.func, adapter.layout.names, adapter.layout.shapes,
+                          adapter.theta, adapter.args, adapter.flat, adapter.evaluate)
 
 
 def mlp_case(mistake=None, **options):
@@ -140,13 +147,27 @@ def test_kitchen_sink_record_equals_numpy():
     mask = rng.random((6, 4)) > 0.2
     X_before = X.copy()
     adapter = PythonCostAdapter(kitchen_sink, params, (X, labels, mask))
-    cc = compile_traced(adapter, False)
+    cc = traced(adapter)
     assert np.array_equal(X, X_before)
     for k in range(5):
         theta = adapter.theta + 0.05 * rng.standard_normal(adapter.theta.size)
         expected = kitchen_sink(adapter.layout.unflatten(theta), X, labels, mask)
         got = cc.function(theta, cc.fdata, cc.idata)
         assert got == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_argmin_and_argmax_of_a_traced_value_are_numpys():
+    """Data a trace wraps, and a value the user keeps after the trace, answer as NumPy;
+    during the trace, either of a value that depends on the parameters is an escape."""
+    value = np.array([3.0, 1.0, 2.0])
+    rec = Record({})
+    data = rec.wrap(value)
+    assert (data.argmin(), data.argmax()) == (np.argmin(value), np.argmax(value)) == (1, 0)
+    kept = rec.add("param", (), (0, (3,)), value)
+    with pytest.raises(CompileError, match="argmin of a value that depends on the parameters"):
+        kept.argmin()
+    rec.closed = True
+    assert (kept.argmin(), kept.argmax()) == (1, 0)
 
 
 # ---- escapes: refused with the user's line --------------------------------------------
@@ -253,7 +274,7 @@ def test_unseeded_randomness_refused():
 
     adapter = PythonCostAdapter(noisy, params, (X,))
     with pytest.raises(CompileError, match="random draws depend on"):
-        compile_traced(adapter, False)
+        traced(adapter)
 
 
 # ---- the cache key is the record ------------------------------------------------------
@@ -269,12 +290,12 @@ def test_key_follows_constants_and_data():
             model.params = p
             return model.loss(X, y)[0]
 
-        cc = compile_traced(PythonCostAdapter(cost, dict(model.params), (X, y)), False)
+        cc = traced(PythonCostAdapter(cost, dict(model.params), (X, y)))
         keys.setdefault(reg, set()).add(cc.key)
     assert len(keys[0.05]) == 1 and keys[0.05] != keys[0.07]
     X2 = X.copy()
     X2[0, 0] += 1
-    cc2 = compile_traced(PythonCostAdapter(cost, dict(model.params), (X2, y)), False)
+    cc2 = traced(PythonCostAdapter(cost, dict(model.params), (X2, y)))
     assert cc2.key not in keys[0.07]
 
 
@@ -288,7 +309,7 @@ def test_objects_keep_working_after_the_trace():
         model.set_params(p)
         return model.loss(X, y)[0]
 
-    cc = compile_traced(PythonCostAdapter(cost, params, (X, y)), False)
+    cc = traced(PythonCostAdapter(cost, params, (X, y)))
     after = model.forward(X)  # the layers hold the trace's parameters now
     assert type(after) is np.ndarray and np.allclose(after, expected, rtol=1e-12, atol=0)
     assert cc.function(PythonCostAdapter(cost, params, (X, y)).theta, cc.fdata, cc.idata) == \

@@ -3,12 +3,12 @@
 Some code sends Numba's type inference into minutes and tens of gigabytes
 (a loop that appends tuples holding a dict to a list, as the Coursera
 ``rnn_forward`` does), and a compile cannot be interrupted from Python once it
-has started. So ``build`` compiles a cost that is not in Numba's disk cache in
-a forked copy of this process first, with its address space capped and a
-deadline. A child that compiles writes Numba's disk cache, and the parent
-only loads it; a child that fails hands its ``CompileError`` back (Numba's
-text as the cause). A child over its budget is killed, and the compile is
-refused with the reason.
+has started. So the compile step (``generated``) compiles a cost that is not
+in Numba's disk cache, from source or traced, in a forked copy of this
+process first, with its address space capped and a deadline. A child that
+compiles writes Numba's disk cache, and the parent only loads it; a child
+that fails hands its ``CompileError`` back (Numba's text as the cause). A
+child over its budget is killed, and the compile is refused with the reason.
 
 Where ``os.fork`` does not exist (Windows) compiles run in-process, unbounded.
 """

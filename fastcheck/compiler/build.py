@@ -1,29 +1,17 @@
 """``compile_cost``: a user's Python cost as a Numba function of the fixed cost type."""
 
-import sys
-import threading
 import time
-import warnings
-from collections import OrderedDict
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
-from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import CompileError
 from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
-from . import budget, cache, diagnose, packing, store, timing, trampoline
-from ..runtime.interrupt import interruptible
+from . import cache, diagnose, generated, memo, packing, timing, trampoline
+from .generated import Unit
 from .source import Collection, python_function
 
-# One compile at a time in this process: Numba holds its own global compiler
-# lock anyway, and this one also guards the in-memory table and sys.modules.
-_LOCK = threading.RLock()
-_COMPILED = OrderedDict()  # key -> (dispatcher, variant): a second compile_cost in-process is free
-#: How many compiled costs ``_COMPILED`` keeps (about 4 MB each): the most recently used.
-MEMORY_KEEP = 8
 # The user's function -> {(layout, argument kinds, form): (Collection, key, path)}:
 # a cost checked again is not collected again while its Collection is unchanged.
 _KNOWN = weakref.WeakKeyDictionary()
@@ -42,7 +30,10 @@ class CompiledCost:
     ``seconds`` is the wall time of the compile or of the cache load;
     ``cached`` is True when nothing was compiled. ``notes`` lists conversions
     that change what the cost computes (float32 data computed in float64).
-    ``variant`` says how ``params`` is presented (see ``trampoline``).
+    ``variant`` says how ``params`` is presented (see ``trampoline``; "trace" for
+    code generated from a traced record, whose ``operations`` is its length and
+    ``lowp`` True when the Python cost computes in float32 where it computes in
+    float64).
     """
 
     function: object
@@ -57,6 +48,8 @@ class CompiledCost:
     path: str
     notes: list = field(default_factory=list)
     code: object = field(default=None, repr=False)
+    operations: int = 0
+    lowp: bool = False
 
     def pack(self, args):
         """``(fdata, idata)`` for other arguments of the same kinds as those compiled."""
@@ -68,7 +61,8 @@ class CompiledCost:
 
 
 class _Plan:
-    """Everything ``compile_cost`` and ``is_cached`` derive before compiling."""
+    """Everything ``compile_cost`` and ``is_cached`` derive before compiling: the
+    cost collected, its trampoline generated, and the ``Unit`` that compiles it."""
 
     def __init__(self, func, names, shapes, args, flat, complex_step):
         py_func = python_function(func)
@@ -84,34 +78,41 @@ class _Plan:
         self.specs = packing.describe(code, args)
         self.complex_step = complex_step
         self.collection = Collection(py_func)
-        self.source = trampoline.generate(names, shapes, self.specs, flat=flat,
-                                          qualname=py_func.__qualname__,
-                                          filename=code.co_filename)
-        self.variants = trampoline.variants(shapes, flat)
-        self.key = cache.make_key(self.collection.fingerprint, names, shapes, self.specs,
-                                  flat=flat, complex_step=complex_step, source=self.source)
-        self.name = cache.module_name(self.key)
-        self.path = cache.cache_dir() / f"{self.name}.py"
-        self.marker = self.path.with_suffix(".variant")
-        self.signature = COMPLEX_COST_SIG if complex_step else COST_SIG
-
-    def module(self):
-        """``(module, on_disk)``: see ``store.load``."""
-        module, on_disk = store.load(self.path, self.name, self.source)
-        module._cost = self.collection.function
-        return module, on_disk
-
-    def ordered_variants(self):
-        chosen = cache.read_marker(self.marker)
-        if chosen in self.variants:
-            return [chosen] + [v for v in self.variants if v != chosen]
-        if self.collection.appends and "typed" in self.variants:
+        source = trampoline.generate(names, shapes, self.specs, flat=flat,
+                                     qualname=py_func.__qualname__, filename=code.co_filename)
+        variants = trampoline.variants(shapes, flat)
+        self.key = cache.make_key("source", self.collection.fingerprint, tuple(names),
+                                  tuple(map(tuple, shapes)),
+                                  tuple((s.kind, s.ndim) for s in self.specs), flat,
+                                  complex_step, source)
+        self.unit = Unit(
+            self.key, source, {v: f"trampoline_{v}" for v in variants},
+            COMPLEX_COST_SIG if complex_step else COST_SIG,
             # A list that collects tuples holding params (the course's RNN
             # caches.append((a, a_prev, x, parameters))) sends Numba's inference
             # into minutes and gigabytes when params is a literal dict, and
             # compiles when it is a typed one.
-            return ["typed"] + [v for v in self.variants if v != "typed"]
-        return list(self.variants)
+            first="typed" if self.collection.appends else None,
+            scope={"_cost": self.collection.function}, size=self.collection.size,
+            bounded=self.collection.importable, diagnose=self._diagnose,
+            refusal=self._refusal)
+        self.name, self.path = self.unit.name, self.unit.path
+
+    def _diagnose(self, exc):
+        ndims = ", ".join(f"{n} {len(s)}-D" for n, s in zip(self.names, self.shapes))
+        hint = ("that compiles only when every parameter has the same ndim, and here they "
+                f'differ ({ndims}); index params with constant keys such as params["W1"]')
+        return diagnose.compile_error(exc, self.code, self.collection.lines, hint,
+                                      self.complex_step)
+
+    def _refusal(self, reason):
+        if self.collection.appends:
+            path, line = self.collection.appends[0]
+            return (f"{diagnose.location(path, line)}: {reason}; gave up. Numba's type inference "
+                    "blows up on lists that collect tuples of arrays and dicts in a loop, as "
+                    "here: keep what the cost needs in preallocated arrays, or return the cost "
+                    "without the caches")
+        return f"{diagnose.def_location(self.code)}: {reason}; gave up"
 
 
 def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
@@ -138,25 +139,17 @@ def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
     start = time.perf_counter()
     py_func, specs, known = _known(func, names, shapes, args, flat, complex_step)
     fdata, idata = packing.pack(specs, args, complex_step)
-    with _LOCK:
-        if known is not None and known[0] in _COMPILED:
-            key, path = known
+    with memo.LOCK:
+        entry = memo.get(known[0]) if known is not None else None
+        if entry is not None:
+            (key, path), (dispatcher, variant), cached = known, entry, True
         else:
-            # Not known, or forgotten beyond MEMORY_KEEP: collect and key it again.
+            # Not known, or forgotten beyond memo.MEMORY_KEEP: collect and key it again.
             plan = _Plan(func, names, shapes, args, flat, complex_step)
             specs, key, path = plan.specs, plan.key, str(plan.path)
-        if key in _COMPILED:
-            _COMPILED.move_to_end(key)
-            dispatcher, variant = _COMPILED[key]
-            cached = True
-        else:
-            tick = time.perf_counter()
-            dispatcher, variant, cached = _compile(plan)
-            if not cached:
-                timing.record(plan.collection.size, time.perf_counter() - tick)
-            _keep(key, dispatcher, variant)
-        if known is None:
-            _remember(py_func, plan, flat, complex_step)
+            dispatcher, variant, cached = generated.obtain(plan.unit)
+            if known is None:
+                _remember(py_func, plan, flat, complex_step)
     notes = [f"extra argument {k + 1} {spec.note}" for k, spec in enumerate(specs)
              if spec.note]
     return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached,
@@ -199,92 +192,12 @@ def outlook(func, names, shapes, args, *, flat=False, complex_step=False):
     """``(cached, seconds)``: whether ``compile_cost`` would compile nothing, and if it
     would compile, its predicted wall time on this machine (``timing``)."""
     _, _, known = _known(func, names, shapes, args, flat, complex_step)
-    if known is not None and known[0] in _COMPILED:
+    if known is not None and memo.holds(known[0]):
         return True, 0.0
     plan = _Plan(func, names, shapes, args, flat, complex_step)
-    predicted = timing.predict(plan.collection.size)
-    with _LOCK:
-        if plan.key in _COMPILED:
-            return True, 0.0
-        if not plan.path.exists():
-            return False, predicted
-        module, on_disk = plan.module()
-        if not on_disk:
-            return False, predicted
-        variant = plan.ordered_variants()[0]
-        cached = cache.in_numba_cache(getattr(module, f"trampoline_{variant}"), plan.signature)
-        return cached, 0.0 if cached else predicted
-
-
-def _keep(key, dispatcher, variant):
-    """Keep ``key``'s compiled cost in memory, forgetting the least recently used
-    beyond ``MEMORY_KEEP`` (and its generated module, which Numba no longer needs)."""
-    _COMPILED[key] = dispatcher, variant
-    _COMPILED.move_to_end(key)
-    while len(_COMPILED) > MEMORY_KEEP:
-        old, _ = _COMPILED.popitem(last=False)
-        sys.modules.pop(cache.module_name(old), None)
-
-
-def _compile(plan):
-    """``(dispatcher, variant, cached)``: the first variant that compiles, first in a
-    child process under the compile budget unless Numba's disk cache holds it."""
-    module, on_disk = plan.module()
-    variant = plan.ordered_variants()[0]
-    # The child's compile reaches this process through Numba's disk cache only:
-    # without one (an unwritable cache), or for code of a module Python cannot
-    # import by name (exec'd code), the compile runs here, unbounded.
-    if on_disk and plan.collection.importable and budget.supported() and not cache.in_numba_cache(
-            getattr(module, f"trampoline_{variant}"), plan.signature):
-        reason = budget.over_budget(lambda: _compile_variants(plan, module, on_disk))
-        if reason is not None:
-            raise CompileError(_budget_message(plan, reason))
-        dispatcher, variant, _ = _compile_variants(plan, module, on_disk)
-        return dispatcher, variant, False  # compiled, by the child
-    return _compile_variants(plan, module, on_disk)
-
-
-def _budget_message(plan, reason):
-    if plan.collection.appends:
-        path, line = plan.collection.appends[0]
-        return (f"{diagnose.location(path, line)}: {reason}; gave up. Numba's type inference "
-                "blows up on lists that collect tuples of arrays and dicts in a loop, as "
-                "here: keep what the cost needs in preallocated arrays, or return the cost "
-                "without the caches")
-    return f"{diagnose.def_location(plan.code)}: {reason}; gave up"
-
-
-def _compile_variants(plan, module, on_disk):
-    failures = []
-    for variant in plan.ordered_variants():
-        py_func = getattr(module, f"trampoline_{variant}")
-        try:
-            with warnings.catch_warnings():
-                # Numba's performance hints point at the generated file, not the
-                # user's line, and would repeat on every fresh compile.
-                warnings.simplefilter("ignore", NumbaPerformanceWarning)
-                # On a helper thread, so that Ctrl-C is not lost inside LLVM's callbacks.
-                dispatcher = interruptible(
-                    lambda: njit(plan.signature, cache=on_disk, fastmath=False)(py_func))
-        except Exception as exc:  # Numba raises more than NumbaError on bad code
-            failures.append(exc)
-            if not diagnose.is_dynamic_key(exc):
-                break
-            continue
-        if variant != plan.variants[0] and on_disk:
-            try:
-                cache.write_marker(plan.marker, variant)
-            except OSError:
-                pass  # only saves trying the first variant next time
-        cached = sum(dispatcher.stats.cache_hits.values()) > 0
-        if on_disk and not cached:
-            store.prune(keep={plan.name})
-        return dispatcher, variant, cached
-    hint = ("that compiles only when every parameter has the same ndim, and here they "
-            f"differ ({', '.join(f'{n} {len(s)}-D' for n, s in zip(plan.names, plan.shapes))}); "
-            'index params with constant keys such as params["W1"]')
-    raise diagnose.compile_error(failures[-1], plan.code, plan.collection.lines,
-                                 hint, plan.complex_step) from None
+    if memo.holds(plan.key) or generated.on_disk(plan.unit):
+        return True, 0.0
+    return False, timing.predict(plan.collection.size)
 
 
 def _check_layout(code, names, shapes):

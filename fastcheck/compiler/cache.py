@@ -1,12 +1,13 @@
 """Cache keys, the generated files named by them, and Numba's disk cache behind them.
 
 The key is a SHA-256 over everything a compiled cost depends on (see
-``make_key``); the generated module is written to ``<cache dir>/<name>.py``
-with the key in its name (``store`` writes, checks, bounds and clears these
-files), and compiled with ``cache=True``, so Numba keeps its
-object code next to it (or under ``NUMBA_CACHE_DIR``). Nothing is ever
-overwritten in place: a changed global, helper or shape is a new key and so a
-new file, which is why the cache cannot serve stale code.
+``make_key``, the one key function of both compilers); the generated module
+is written to ``<cache dir>/<name>.py`` with the key in its name (``store``
+writes, checks, bounds and clears these files), and compiled with
+``cache=True``, so Numba keeps its object code next to it (or under
+``NUMBA_CACHE_DIR``). Nothing is ever overwritten in place: a changed global,
+helper or shape is a new key and so a new file, which is why the cache cannot
+serve stale code.
 """
 
 import functools
@@ -43,19 +44,25 @@ def _fastcheck_version():
         return "unknown"
 
 
-def make_key(fingerprint, names, shapes, specs, *, flat, complex_step, source):
-    """Hex SHA-256 of everything the compiled cost depends on.
+def make_key(*parts):
+    """Hex SHA-256 of ``parts`` and of the versions that change what Numba produces.
 
-    ``fingerprint`` covers the bytecode of the cost and its helpers and the
-    values of the globals and closure cells they read; ``source`` is the
-    generated trampoline, which covers the generator itself; the rest is the
-    parameter layout, the kinds of the arguments, the form of the cost and the
-    versions that change what Numba produces.
+    Every compiled cost is keyed here, from source or by tracing: ``parts``
+    are what its generated module depends on besides those versions (bytes
+    as they are, anything else by its ``repr``). The source compiler passes
+    the fingerprint of the cost and its helpers (their bytecode and the
+    values of the globals and closure cells they read), the parameter layout,
+    the kinds of the arguments, the form of the cost and the generated
+    trampoline; the tracer, its generated code and the bytes of its buffers.
     """
-    parts = (KEY_VERSION, fingerprint, tuple(names), tuple(map(tuple, shapes)),
-             tuple((s.kind, s.ndim) for s in specs), flat, complex_step, source,
-             np.__version__, numba.__version__, sys.version, _fastcheck_version())
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
+    digest = hashlib.sha256()
+    versions = (KEY_VERSION, np.__version__, numba.__version__, sys.version,
+                _fastcheck_version())
+    for part in (*parts, versions):
+        data = part if isinstance(part, bytes) else repr(part).encode()
+        # Each part hashed on its own first: no two lists of parts give one stream.
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
 
 
 def module_name(key):

@@ -1,4 +1,5 @@
-"""Turn Numba's compile errors into one line: the user's file, line, source and the cause."""
+"""Turn Numba's compile errors into one line: the user's file, line, source and the cause
+(or, for code generated from a traced record, the generated file)."""
 
 import linecache
 import os
@@ -53,6 +54,23 @@ def compile_error(exc, code, lines, dynamic_key_hint="", complex_step=False):
     error = CompileError(" ".join(f"{where}: {cause}".split()))
     error.detail = text
     return error
+
+
+def record_error(exc, path):
+    """A one-line ``CompileError`` for ``exc``, raised while compiling the code
+    generated from a traced record at ``path``: the code is fastcheck's, so the
+    line names Numba's first line and the file to read."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc)
+    error = CompileError(f"the record of the cost did not compile with Numba ({first}); "
+                         f"see {path}")
+    error.detail = str(exc)
+    return error
+
+
+def first_line(error):
+    """The first line of ``error``'s text, without Numba's colour codes."""
+    return _ANSI.sub("", str(error)).strip().splitlines()[0]
 
 
 def _where(text, lines):

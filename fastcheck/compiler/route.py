@@ -8,97 +8,135 @@ would unroll them into ``trace.MAX_OPS`` operations before giving up, and a
 refusal is remembered per function and arguments' kinds, so a model of objects
 pays for it once per process.
 
-A traced record is trusted only after its compiled value equals the Python
-cost's at theta and at four perturbed points (both signs, along two
-directions that each move a different half of the tensors): a record frozen
-on a branch the escapes did not see would differ there.
+Whichever compiled it, the cost is trusted only after its compiled value
+equals the Python cost's at theta, and a traced record's at four perturbed
+points too (``trust``). The notes come back as values, with the compiled cost.
 """
 
 import os
-import re
+import time
 import traceback
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import CompileError
+from . import diagnose, trust
+from .build import compile_cost
 from .trace import trace
+from .tracefuncs import FUNCTIONS
 from .tracegen import compile_record
 
 #: The source compiler's refusal of a cost function, by the function: a model of
 #: objects is refused at every check (a second or two of Numba typing), and is
 #: traced anyway.
 _SOURCE_REFUSED = weakref.WeakKeyDictionary()
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-#: Relative step of the perturbed points, times (|theta_i| + 0.1).
-PROBE_STEP = 1e-3
-#: Relative agreement asked of a record that computes in float64 what the
-#: Python cost computes in float32 (float32 rounding, not a different cost).
-LOWP_RTOL = 1e-4
 
 
-def compile_routed(adapter, complex_step, route="auto"):
-    """The adapter's cost compiled by the route asked: ``"auto"`` tries the source
-    compiler, then tracing; ``"trace"`` traces only. Adds a note when tracing
-    compiled it; raises ``CompileError`` with both reasons when neither could."""
+class Compiled(NamedTuple):
+    """A compiled cost the compiler trusts: ``cost`` (a ``CompiledCost``), the
+    report's lines about how it was compiled (``notes``), and the ``seconds``
+    compiling it took (loading it from a cache included)."""
+
+    cost: object
+    notes: tuple
+    seconds: float
+
+
+def compile_routed(func, names, shapes, theta, args, *, flat, complex_step, evaluate,
+                   route="auto"):
+    """``func`` compiled by the route asked, and checked against the Python cost.
+
+    ``names``, ``shapes`` are the parameter tensors in theta's order, ``theta``
+    (P,) float64 the point checked, ``args`` the user's extra arguments,
+    ``flat`` True for a cost over theta itself; ``evaluate(theta, where)`` is
+    the Python cost, which the compiled one must equal (``trust``).
+    ``route`` "auto" tries the source compiler, then tracing; "trace"
+    traces only.
+
+    Returns ``Compiled``, whose notes say when tracing compiled it. Raises
+    ``CompileError`` with both reasons when neither compiler could, and
+    ``trust.Untrusted`` (with the notes and seconds of the compile) when the
+    compiled cost differs from the Python cost at theta.
+    """
+    tick = time.perf_counter()
+    values = func, names, shapes, theta, args, flat, evaluate
     if route == "trace":
-        cc = compile_traced(adapter, complex_step)
-        adapter.notes.append(_traced_note(cc, None))
-        return cc
-    from .build import compile_cost
+        if complex_step:
+            raise CompileError("a traced cost compiles for real parameters only; "
+                               "method='complex' runs it in Python")
+        cc = compile_traced(*values)
+        notes = _traced_notes(cc, None)
+    else:
+        cc, notes = _source_then_traced(values, complex_step)
+    seconds = time.perf_counter() - tick
+    # A record was compared at theta already, to TRUST_RTOL unless the Python cost
+    # computes in float32.
+    if cc.variant != "trace" or cc.lowp:
+        problem = trust.mismatch(cc, theta.astype(np.complex128) if complex_step else theta,
+                                 evaluate)
+        if problem is not None:
+            raise trust.Untrusted(problem, notes, seconds)
+    return Compiled(cc, notes, seconds)
+
+
+def _source_then_traced(values, complex_step):
+    """``(cc, notes)`` of the "auto" route: ``compile_cost``, else ``compile_traced``
+    of ``values`` (``compile_traced``'s arguments)."""
+    func, names, shapes, _, args, flat, _ = values
+    kinds = _kinds(names, shapes, flat, args)
     try:
-        refused = _SOURCE_REFUSED.get(adapter.func, {}).get(_kinds(adapter))
+        refused = _SOURCE_REFUSED.get(func, {}).get(kinds)
         if refused is not None and not complex_step:
             raise CompileError(refused)
-        return compile_cost(adapter.func, adapter.layout.names, adapter.layout.shapes,
-                            adapter.args, flat=adapter.flat, complex_step=complex_step)
+        cc = compile_cost(func, names, shapes, args, flat=flat, complex_step=complex_step)
+        return cc, tuple(cc.notes)
     except CompileError as source_error:
         if complex_step:  # a record is real: its message would only add noise
             raise
-        _remember_refusal(adapter, source_error)
+        _remember_refusal(func, kinds, source_error)
         try:
-            cc = compile_traced(adapter, complex_step)
+            cc = compile_traced(*values)
         except CompileError as trace_error:
             error = CompileError(f"{source_error}; and tracing it: {trace_error}")
-            error.detail = getattr(trace_error, "detail", None) or getattr(source_error, "detail",
-                                                                           None)
+            error.detail = (getattr(trace_error, "detail", None)
+                            or getattr(source_error, "detail", None))
             raise error from None  # both messages say what to know; the chain is machinery
-        adapter.notes.append(_traced_note(cc, source_error))
-        return cc
+        return cc, _traced_notes(cc, source_error)
 
 
-def _kinds(adapter):
+def _kinds(names, shapes, flat, args):
     """What a source refusal can depend on besides the function: layout and arguments."""
-    return (tuple(adapter.layout.names), tuple(map(tuple, adapter.layout.shapes)),
-            adapter.flat, tuple((type(a).__name__, np.ndim(a)) for a in adapter.args))
+    return (tuple(names), tuple(map(tuple, shapes)), flat,
+            tuple((type(a).__name__, np.ndim(a)) for a in args))
 
 
-def _remember_refusal(adapter, error):
+def _remember_refusal(func, kinds, error):
     try:
-        _SOURCE_REFUSED.setdefault(adapter.func, {})[_kinds(adapter)] = str(error)
+        _SOURCE_REFUSED.setdefault(func, {})[kinds] = str(error)
     except TypeError:  # not weakly referenceable: ask the source compiler again next time
         pass
 
 
-def _traced_note(cc, source_error):
+def _traced_notes(cc, source_error):
     note = f"compiled by tracing: a record of {cc.operations} NumPy operations"
-    if source_error is None:
-        return note
-    why = _ANSI.sub("", str(source_error)).strip().splitlines()[0]
-    return f"{note} (the source compiler refused it: {why[:200]})"
+    if source_error is not None:
+        note += f" (the source compiler refused it: {diagnose.first_line(source_error)[:200]})"
+    lowp = ("the traced cost computes in float64 where the Python cost computes in "
+            "float32",) if cc.lowp else ()
+    return lowp + (note,)
 
 
-def compile_traced(adapter, complex_step):
-    """Trace the adapter's cost at its theta, compile the record, verify it."""
-    if complex_step:
-        raise CompileError("a traced cost compiles for real parameters only; "
-                           "method='complex' runs it in Python")
-    func = adapter.func
-    names, shapes = adapter.layout.names, adapter.layout.shapes
-    if adapter.flat:
-        names, shapes = ["theta"], [(adapter.layout.size,)]
+def compile_traced(func, names, shapes, theta, args, flat, evaluate):
+    """Trace ``func`` at ``theta`` (P,), compile the record and verify it against
+    ``evaluate`` at theta and the perturbed points (``trust.verify_record``).
+
+    The arguments are ``compile_routed``'s. Returns the ``CompiledCost``.
+    """
+    traced_names, traced_shapes = (["theta"], [(theta.size,)]) if flat else (names, shapes)
     try:
-        rec, output = trace(func, names, shapes, adapter.theta, adapter.args, adapter.flat)
+        rec, output = trace(func, traced_names, traced_shapes, theta, args, flat, FUNCTIONS)
     except CompileError:
         raise
     except Exception as exc:
@@ -108,10 +146,7 @@ def compile_traced(adapter, complex_step):
     qualname = getattr(func, "__qualname__", type(func).__name__)
     filename = code.co_filename if code is not None else "?"
     cc = compile_record(rec, output, qualname, filename)
-    _verify(adapter, cc, rec.lowp)
-    if rec.lowp:
-        adapter.notes.append("the traced cost computes in float64 where the Python cost "
-                             "computes in float32")
+    trust.verify_record(cc, theta, shapes, evaluate)
     return cc
 
 
@@ -125,32 +160,3 @@ def _raised_at(exc):
         if not path.startswith((here + os.sep, numpy_dir + os.sep)):
             return f'{os.path.basename(path)}:{frame.lineno}: "{(frame.line or "").strip()}"'
     return "the cost"
-
-
-def _points(adapter):
-    """theta and the perturbed points the record must agree at."""
-    theta = adapter.theta
-    rng = np.random.default_rng(0)
-    step = PROBE_STEP * (np.abs(theta) + 0.1) * rng.standard_normal(theta.size)
-    yield "at the given parameters", theta
-    owners = np.repeat(np.arange(len(adapter.layout.names)),
-                       [int(np.prod(s)) for s in adapter.layout.shapes])
-    for half in (0, 1):
-        moved = np.where(owners % 2 == half, step, 0.0) if len(adapter.layout.names) > 1 \
-            else step * (1 + half)
-        for sign in (1, -1):
-            yield "at a perturbed point", theta + sign * moved
-
-
-def _verify(adapter, cc, lowp):
-    from ..costs.python import TRUST_RTOL
-    rtol = LOWP_RTOL if lowp else TRUST_RTOL
-    for where, point in _points(adapter):
-        point = np.ascontiguousarray(point)
-        compiled = cc.function(point.copy(), cc.fdata, cc.idata)
-        expected = adapter.evaluate(point, where)
-        if not abs(compiled - expected) <= rtol * max(1.0, abs(expected)):
-            raise CompileError(f"the traced record gives {compiled!r} {where} where the "
-                               f"Python cost gives {expected!r}: the cost's Python control "
-                               "flow or its random draws depend on the parameters, so the "
-                               "record is not the cost")

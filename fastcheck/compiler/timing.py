@@ -1,10 +1,13 @@
 """How long a compile takes on this machine, predicted from the compiles it has done.
 
-Every cold compile records the size of the code it compiled (bytes of
-bytecode of the cost and its helpers) and its wall time in
+Every cold compile from source records the size of the code it compiled
+(bytes of bytecode of the cost and its helpers) and its wall time in
 ``<cache dir>/compile-times.json``; the prediction for a new cost is the
-median seconds per byte of those records times its size. Before the first compile on a machine it is ``DEFAULT_SECONDS``.
-``costs/python.py`` weighs it against the check's predicted Python time.
+median seconds per byte of those records times its size. Before the first
+compile on a machine it is ``DEFAULT_SECONDS``. ``costs/python.py`` weighs it
+against the check's predicted Python time. (A traced record's size is known
+only once the cost is traced, after that decision: its compiles are not
+recorded, and ``costs/python.py`` predicts them with a fixed figure.)
 """
 
 import json

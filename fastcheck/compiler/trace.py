@@ -79,9 +79,12 @@ class Record:
     ``ops[k]`` is node ``k``; ``consts[j]`` is the array read by a ``const``
     node with ``attrs == (j,)``. ``lowp`` is True when the Python cost
     computes in less than float64 somewhere (the record computes in float64).
+    ``functions`` maps the NumPy functions recorded to their recording twins
+    (``tracefuncs.FUNCTIONS``); any other is an escape.
     """
 
-    def __init__(self):
+    def __init__(self, functions):
+        self.functions = functions
         self.ops, self.consts, self.lowp, self.closed = [], [], False, False
         self._const_nodes = {}  # id(array) -> (array, node)
         self.escape = None
@@ -357,12 +360,11 @@ class Traced:
         return result
 
     def __array_function__(self, func, types, args, kwargs):
-        from .tracefuncs import FUNCTIONS
         if self._rec.closed or not _any_dependent((args, kwargs)):
             result = func(*plain(args), **plain(kwargs))
             return self._rec.wrap(result) if isinstance(result, np.ndarray) and \
                 not self._rec.closed else result
-        impl = FUNCTIONS.get(func)
+        impl = self._rec.functions.get(func)
         if impl is None:
             escape(self._rec, f"np.{func.__name__} of a value that depends on the parameters "
                    "is not recorded by fastcheck's tracer")
@@ -432,7 +434,8 @@ class Traced:
     def argmax(self, *args, **kwargs):
         return self._escape("argmax", lambda v: v.argmax(*args, **kwargs))
 
-    argmin = argmax
+    def argmin(self, *args, **kwargs):
+        return self._escape("argmin", lambda v: v.argmin(*args, **kwargs))
 
 
 _BINARY = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide",
@@ -451,6 +454,12 @@ Traced.__pos__ = lambda self: self
 
 
 # ---- primitive operations (each records one op) -------------------------------------
+
+def assign(target, value):
+    """An in-place write (``out=``) into the ``Traced`` ``target``: it now stands
+    for ``value``, and so do its aliases."""
+    target._rebind(value)
+
 
 def _axes(axis, ndim):
     if axis is None:
@@ -598,17 +607,19 @@ def setitem(x, index, v):
                       (flat.shape,), value))
 
 
-def trace(func, names, shapes, theta, args, flat=False):
+def trace(func, names, shapes, theta, args, flat, functions):
     """Run ``func(params, *args)`` (``func(theta, *args)`` if ``flat``) once on
     ``Traced`` parameters.
 
-    ``theta`` (P,) float64 holds the tensors of ``names``/``shapes`` in C order.
+    ``theta`` (P,) float64 holds the tensors of ``names``/``shapes`` in C order;
+    ``functions`` are the NumPy functions to record (``tracefuncs.FUNCTIONS``:
+    given here, since they are written over this module's operations).
     Returns ``(record, output)``: ``output`` is the node number of the cost's
     value (the first element of a returned tuple). Raises ``TraceEscape``
     naming the user's line, or ``CompileError`` for a cost whose value does not
     depend on the parameters.
     """
-    rec = Record()
+    rec = Record(functions)
     params, offset = {}, 0
     for name, shape in zip(names, shapes):
         size = int(np.prod(shape))

@@ -1,16 +1,17 @@
 """The NumPy functions the tracer records, written over its primitive operations.
 
-``FUNCTIONS`` maps a NumPy function to its recording twin; ``Traced``'s
-``__array_function__`` looks every call up here, and any function missing is
-an escape that names the user's line. Each twin computes what NumPy does
-(``np.var`` as the mean of squared deviations, ``np.clip`` as a maximum then a
-minimum), so the record's value equals the Python cost's to rounding.
+``FUNCTIONS`` maps a NumPy function to its recording twin; a trace is given
+it (``trace.trace``), ``Traced``'s ``__array_function__`` looks every call up
+there, and any function missing is an escape that names the user's line.
+Each twin computes what NumPy does (``np.var`` as the mean of squared
+deviations, ``np.clip`` as a maximum then a minimum), so the record's value
+equals the Python cost's to rounding.
 """
 
 import numpy as np
 
-from .trace import (Traced, concatenate, escape, full, matmul, record_of, reduce, reshape,
-                    setitem, transpose, value_of, where)
+from .trace import (Traced, assign, concatenate, escape, full, matmul, record_of, reduce,
+                    reshape, setitem, transpose, value_of, where)
 
 
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
@@ -124,7 +125,7 @@ def _clip(a, a_min=None, a_max=None, out=None, **kw):
     if a_max is not None:
         result = np.minimum(result, a_max)
     if out is not None:  # min-char-rnn clips its gradients in place
-        out._rebind(result)
+        assign(out, result)
         return out
     return result
 

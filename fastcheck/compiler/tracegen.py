@@ -8,27 +8,20 @@ dropout mask) is a slice of ``fdata`` (float64; booleans as 0/1), every flat
 index of an indexing operation a slice of ``idata``. Shapes are literals: a
 record is of one batch. The module is cached under a key of the record itself
 (its code, which spells every operation and shape, and the bytes of both
-buffers), through the same generated-file and Numba disk cache as a cost
-compiled from source.
+buffers), and compiled by the same step as a cost compiled from source
+(``generated``): one in-memory and disk cache, one compile budget.
 """
 
-import hashlib
-import sys
 import time
-import warnings
 from math import prod
 
-import numba
 import numpy as np
-from numba import njit
-from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import CompileError
 from ..kernels.signatures import COST_SIG
-from . import cache, store
-from . import build
+from . import cache, diagnose, generated
 from .build import CompiledCost
-from ..runtime.interrupt import interruptible
+from .generated import Unit
 from .trace import Lit
 
 #: Operations emitted at most: straight-line code compiles in time roughly
@@ -206,46 +199,14 @@ def generate(rec, output, qualname, filename):
     return source, np.ascontiguousarray(fdata), np.ascontiguousarray(idata), len(live)
 
 
-def record_key(source, fdata, idata):
-    """Hex SHA-256 of a record: its code, the bytes it reads, and the versions."""
-    digest = hashlib.sha256()
-    for part in (b"trace", source.encode(), fdata.tobytes(), idata.tobytes(),
-                 repr((cache.KEY_VERSION, np.__version__, numba.__version__,
-                       sys.version)).encode()):
-        digest.update(hashlib.sha256(part).digest())
-    return digest.hexdigest()
-
-
 def compile_record(rec, output, qualname, filename):
     """A ``CompiledCost`` (variant ``"trace"``) of the record's value at ``output``."""
     start = time.perf_counter()
     source, fdata, idata, count = generate(rec, output, qualname, filename)
-    key = record_key(source, fdata, idata)
-    name = cache.module_name(key)
-    path = cache.cache_dir() / f"{name}.py"
-    # One in-memory cache with the source compiler's, bounded by MEMORY_KEEP in all.
-    with build._LOCK:
-        dispatcher = build._COMPILED.get(key, (None,))[0]
-        cached = dispatcher is not None
-        if dispatcher is None:
-            module, on_disk = store.load(path, name, source)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", NumbaPerformanceWarning)
-                    # On a helper thread, so that Ctrl-C is not lost inside LLVM's callbacks.
-                    dispatcher = interruptible(lambda: njit(COST_SIG, cache=on_disk,
-                                                            fastmath=False)(module.traced_cost))
-            except Exception as exc:  # Numba raises more than NumbaError
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-                error = CompileError(f"the record of the cost did not compile with Numba "
-                                     f"({first}); see {path}")
-                error.detail = str(exc)
-                raise error from None
-            cached = sum(dispatcher.stats.cache_hits.values()) > 0
-            if on_disk and not cached:
-                store.prune(keep={name})
-        build._keep(key, dispatcher, "trace")
-    cc = CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached, key,
-                      [], False, "trace", str(path))
-    cc.operations = count
-    return cc
+    key = cache.make_key("trace", source, fdata.tobytes(), idata.tobytes())
+    unit = Unit(key, source, {"trace": "traced_cost"}, COST_SIG,
+                diagnose=lambda exc: diagnose.record_error(exc, unit.path),
+                refusal=lambda reason: f"the record of the cost: {reason}; gave up")
+    dispatcher, _, cached = generated.obtain(unit)
+    return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached, key,
+                        [], False, "trace", str(unit.path), operations=count, lowp=rec.lowp)

@@ -100,7 +100,6 @@ class CostAdapter:
 
     def __init__(self):
         self.notes = []
-        self.compile_seconds = 0.0
         self.value_eps = float(np.finfo(np.float64).eps)
 
     @classmethod
@@ -122,24 +121,17 @@ class CostAdapter:
 
         ``seconds_per_coordinate`` and ``count`` predict the check's time, for
         adapters that weigh compiling against it; ``jit`` forces that choice.
-        The notes and compile time of the choice come back as values.
+        The notes and compile time of the choice come back as values (none here:
+        this adapter compiles nothing).
         """
-        noted, compiled = len(self.notes), self.compile_seconds
-        chosen = self.choose_engine(name, method, seconds_per_coordinate, count, jit=jit)
-        notes = tuple(self.notes[noted:])
-        del self.notes[noted:]
-        return EngineChoice(chosen, notes, self.compile_seconds - compiled)
-
-    def choose_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
-        """The name of the engine to run for ``name``: the adapter's default for "auto"."""
         if name not in ENGINES:
             raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
                               f"got {name!r}")
         if name == "auto":
-            return self.engines[0]
+            return EngineChoice(self.engines[0], (), 0.0)
         if name not in self.engines:
             raise OptionError(self.refusal(name))
-        return name
+        return EngineChoice(name, (), 0.0)
 
     def refusal(self, name):
         """Why engine ``name`` cannot run this cost, and what to do instead."""

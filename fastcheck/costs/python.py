@@ -21,7 +21,7 @@ from ..runtime.memory import ensure_fits
 from ..planning.methods import CENTRAL_METHOD, method_record
 from ..planning.noise import CHECKABLE_EPS
 from .calling import call_cost, translated
-from .base import ENGINES, CostAdapter, cost_value, value_precision
+from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precision
 
 #: A check compiles by default when its Python time is predicted to exceed this
 #: many times the predicted compile time (``compiler.timing``).
@@ -34,9 +34,6 @@ RETIMES = 5
 #: cannot read (straight-line code, about 20 ms per operation: 34-67 s measured
 #: for 11k-35k-parameter layer-class networks on a loaded 2-core machine).
 TRACE_COMPILE_SECONDS = 30.0
-#: A compiled cost is trusted when it equals the Python cost at theta to this
-#: relative tolerance (times max(1, |J|)); BLAS and Numba round differently.
-TRUST_RTOL = 1e-9
 
 class PythonCostAdapter(CostAdapter):
     """The user's callable over a dict of parameters, evaluated from Python.
@@ -68,8 +65,9 @@ class PythonCostAdapter(CostAdapter):
         state["compiled"], state["_buffers"] = {}, {}
         return state
 
-    def choose_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
-        """"python" or "generic" for this check, compiling the cost when that is chosen.
+    def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
+        """The ``EngineChoice`` of "python" or "generic" for this check, compiling the
+        cost when that is chosen.
 
         ``jit`` True or ``engine="generic"`` compile or fail with the reason
         (``CompileError``); ``jit`` False or ``engine="python"`` never compile;
@@ -88,25 +86,33 @@ class PythonCostAdapter(CostAdapter):
             raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
         complex_step = method_record(method).complex_step
         forced = name == "generic" or jit in (True, "trace")
-        if name == "python" or jit is False or not (
-                forced or self.auto_compile(complex_step, seconds_per_coordinate, count,
-                                            method=method)):
-            return "python"
+        if name == "python" or jit is False:
+            return EngineChoice("python", (), 0.0)
+        notes = ()
+        if not forced:
+            wanted, notes = self.auto_compile(complex_step, seconds_per_coordinate, count,
+                                              method=method)
+            if not wanted:
+                return EngineChoice("python", notes, 0.0)
+        from ..compiler.trust import Untrusted
         try:
-            self.compile(complex_step)
+            compiled = self.compilation(complex_step)
         except CompileError as exc:
             if forced:
                 raise
-            self.notes.append(f"ran in Python: {exc}")
-            return "python"
-        return "generic"
+            if isinstance(exc, Untrusted):  # compiled, and then found to differ
+                notes, seconds = notes + exc.notes, exc.seconds
+            else:
+                seconds = 0.0
+            return EngineChoice("python", notes + (f"ran in Python: {exc}",), seconds)
+        return EngineChoice("generic", notes + compiled.notes, compiled.seconds)
 
     def auto_compile(self, complex_step, seconds_per_coordinate, count, method=CENTRAL_METHOD):
-        """Whether "auto" compiles: when the compiled cost is cached already, or when
-        the check's predicted Python time is ``COMPILE_PAYS`` times the predicted
-        compile time of code of this size on this machine (``compiler.timing``).
-        Near the line, the Python time is measured again on more evaluations
-        and the note says which was chosen and why."""
+        """``(compile, notes)``: whether "auto" compiles: when the compiled cost is cached
+        already, or when the check's predicted Python time is ``COMPILE_PAYS``
+        times the predicted compile time of code of this size on this machine
+        (``compiler.timing``). Near the line, the Python time is measured again
+        on more evaluations and the note says which was chosen and why."""
         from ..compiler import outlook
         try:
             cached, compile_seconds = outlook(self.func, self.layout.names, self.layout.shapes,
@@ -114,22 +120,22 @@ class PythonCostAdapter(CostAdapter):
                                               complex_step=complex_step)
         except CompileError:  # the source compiler cannot (a method, an object): tracing may
             if complex_step:
-                return False
+                return False, ()
             cached, compile_seconds = False, TRACE_COMPILE_SECONDS
         if cached:
-            return True
+            return True, ()
         per_coordinate = seconds_per_coordinate or 0.0
         python_seconds = per_coordinate * (count or 0)
         ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
-        if CLOSE[0] < ratio < CLOSE[1]:
-            # One evaluation's time is noisy (a cold first call, a busy machine):
-            # near the line, take the median of a few more before deciding.
-            python_seconds = self._python_seconds(complex_step, method, count)
-            ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
-            choice = ("compiled the cost" if ratio > 1 else "ran in Python without compiling")
-            self.notes.append(f"{choice}: the check was predicted to take {python_seconds:.1f} s "
-                              f"in Python and a compile about {compile_seconds:.1f} s here")
-        return ratio > 1
+        if not CLOSE[0] < ratio < CLOSE[1]:
+            return ratio > 1, ()
+        # One evaluation's time is noisy (a cold first call, a busy machine):
+        # near the line, take the median of a few more before deciding.
+        python_seconds = self._python_seconds(complex_step, method, count)
+        ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
+        choice = ("compiled the cost" if ratio > 1 else "ran in Python without compiling")
+        return ratio > 1, (f"{choice}: the check was predicted to take {python_seconds:.1f} s "
+                           f"in Python and a compile about {compile_seconds:.1f} s here",)
 
     def _python_seconds(self, complex_step, method, count):
         """The check's Python time from the median of ``RETIMES`` timed evaluations."""
@@ -143,24 +149,22 @@ class PythonCostAdapter(CostAdapter):
 
     def compile(self, complex_step):
         """The ``CompiledCost``, compiled (or loaded) and checked against the Python
-        cost at theta; ``CompileError`` when Numba cannot compile it or the two differ."""
-        if complex_step in self.compiled:
-            return self.compiled[complex_step]
-        from ..compiler.route import compile_routed
-        tick = time.perf_counter()
-        cc = compile_routed(self, complex_step, getattr(self, "route", "auto"))
-        self.compile_seconds += time.perf_counter() - tick
-        theta = self.theta.astype(np.complex128) if complex_step else self.theta
-        compiled = cc.function(theta.copy(), cc.fdata, cc.idata)
-        expected = self.evaluate(theta, "at the given parameters")
-        if not abs(compiled - expected) <= TRUST_RTOL * max(1.0, abs(expected)):
-            raise CompileError(f"the compiled cost gives {compiled!r} at the given parameters "
-                               f"where Python gives {expected!r}; Numba's semantics differ "
-                               "from NumPy's somewhere in it (integer division, an "
-                               "out-of-range index, float32 data), so it runs in Python")
-        self.notes += [note for note in cc.notes if note not in self.notes]
-        self.compiled[complex_step] = cc
-        return cc
+        cost; ``CompileError`` when Numba cannot compile it or the two differ."""
+        return self.compilation(complex_step).cost
+
+    def compilation(self, complex_step):
+        """The compiler's ``Compiled``: the cost as ``compile`` gives it, the notes
+        about how it was compiled and the seconds it took. Compiled once per
+        adapter: a second call gives the same cost, with no notes and no seconds."""
+        from ..compiler.route import Compiled, compile_routed
+        cc = self.compiled.get(complex_step)
+        if cc is not None:
+            return Compiled(cc, (), 0.0)
+        compiled = compile_routed(self.func, self.layout.names, self.layout.shapes, self.theta,
+                                  self.args, flat=self.flat, complex_step=complex_step,
+                                  evaluate=self.evaluate, route=getattr(self, "route", "auto"))
+        self.compiled[complex_step] = compiled.cost
+        return compiled
 
     @classmethod
     def accepts(cls, cost):
