@@ -11,6 +11,7 @@ from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
 from .planning.sampling import validate_seed
+from .report.result import took_engines
 
 
 def prepare(cost, params, grads, args):
@@ -112,7 +113,7 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
             slopes = runner.run("slopes", (plan.idx[order], plan.h_real[order]),
                                 deadline=deadline)
     seconds = time.perf_counter() - start - plan.compile_seconds
-    return V.judge(plan, estimates, slopes, seconds=seconds)
+    return took_engines(V.judge(plan, estimates, slopes, seconds=seconds), estimates)
 
 
 def validate_options(method, progress, threads, client, workers, seed):

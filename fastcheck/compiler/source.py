@@ -82,20 +82,11 @@ class Collection:
         self._hasher = hashlib.sha256()
         self.lines = set()
         self.appends = []  # (path, line) of list.append calls: the usual slow compile
-        self.size = 0  # bytes of bytecode collected: what a compile's time grows with
         typing = cpu_target.typing_context
         typing.refresh()
         self._typing = typing
         self.function = self._copy(python_function(func))
         self.fingerprint = self._hasher.hexdigest()
-
-    @property
-    def importable(self):
-        """True if every function collected lives in a module Python can import by
-        name: Numba's disk cache refers to them so, and another process (the compile
-        budget's child, a later run) can only load what it can import."""
-        return all(getattr(getattr(copy, "py_func", copy), "__module__", None) in sys.modules
-                   for copy in self._copies.values())
 
     def unchanged(self):
         """True if every function and value collected is still what was collected."""
@@ -144,7 +135,6 @@ class Collection:
         path = os.path.realpath(code.co_filename)
         self.lines.update((path, line) for inner in _code_objects(code)
                           for _, line in dis.findlinestarts(inner) if line)
-        self.size += sum(len(inner.co_code) for inner in _code_objects(code))
         self.appends += [(path, ins.positions.lineno) for inner in _code_objects(code)
                          for ins in dis.get_instructions(inner)
                          if ins.opname in _LOAD_ATTR and ins.argval == "append"

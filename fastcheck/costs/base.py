@@ -133,6 +133,21 @@ class CostAdapter:
             raise OptionError(self.refusal(name))
         return EngineChoice(name, (), 0.0)
 
+    def upgrade(self, method):
+        """Between blocks: the name of a faster engine for ``method`` ready now, or
+        None (none here: this adapter compiles nothing beside a check)."""
+        return None
+
+    def cancel_pending(self):
+        """Stop whatever runs beside the check for ``upgrade`` (nothing here)."""
+
+    def compile_beside(self):
+        """Seconds a compile ran beside the check before the check took it up (0.0)."""
+        return 0.0
+
+    #: The report's lines about a compile that ended beside the check.
+    beside_notes = ()
+
     def refusal(self, name):
         """Why engine ``name`` cannot run this cost, and what to do instead."""
         return (f"engine={name!r} cannot check a {self.kind}; it runs on "

@@ -26,14 +26,20 @@ class Estimates(NamedTuple):
     """What a driver's run of a pass returns for the n items it was given: the
     pass's values ``out`` ((n,) + the pass's shape: (n,) estimates, (n, 4)
     slopes, (n, 2) points), the kink flags (n,), ``done`` (n,), False where a
-    deadline stopped the run first, the engine that ran and its scratch in
-    bytes."""
+    deadline stopped the run first, the engine that ran (the last, when the run
+    moved to a faster one) and its scratch in bytes. ``engines`` counts the
+    items each engine ran ({name: items}; None: all on ``engine``);
+    ``compile_seconds`` is the wall time of a compile that ran beside the
+    check and was taken up (0.0: none), ``notes`` the report's lines about it."""
 
     out: np.ndarray
     kinks: np.ndarray
     done: np.ndarray
     engine: str
     scratch_bytes: int
+    engines: dict = None
+    compile_seconds: float = 0.0
+    notes: tuple = ()
 
 
 def seconds_per_item(plan, record):
@@ -82,7 +88,7 @@ def thread_count(threads):
 
 
 def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None,
-               progress=None):
+               progress=None, switch=None, tally=None):
     """Run pass ``record`` (an ``engines.passes.Pass``) of ``engine`` over all of
     ``work``, a block at a time, starting none after ``deadline``
     (perf_counter seconds).
@@ -95,6 +101,12 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
     work's shape, naming the item (``describe(i)`` names flat index i).
     ``rows`` is the engine's threads, ``first`` the first block's items;
     ``progress`` (a ``progress.Progress``, or None) counts the items done.
+
+    ``switch()``, if given, is asked between blocks for a faster engine that is
+    ready now (or None): the remaining blocks run on it. Its values agree with
+    the first's to the compiled cost's trust tolerance, so where an item ran
+    changes nothing but rounding. ``tally`` (a dict) counts the items each
+    engine ran, by its name.
     """
     step = getattr(engine, record.method)
     n = items(work)
@@ -110,7 +122,12 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
             # A compiled cost that raised stopped its row at the first unfinished item.
             record.work.fail(work, done + int(np.argmax(bad)), block.error, describe)
         out[done:stop], kinks[done:stop] = block.out, block.kinks
+        if tally is not None:
+            tally[engine.name] = tally.get(engine.name, 0) + stop - done
         if progress is not None:
             progress.advance(stop - done)
         size, done = next_block(stop - done, took), stop
+        faster = switch() if switch is not None and done < n else None
+        if faster is not None:
+            engine, step = faster, getattr(faster, record.method)
     return out, kinks, done
