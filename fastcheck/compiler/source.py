@@ -16,6 +16,7 @@ they belong in the key as much as the bytecode does
 import builtins
 import dis
 import hashlib
+import importlib
 import os
 import secrets
 import sys
@@ -193,10 +194,27 @@ class Collection:
                     if value is not getattr(module, name)}
         if not replaced:
             return module
-        standin = types.ModuleType(module.__name__)
-        standin.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
-        standin.__dict__.update(replaced)
-        return standin
+        return standin_module(module.__name__, replaced, module)
+
+
+class StandIn(types.ModuleType):
+    """A module whose attributes ``replaced`` are compiled copies. Pickled (for the
+    compile budget's child) as its name and those copies: a module of that name
+    would otherwise be pickled by reference, as the user's module itself."""
+
+    def __reduce__(self):
+        return standin_module, (self.__name__, self._fastcheck_replaced)
+
+
+def standin_module(name, replaced, module=None):
+    """A ``StandIn`` of ``module`` (imported by ``name`` if not given) with the
+    attributes ``replaced``."""
+    module = importlib.import_module(name) if module is None else module
+    standin = StandIn(name)
+    standin.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    standin.__dict__.update(replaced)
+    standin._fastcheck_replaced = dict(replaced)
+    return standin
 
 
 _MISSING = object()
