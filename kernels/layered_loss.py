@@ -65,7 +65,7 @@ def log1p_small(x):
 
 
 @njit(cache=True, error_model="numpy")
-def complement_table(ZT_L, AT_L, YT, loss):
+def complement_table(ZT_L, YT, loss):
     """Per (example, logit) constants (m, nL) of the loss differences: sigmoid(-z)
     for BCE (exact also where sigmoid(z) rounds to 1), z - y for MSE."""
     m, n = ZT_L.shape
