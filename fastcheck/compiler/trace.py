@@ -44,6 +44,7 @@ _REDUCERS = {"add": "sum", "maximum": "max", "minimum": "min", "multiply": "prod
 _HERE = os.path.realpath(__file__)
 _NUMPY = os.path.dirname(os.path.realpath(np.__file__))
 _FASTCHECK = os.path.dirname(os.path.dirname(_HERE))
+_TRACER = os.path.join(os.path.dirname(_HERE), "trace")  # trace.py, tracefuncs.py, ...
 _OURS = {}  # a code object's file name -> True if fastcheck's or NumPy's
 _POSITIONS = {}  # a code object -> its instructions' source positions
 
@@ -190,7 +191,7 @@ def user_line():
     frame = sys._getframe(1)
     while frame is not None:
         path = os.path.realpath(frame.f_code.co_filename)
-        if path != _HERE and not path.startswith(_NUMPY + os.sep):
+        if not path.startswith((_TRACER, _NUMPY + os.sep)):
             line = frame.f_lineno
             text = linecache.getline(frame.f_code.co_filename, line).strip()
             return f'{os.path.basename(path)}:{line}: "{text}"' if text else \

@@ -143,7 +143,7 @@ def einsum(subscripts, *operands, **kw):
         lone = tuple(i for i, c in enumerate(s) if c not in others)
         if lone:
             x = reduce(x, "sum", lone) if isinstance(x, Traced) else np.sum(x, axis=lone)
-            s = "".join(c for c in s if c not in others)
+            s = "".join(c for c in s if c in others)
         summed.append((s, x))
     if len(summed) == 1:
         (s, x), = summed

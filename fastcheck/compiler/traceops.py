@@ -66,8 +66,8 @@ def scatter(x, flat, values):
 
 @njit(cache=True, fastmath=False)
 def bmatmul(a, b):
-    """(B, m, k) @ (B, k, n) -> (B, m, n): a batched matrix product, one np.dot a matrix."""
-    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a.dtype, b.dtype))
+    """(B, m, k) @ (B, k, n) -> (B, m, n) of one float dtype: one np.dot a matrix."""
+    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype)
     for i in range(a.shape[0]):
         out[i] = np.dot(np.ascontiguousarray(a[i]), np.ascontiguousarray(b[i]))
     return out
