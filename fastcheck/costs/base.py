@@ -7,6 +7,7 @@ Adapters hold only plain data (the user's cost, theta, the converted data), so
 a driver can ship one to another process, which builds its own engines there.
 """
 
+import contextlib
 import numbers
 from typing import NamedTuple
 
@@ -15,6 +16,7 @@ import numpy as np
 from ..errors import CostError, DataError, OptionError
 from ..engines.base import Closer
 from ..planning.layout import refuse_masked
+from .leftovers import ComplexSlots
 
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")
@@ -111,6 +113,12 @@ class CostAdapter:
         """J at a flat ``theta`` (P,), real or complex, checked by ``cost_value``."""
         raise NotImplementedError
 
+    def roots(self):
+        """The objects the user's cost can reach its state through: the cost itself
+        and its data arguments (``costs.leftovers``)."""
+        func = getattr(self, "func", None)
+        return ((func,) if func is not None else ()) + tuple(getattr(self, "args", ()))
+
     def fast_evaluate(self, theta, where):
         """``evaluate``, or a faster twin that gives the same values (a compiled cost):
         what the closer look at a few coordinates calls."""
@@ -153,3 +161,35 @@ class CostAdapter:
         run = self.build(name, method, threads)
         run.closer = Closer(self.fast_evaluate, self.theta, self.layout, j0)
         return run
+
+
+#: Where the evaluation that ends a check happens, for its error messages.
+AFTER = "at the given parameters, once more after the check"
+
+
+@contextlib.contextmanager
+def left_at_theta(adapter, complex_step=False):
+    """Run the body, a check of ``adapter``'s cost, then evaluate the cost at theta
+    last, whatever happened in the body (a refusal, an error, Ctrl-C).
+
+    A model that copies the parameters into its own arrays (``np.copyto(layer.W,
+    p["W"])``) or caches what it computed from them (a layer's input, a
+    batchnorm's statistics) holds theta's values and theta's state again, as
+    the check found it. After a ``complex_step`` check, the complex arrays the
+    check left in the objects the cost reaches get their real parts back first
+    (``leftovers.ComplexSlots``). The body's own exception wins over one this
+    last evaluation raises (a cost that raised at theta raises again).
+    """
+    slots = ComplexSlots(adapter.roots()) if complex_step else None
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        try:
+            if slots is not None:
+                slots.restore()
+            adapter.evaluate(adapter.theta, AFTER)
+        except Exception:
+            if ok:
+                raise
