@@ -12,6 +12,7 @@ from .errors import OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
+from .drivers import pool as process_pool
 from .runtime.blas import single_threaded_blas
 from .planning.sampling import validate_seed
 
@@ -113,10 +114,16 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
 
     The closer look takes four evaluations per coordinate, for at most
     ``verdict.PROBE_SECONDS``, unless ``examine_all`` (``locate``'s candidates,
-    already few: a kink left unexamined there would be "unsure").
+    already few: a kink left unexamined there would be "unsure"). A long Python
+    check runs on every core (``drivers.pool``) unless the options say otherwise.
     """
-    with driver(adapter, plan, client=client, workers=workers, threads=threads,
-                progress=progress, items=plan.idx.size) as runner:
+    pool, note = process_pool.chosen(plan, client=client, workers=workers, threads=threads)
+    if note is not None:
+        plan = plan._replace(notes=plan.notes + (note,))
+    runs = (process_pool.session(adapter, plan, workers=pool, progress=progress) if pool else
+            driver(adapter, plan, client=client, workers=workers, threads=threads,
+                   progress=progress, items=plan.idx.size))
+    with runs as runner:
         estimates = runner.run("block", (plan.idx, plan.h))
         order = V.first_look(plan, estimates).order
         slopes = None

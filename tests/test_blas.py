@@ -3,7 +3,8 @@
 import threading
 
 import pytest
-import threadpoolctl
+import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the compiled checks limit: loaded first,
+import threadpoolctl             # so that the fixture sees and sets it too)
 from threadpoolctl import ThreadpoolController, threadpool_info
 
 from fastcheck.runtime.blas import single_threaded_blas

@@ -190,6 +190,6 @@ def left_at_theta(adapter, complex_step=False):
             if slots is not None:
                 slots.restore()
             adapter.evaluate(adapter.theta, AFTER)
-        except Exception:
+        except BaseException:  # the body's own error (or Ctrl-C) says more
             if ok:
                 raise
