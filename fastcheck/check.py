@@ -102,7 +102,7 @@ def held(adapter, complex_step=False):
     """What every check of ``adapter``'s cost runs inside: BLAS on one thread
     (``runtime.blas``: the fastest for a check's forward passes, loaded or
     not), and the cost evaluated at theta last (``costs.base.left_at_theta``)."""
-    with left_at_theta(adapter, complex_step), single_threaded_blas(compiled=False):
+    with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
         yield
 
 

@@ -8,6 +8,7 @@ a driver can ship one to another process, which builds its own engines there.
 """
 
 import contextlib
+import math
 import numbers
 from typing import NamedTuple
 
@@ -18,8 +19,12 @@ from ..engines.base import Closer
 from ..planning.layout import refuse_masked
 from .leftovers import ComplexSlots
 
+#: The types of a cost's value checked first: a float64 scalar.
+_FLOAT64 = (float, np.float64)
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")
+
+
 def refuse_masked_data(args):
     """``DataError`` if a data argument is a masked array (``numpy.ma``): a compiled
     cost receives its data packed as plain arrays, mask dropped, so a check would
@@ -31,6 +36,10 @@ def refuse_masked_data(args):
 def value_precision(value):
     """The machine epsilon of a cost's returned ``value`` if it is a NumPy float of
     lower precision than float64, else None (Python floats are float64)."""
+    if type(value) is tuple and value:
+        value = value[0]
+    if type(value) in _FLOAT64:  # the common case, first
+        return None
     if isinstance(value, tuple) and value:
         value = value[0]
     dtype = getattr(value, "dtype", None)
@@ -47,6 +56,9 @@ def cost_value(value, where, complex_input=False):
     returns ``(cost, cache)``), an array of one element by that element.
     ``where`` says at which point it was evaluated.
     """
+    first = value[0] if type(value) is tuple and value else value
+    if not complex_input and type(first) in _FLOAT64 and math.isfinite(first):
+        return float(first)  # the common case, first
     if isinstance(value, tuple):
         if not value:
             raise CostError(f"the cost returned an empty tuple {where}; return the cost, "
