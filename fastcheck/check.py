@@ -2,14 +2,18 @@
 driver, look closer where the verdict's first look asks, hand the numbers to
 the verdict (``run_plan``, which ``locate`` runs on its candidates too)."""
 
+import contextlib
 import time
 
 from . import verdict as V
 from .costs import adapt
+from .costs.base import left_at_theta
 from .errors import OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
+from .drivers import pool as process_pool
+from .runtime.blas import single_threaded_blas
 from .planning.sampling import validate_seed
 from .report.result import took_engines
 
@@ -86,11 +90,21 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
     threads = validate_options(method, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     start = time.perf_counter()
-    plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
-                     threshold=threshold, sample=sample, seed=seed, only=only,
-                     exclude=exclude, engine=engine, jit=jit)
-    return run_plan(adapter, plan, start, client=client, workers=workers, threads=threads,
-                    progress=progress)
+    with held(adapter, method_record(method).complex_step):
+        plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
+                         threshold=threshold, sample=sample, seed=seed, only=only,
+                         exclude=exclude, engine=engine, jit=jit)
+        return run_plan(adapter, plan, start, client=client, workers=workers,
+                        threads=threads, progress=progress)
+
+
+@contextlib.contextmanager
+def held(adapter, complex_step=False):
+    """What every check of ``adapter``'s cost runs inside: BLAS on one thread
+    (``runtime.blas``: the fastest for a check's forward passes, loaded or
+    not), and the cost evaluated at theta last (``costs.base.left_at_theta``)."""
+    with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
+        yield
 
 
 def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, progress=None,
@@ -101,10 +115,16 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
 
     The closer look takes four evaluations per coordinate, for at most
     ``verdict.PROBE_SECONDS``, unless ``examine_all`` (``locate``'s candidates,
-    already few: a kink left unexamined there would be "unsure").
+    already few: a kink left unexamined there would be "unsure"). A long Python
+    check runs on every core (``drivers.pool``) unless the options say otherwise.
     """
-    with driver(adapter, plan, client=client, workers=workers, threads=threads,
-                progress=progress, items=plan.idx.size) as runner:
+    pool, note = process_pool.chosen(plan, client=client, workers=workers, threads=threads)
+    if note is not None:
+        plan = plan._replace(notes=plan.notes + (note,))
+    runs = (process_pool.session(adapter, plan, workers=pool, progress=progress) if pool else
+            driver(adapter, plan, client=client, workers=workers, threads=threads,
+                   progress=progress, items=plan.idx.size))
+    with runs as runner:
         estimates = runner.run("block", (plan.idx, plan.h))
         order = V.first_look(plan, estimates).order
         slopes = None

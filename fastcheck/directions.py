@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .check import prepare
+from .check import held, prepare
 from .errors import OptionError
 from .runtime.memory import ensure_fits
 from .planning.sampling import validate_seed
@@ -55,31 +55,32 @@ def check_directions(cost, params, grads, *args, n=8, seed=0, eps=None, threshol
     ensure_fits(16 * int(n), f"n={n} directions")
     eps = None if eps is None else positive_finite(eps, "eps")
 
-    start = time.perf_counter()
-    # The Python cost is evaluated as it is (a handful of evaluations: nothing to compile).
-    base = make_baseline(adapter, engine="python", method=CENTRAL_METHOD, count=n, seed=seed)
-    measured, j0 = base.measured, base.j0
-    fitted = (CENTRAL_METHOD.relative_step * noise_boost(measured.relative(j0))
-              * max(base.floor, float(np.max(np.abs(theta)))))
-    h = fitted if eps is None else eps
-    noise_notes = base.noise_notes + tuple(step_notes(eps, np.array([fitted]), measured, j0))
-    rng = np.random.default_rng(seed)
-    expected, estimate = np.empty(n), np.empty(n)
-    for k in range(int(n)):
-        v = rng.standard_normal(layout.size)
-        v /= np.linalg.norm(v)
-        if (theta + h * v == theta).all():
-            raise OptionError(f"eps={h:.3g} moves no parameter along direction {k}: "
-                              "theta + eps * v == theta in float64. Use a larger eps, or "
-                              "eps=None")
-        j_plus = evaluate(theta + h * v, f"along direction {k} (+h)")
-        j_minus = evaluate(theta - h * v, f"along direction {k} (-h)")
-        estimate[k] = (j_plus - j_minus) / (2.0 * h)
-        expected[k] = grad_flat @ v
-    seconds = time.perf_counter() - start
+    with held(adapter):
+        start = time.perf_counter()
+        # The Python cost is evaluated as it is (a handful of evaluations: nothing to compile).
+        base = make_baseline(adapter, engine="python", method=CENTRAL_METHOD, count=n, seed=seed)
+        measured, j0 = base.measured, base.j0
+        fitted = (CENTRAL_METHOD.relative_step * noise_boost(measured.relative(j0))
+                  * max(base.floor, float(np.max(np.abs(theta)))))
+        h = fitted if eps is None else eps
+        noise_notes = base.noise_notes + tuple(step_notes(eps, np.array([fitted]), measured, j0))
+        rng = np.random.default_rng(seed)
+        expected, estimate = np.empty(n), np.empty(n)
+        for k in range(int(n)):
+            v = rng.standard_normal(layout.size)
+            v /= np.linalg.norm(v)
+            if (theta + h * v == theta).all():
+                raise OptionError(f"eps={h:.3g} moves no parameter along direction {k}: "
+                                  "theta + eps * v == theta in float64. Use a larger eps, or "
+                                  "eps=None")
+            j_plus = evaluate(theta + h * v, f"along direction {k} (+h)")
+            j_minus = evaluate(theta - h * v, f"along direction {k} (-h)")
+            estimate[k] = (j_plus - j_minus) / (2.0 * h)
+            expected[k] = grad_flat @ v
+        seconds = time.perf_counter() - start
 
-    return judge_directions(layout=layout, expected=expected, estimate=estimate, h=h,
-                            noise=base.noise, threshold=threshold,
-                            evaluations=2 * int(n) + base.evaluations, seconds=seconds,
-                            notes=list(base.notes) + precision_notes(params)
-                            + list(noise_notes))
+        return judge_directions(layout=layout, expected=expected, estimate=estimate, h=h,
+                                noise=base.noise, threshold=threshold,
+                                evaluations=2 * int(n) + base.evaluations, seconds=seconds,
+                                notes=list(base.notes) + precision_notes(params)
+                                + list(noise_notes))

@@ -374,7 +374,7 @@ def layered_difference(theta, sizes, acts, loss, l2, X, WT, wt_off, ZT, AT, z_of
     P = PERTURBATIONS
     steps = points.shape[0]
     ZT_L = ZT[z_off[L - 1]:z_off[L]].reshape((m, nL))
-    CT = complement_table(ZT_L, AT[z_off[L - 1]:z_off[L]].reshape((m, nL)), YT, loss)
+    CT = complement_table(ZT_L, YT, loss)
     linear_below = piecewise_linear_below(sizes, acts)
     starts = row_items(idx, sizes, offsets)
     n_items = starts.shape[0] - 1

@@ -65,7 +65,7 @@ def log1p_small(x):
 
 
 @njit(cache=True, error_model="numpy")
-def complement_table(ZT_L, AT_L, YT, loss):
+def complement_table(ZT_L, YT, loss):
     """Per (example, logit) constants (m, nL) of the loss differences: sigmoid(-z)
     for BCE (exact also where sigmoid(z) rounds to 1), z - y for MSE."""
     m, n = ZT_L.shape
@@ -142,32 +142,39 @@ def tier(x_max):
 
 
 @njit(cache=True, error_model="numpy")
-def _log1p_expm1_run(w, v, d, acc, level):
-    """acc[q] += log1p(w expm1(d[q] v)), q < acc.shape[0], at tier ``level``."""
+def _log1p_expm1_run(w, v, d, acc):
+    """acc[q] += log1p(w expm1(d[q] v)), q < acc.shape[0], each at the tier of
+    its own argument.
+
+    Per perturbation, not per batch: a batch's largest argument depends on
+    which coordinates a driver's block put together, and the tier chosen from
+    it would change the last bits of the same coordinate's estimate from one
+    run to the next (tests/test_layered.py::test_estimates_do_not_depend_on_the_block_cut).
+    """
     n = acc.shape[0]
-    if level == 1:
-        for q in range(n):
-            acc[q] += log1p_tiny(w * expm1_tiny(d[q] * v))
-    elif level == 2:
-        for q in range(n):
-            acc[q] += log1p_small(w * expm1_small(d[q] * v))
-    else:
-        for q in range(n):
-            acc[q] += np.log1p(w * np.expm1(d[q] * v))
+    for q in range(n):
+        x = d[q] * v
+        level = tier(abs(x))
+        if level == 1:
+            acc[q] += log1p_tiny(w * expm1_tiny(x))
+        elif level == 2:
+            acc[q] += log1p_small(w * expm1_small(x))
+        else:
+            acc[q] += np.log1p(w * np.expm1(x))
 
 
 @njit(cache=True, error_model="numpy")
-def _expm1_run(p, v, d, tmp, level):
-    """tmp[q] += p expm1(d[q] v), q < tmp.shape[0], at tier ``level``."""
+def _expm1_run(p, v, d, tmp, v_max):
+    """tmp[q] += p expm1(d[q] v), q < tmp.shape[0], at the tier of |d[q]| v_max
+    (v_max >= |v|: the same tier for every logit of one perturbation)."""
     n = tmp.shape[0]
-    if level == 1:
-        for q in range(n):
+    for q in range(n):
+        level = tier(abs(d[q]) * v_max)
+        if level == 1:
             tmp[q] += p * expm1_tiny(d[q] * v)
-    elif level == 2:
-        for q in range(n):
+        elif level == 2:
             tmp[q] += p * expm1_small(d[q] * v)
-    else:
-        for q in range(n):
+        else:
             tmp[q] += p * np.expm1(d[q] * v)
 
 
@@ -180,9 +187,6 @@ def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
     d; tmp (Q,) scratch. Logits with v == 0 do not move and are skipped.
     """
     n = acc.shape[0]
-    d_max = 0.0
-    for q in range(n):
-        d_max = max(d_max, abs(d[q]))
     if loss == CE:
         t = one_hot(Y)
         # One-hot class t: log1p(sum_{u != t} p_u expm1(dz_u - dz_t)), the change
@@ -194,14 +198,15 @@ def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
             v_max = max(v_max, abs(v[u] - shift))
             y_v += Y[u] * v[u]
             y_sum += Y[u]
-        # |sum_u p_u expm1(x_u)| <= max_u |expm1(x_u)|: one tier serves both.
-        level = tier(d_max * v_max)
+        # |sum_u p_u expm1(x_u)| <= max_u |expm1(x_u)|: one tier serves both, chosen
+        # per perturbation from |d[q]| v_max (never from the batch's largest d).
         tmp[:n] = 0.0
         for u in range(v.shape[0]):
             if u != t and v[u] - shift != 0.0:
-                _expm1_run(AL[u], v[u] - shift, d, tmp[:n], level)
+                _expm1_run(AL[u], v[u] - shift, d, tmp[:n], v_max)
         for q in range(n):
             x = tmp[q]
+            level = tier(abs(d[q]) * v_max)
             tmp[q] = log1p_tiny(x) if level == 1 else (
                 log1p_small(x) if level == 2 else np.log1p(x))
         if t >= 0:
@@ -221,9 +226,9 @@ def example_deltas(AL, C, Y, v, d, acc, tmp, loss):
                 dz = d[q] * vu
                 acc[q] += dz * (e + 0.5 * dz)
         elif Y[u] == 0.0:
-            _log1p_expm1_run(AL[u], vu, d, acc, tier(d_max * abs(vu)))
+            _log1p_expm1_run(AL[u], vu, d, acc)
         elif Y[u] == 1.0:  # the change of softplus(-z): log1p(sigmoid(-z) expm1(-dz))
-            _log1p_expm1_run(C[u], -vu, d, acc, tier(d_max * abs(vu)))
+            _log1p_expm1_run(C[u], -vu, d, acc)
         else:
             for q in range(n):
                 acc[q] += bce_delta(AL[u], C[u], Y[u], d[q] * vu)

@@ -688,8 +688,8 @@ def test_python_cost_receives_the_callers_data_unchanged(variant):
         return py_cost(p, X)
 
     res = fc.check(cost, params(), grads(), X2)
-    # J(theta) twice, the noise line, two per coordinate.
-    assert all(x is X2 for x in seen) and len(seen) == 2 * P + 2 + NOISE_EVALUATIONS
+    # J(theta) twice, the noise line, two per coordinate, J(theta) once more at the end.
+    assert all(x is X2 for x in seen) and len(seen) == 2 * P + 3 + NOISE_EVALUATIONS
     ref = fc.check(py_cost, params(), grads(), X0, engine="python")
     np.testing.assert_allclose(res.gradapprox_flat, ref.gradapprox_flat, rtol=1e-12, atol=0)
 

@@ -3,7 +3,8 @@
 import threading
 
 import pytest
-import threadpoolctl
+import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the compiled checks limit: loaded first,
+import threadpoolctl             # so that the fixture sees and sets it too)
 from threadpoolctl import ThreadpoolController, threadpool_info
 
 from fastcheck.runtime.blas import single_threaded_blas
@@ -128,3 +129,31 @@ def test_sequential_checks_from_different_threads_restore(two_blas_threads):
         thread.join(TIMEOUT)
         assert set(seen) == {1}
         assert blas_threads() == two_blas_threads
+
+
+def numpy_blas_threads():
+    """NumPy's BLAS's thread count (the one a Python cost's products run on)."""
+    import numpy.linalg  # noqa: F401
+
+    return [info["num_threads"] for info in threadpool_info()
+            if info["user_api"] == "blas" and "numpy" in info["filepath"]]
+
+
+def test_a_python_check_runs_its_cost_on_one_blas_thread(two_blas_threads):
+    """On the python engine too, every evaluation (the baseline's, the estimates',
+    the one at theta at the end) runs with one BLAS thread; the original after."""
+    import numpy as np
+
+    import fastcheck as fc
+
+    seen = []
+    X = np.random.default_rng(0).standard_normal((8, 5))
+
+    def cost(p):
+        seen.extend(numpy_blas_threads())
+        return float(np.sum((X @ p["W"]) ** 2))
+
+    W = np.ones((5, 2))
+    res = fc.check(cost, {"W": W}, {"W": 2 * X.T @ (X @ W)}, jit=False)
+    assert res.passed and numpy_blas_threads() == [2]
+    assert len(seen) == res.evaluations and set(seen) == {1}

@@ -348,8 +348,8 @@ def test_generic_engine_compiles_a_python_cost_or_says_which_line_it_cannot():
     np.testing.assert_allclose(compiled.gradapprox_flat, python.gradapprox_flat, rtol=1e-7)
 
     def with_einsum(p, X):
-        return (np.einsum("ij,ij", np.sin(p["W"]), X) + 0.5 * np.sum(p["b"] ** 2)
-                + np.exp(p["c"]))
+        return (np.einsum("ij,ij,ij", np.sin(p["W"]), X, np.ones_like(X))
+                + 0.5 * np.sum(p["b"] ** 2) + np.exp(p["c"]))
 
     with pytest.raises(CompileError, match=r"test_check.py:\d+: .*einsum"):
         fc.check(with_einsum, params, grads, X, engine="generic")

@@ -91,7 +91,7 @@ def test_three_directions_catch_each_planted_mistake(seed_case, mistake):
     assert not res.passed and res.difference > 1e-3
     # J(theta) and its determinism repeat, 2 per direction, and the noise line
     # (fastcheck.planning.noise).
-    assert res.evaluations == 8 + NOISE_EVALUATIONS and not hasattr(res, "per_tensor")
+    assert res.evaluations == 9 + NOISE_EVALUATIONS and not hasattr(res, "per_tensor")
     # Each direction's expected value is grad . v for an independent v of the same seed.
     rng = np.random.default_rng(0)
     grad = np.concatenate([bad["d" + name].ravel() for name in params])

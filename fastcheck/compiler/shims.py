@@ -124,10 +124,6 @@ def _refuse_given(**arguments):
                               "compute without it")
 
 
-def _result_dtype(reduce, dtype, **kwargs):
-    return reduce(np.ones(2, dtype=dtype), **kwargs).dtype
-
-
 def _build(source, name, namespace):
     scope = {"np": np, **namespace}
     exec(compile(source, f"<fastcheck shim {name}>", "exec"), scope)  # noqa: S102 (generated, no user text)

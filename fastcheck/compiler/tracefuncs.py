@@ -10,8 +10,9 @@ equals the Python cost's to rounding.
 
 import numpy as np
 
-from .trace import (Traced, assign, concatenate, escape, full, matmul, record_of, reduce,
-                    reshape, setitem, transpose, value_of, where)
+from .trace import (Traced, argreduce, argsort, assign, broadcast_to, concatenate, escape,
+                    full, getitem, matmul, rearrange, record_of, reduce, reshape, setitem,
+                    transpose, value_of, where)
 
 
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
@@ -99,6 +100,150 @@ def _stack(arrays, axis=0, out=None, **kw):
     return _concatenate(expanded, axis, out, **kw)
 
 
+def _column_stack(tup):
+    return _concatenate([a.reshape(-1, 1) if np.ndim(value_of(a)) == 1 and isinstance(a, Traced)
+                         else np.reshape(a, (-1, 1)) if np.ndim(a) == 1 else _expand(a, 2)
+                         for a in tup], 1)
+
+
+def _dstack(tup):
+    arrays = []
+    for a in tup:
+        shape = np.atleast_3d(value_of(a)).shape
+        arrays.append(a.reshape(shape) if isinstance(a, Traced) else np.reshape(a, shape))
+    return _concatenate(arrays, 2)
+
+
+def _einsum(subscripts, *operands, optimize=False, **kw):
+    return einsum(subscripts, *operands, **kw)
+
+
+def einsum(subscripts, *operands, **kw):
+    """``np.einsum`` of one or two operands written with letters (no ``...``, no
+    letter twice in one operand): sums, transposes, and two-operand contractions
+    with batch letters, as a batched matrix product ``(B, M, K) @ (B, K, N)``."""
+    rec = record_of(operands)
+    if kw or not isinstance(subscripts, str) or "..." in subscripts or len(operands) > 2:
+        escape(rec, f"np.einsum({subscripts!r}, ...) is not recorded (one or two operands "
+               "written with letters, without '...' or options)")
+    spec = subscripts.replace(" ", "")
+    inputs, _, output = spec.partition("->")
+    inputs = inputs.split(",")
+    if "->" not in spec:
+        letters = "".join(inputs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(inputs) != len(operands) or any(len(set(s)) != len(s) for s in inputs + [output]) \
+            or any(len(s) != np.ndim(value_of(x)) for s, x in zip(inputs, operands)):
+        escape(rec, f"np.einsum({subscripts!r}, ...) is not recorded: a letter repeated in "
+               "one operand (a diagonal), or subscripts that do not match the operands")
+    # letters of one operand only and not in the output: summed out first
+    summed = []
+    for k, (s, x) in enumerate(zip(inputs, operands)):
+        others = "".join(inputs[:k] + inputs[k + 1:]) + output
+        lone = tuple(i for i, c in enumerate(s) if c not in others)
+        if lone:
+            x = reduce(x, "sum", lone) if isinstance(x, Traced) else np.sum(x, axis=lone)
+            s = "".join(c for c in s if c in others)
+        summed.append((s, x))
+    if len(summed) == 1:
+        (s, x), = summed
+        perm = tuple(s.index(c) for c in output)
+        return _transpose(x, perm) if isinstance(x, Traced) else np.transpose(x, perm)
+    (sa, a), (sb, b) = summed
+    batch = [c for c in sa if c in sb and c in output]
+    contracted = [c for c in sa if c in sb and c not in output]
+    free_a = [c for c in sa if c not in sb]
+    free_b = [c for c in sb if c not in sa]
+    size = {c: n for s, x in summed for c, n in zip(s, np.shape(value_of(x)))}
+
+    def arranged(s, x, middle, last):
+        order = batch + middle + last
+        perm = tuple(s.index(c) for c in order)
+        x = _transpose(x, perm) if isinstance(x, Traced) else np.transpose(x, perm)
+        shape = (int(np.prod([size[c] for c in batch])), int(np.prod([size[c] for c in middle])),
+                 int(np.prod([size[c] for c in last])))
+        return x.reshape(shape) if isinstance(x, Traced) else np.reshape(x, shape)
+
+    product = matmul(arranged(sa, a, free_a, contracted), arranged(sb, b, contracted, free_b))
+    letters = batch + free_a + free_b
+    product = reshape(product, tuple(size[c] for c in letters)) if isinstance(product, Traced) \
+        else np.reshape(product, tuple(size[c] for c in letters))
+    perm = tuple(letters.index(c) for c in output)
+    return _transpose(product, perm) if isinstance(product, Traced) else \
+        np.transpose(product, perm)
+
+
+def _moved(how):
+    """A NumPy function that only moves elements (np.repeat, np.tile, ...)."""
+    def moved(a, *args, **kw):
+        if not isinstance(a, Traced):
+            escape(record_of(args), f"{how.__name__} with a recorded value among its "
+                   "arguments other than the array is not recorded")
+        return rearrange(a, lambda v: how(v, *args, **kw))
+    return moved
+
+
+def _argmax(a, axis=None, out=None, *, keepdims=False):
+    return argreduce(a, "argmax", axis, keepdims, out)
+
+
+def _argmin(a, axis=None, out=None, *, keepdims=False):
+    return argreduce(a, "argmin", axis, keepdims, out)
+
+
+def _argsort(a, axis=-1, kind=None, order=None, **kw):
+    return argsort(a, axis, order)
+
+
+def _along(arr, indices, axis):
+    """The index NumPy's take_along_axis builds: ``indices`` on ``axis``, aranges elsewhere."""
+    shape = np.shape(value_of(arr))
+    if axis is None:
+        return (indices,), True
+    axis = int(axis) % len(shape)
+    key = []
+    for d, n in enumerate(shape):
+        if d == axis:
+            key.append(indices)
+        else:
+            grid = [1] * len(shape)
+            grid[d] = n
+            key.append(np.arange(n).reshape(grid))
+    return tuple(key), False
+
+
+def _take_along_axis(arr, indices, axis=-1):
+    key, flat = _along(arr, indices, axis)
+    source = _ravel(arr) if flat else arr
+    return getitem(source, key) if isinstance(source, Traced) else \
+        getitem(record_of((indices,)).wrap(np.asarray(source)), key)
+
+
+def _put_along_axis(arr, indices, values, axis):
+    if not isinstance(arr, Traced):
+        escape(record_of((indices, values)), "np.put_along_axis into a NumPy array the "
+               "cost did not allocate is not recorded")
+    key, flat = _along(arr, indices, axis)
+    setitem(_ravel(arr) if flat else arr, key, values)
+
+
+def _copyto(dst, src, casting="same_kind", where=True):
+    if where is not True:
+        src = np.where(where, src, dst)
+    if not isinstance(dst, Traced):
+        escape(record_of((src,)), "np.copyto into a NumPy array the cost did not allocate "
+               "is not recorded")
+    setitem(dst, Ellipsis, src)
+
+
+def _moveaxis(a, source, destination):
+    order = [d for d in range(a.ndim) if d not in np.atleast_1d(source) % a.ndim]
+    for dest, src in sorted(zip(np.atleast_1d(destination) % a.ndim,
+                                np.atleast_1d(source) % a.ndim)):
+        order.insert(dest, src)
+    return transpose(a, order)
+
+
 def _hstack(tup, **kw):
     arrays = [_expand(a, 1) for a in tup]
     return _concatenate(arrays, 0 if np.ndim(value_of(arrays[0])) == 1 else 1, **kw)
@@ -131,12 +276,11 @@ def _clip(a, a_min=None, a_max=None, out=None, **kw):
 
 
 def _like(fill):
-    def like(a, *args, dtype=None, shape=None, **kw):
+    def like(a, *args, dtype=None, order="K", subok=True, shape=None, **kw):
         value = args[0] if fill is None else fill
-        rec = record_of((a,))
-        if dtype is not None and np.dtype(dtype).kind != "f":
-            escape(rec, "np.*_like with a non-float dtype of a recorded value is not recorded")
-        return full(rec, np.shape(value_of(a)) if shape is None else shape, value)
+        rec = record_of((a, value))
+        dtype = np.asarray(value_of(a)).dtype if dtype is None else np.dtype(dtype)
+        return full(rec, np.shape(value_of(a)) if shape is None else shape, value, dtype)
     return like
 
 
@@ -198,7 +342,14 @@ FUNCTIONS = {
     np.where: _where, np.clip: _clip, np.zeros_like: _like(0.0), np.ones_like: _like(1.0),
     np.empty_like: _like(0.0), np.full_like: _like(None), np.copy: _copy,
     np.squeeze: _squeeze, np.expand_dims: _expand_dims, np.ravel: _ravel,
-    np.swapaxes: _swapaxes, np.pad: _pad, np.linalg.norm: _norm, np.atleast_2d: _atleast_2d,
+    np.swapaxes: _swapaxes, np.moveaxis: _moveaxis, np.pad: _pad,
+    np.column_stack: _column_stack, np.dstack: _dstack, np.einsum: _einsum,
+    np.repeat: _moved(np.repeat), np.tile: _moved(np.tile),
+    np.broadcast_to: lambda a, shape, subok=False: broadcast_to(a, shape),
+    np.flip: _moved(np.flip), np.roll: _moved(np.roll),
+    np.argmax: _argmax, np.argmin: _argmin, np.argsort: _argsort,
+    np.take_along_axis: _take_along_axis, np.put_along_axis: _put_along_axis,
+    np.copyto: _copyto, np.linalg.norm: _norm, np.atleast_2d: _atleast_2d,
     np.shape: _shape, np.ndim: lambda a: np.ndim(value_of(a)),
     np.size: lambda a, axis=None: np.size(value_of(a), axis),
 }

@@ -40,7 +40,9 @@ COST_FILENAME = {filename!r}
 import numpy as np
 
 from fastcheck.compiler.returns import to_cost
-from fastcheck.compiler.traceops import gather, rows_max, rows_min, rows_prod, rows_sum, scatter
+from fastcheck.compiler.traceops import (bmatmul, gather, rows_argmax, rows_argmin, rows_argsort,
+                                         rows_max, rows_min, rows_prod, rows_sum, scatter,
+                                         wrap_index)
 
 
 def traced_cost(theta, fdata, idata):
@@ -111,10 +113,11 @@ class _Emitter:
     def const(self, k, op):
         array = self.rec.consts[op.attrs[0]]
         size = array.size
-        if k in self.index_consts:
+        if k in self.index_consts or array.dtype.kind in "iu":
             self.ints.append(array.astype(np.int64).ravel())
             start, self.isize = self.isize, self.isize + size
-            return f"idata[{start}:{start + size}]"
+            text = f"idata[{start}:{start + size}]"
+            return text if k in self.index_consts else f"{text}.reshape({op.shape!r})"
         self.floats.append(array.astype(np.float64).ravel())
         start, self.fsize = self.fsize, self.fsize + size
         text = f"fdata[{start}:{start + size}].reshape({op.shape!r})"
@@ -136,6 +139,16 @@ class _Emitter:
             x, y = (t if self.dtype_of(arg) == "f" else f"{t}.astype(np.float64)"
                     for t, arg in zip(a, op.args))
             return f"np.dot({x}, {y})"
+        if kind == "bmatmul":
+            x, y = (t if self.dtype_of(arg) == "f" else f"{t}.astype(np.float64)"
+                    for t, arg in zip(a, op.args))
+            return f"bmatmul(np.ascontiguousarray({x}), np.ascontiguousarray({y}))"
+        if kind == "argreduce":
+            return self.argreduction(op, a[0])
+        if kind == "argsort":
+            return self.argsorting(op, a[0])
+        if kind == "wrapindex":
+            return f"wrap_index({a[0]}, {op.attrs[0]})"
         if kind == "reshape":
             source = self.shape_of(op.args[0])
             if not source:
@@ -166,6 +179,35 @@ class _Emitter:
             target = {"f": "float64", "i": "int64", "b": "bool_"}[op.attrs[0]]
             return f"{a[0]}.astype(np.{target})" if op.shape else f"np.{target}({a[0]})"
         raise AssertionError(f"unknown recorded operation {kind}")
+
+    def _rows(self, x, shape, axes):
+        """``x`` (of ``shape``) as a C-contiguous (outer, inner) matrix whose rows run
+        along ``axes``, and the permutation that took it there."""
+        kept = [d for d in range(len(shape)) if d not in axes]
+        perm = tuple(kept + list(axes))
+        outer = prod(shape[d] for d in kept)
+        inner = prod(shape[d] for d in axes)
+        moved = x if perm == tuple(range(len(shape))) else f"{x}.transpose({perm!r})"
+        return f"np.ascontiguousarray({moved}).reshape(({outer}, {inner}))", perm
+
+    def argreduction(self, op, x):
+        fn, axis, _ = op.attrs
+        shape = self.shape_of(op.args[0])
+        if axis is None:
+            whole = f"np.{fn}(np.ascontiguousarray({x}).ravel())"
+            return f"np.full({op.shape!r}, {whole})" if op.shape else whole
+        rows, _ = self._rows(x, shape, (axis,))
+        return f"rows_{fn}({rows}).reshape({op.shape!r})"
+
+    def argsorting(self, op, x):
+        (axis,) = op.attrs
+        shape = self.shape_of(op.args[0])
+        rows, perm = self._rows(x, shape, (axis,))
+        moved = tuple(shape[d] for d in perm)
+        back = tuple(int(i) for i in np.argsort(perm))
+        text = f"rows_argsort({rows}).reshape({moved!r})"
+        return text if back == tuple(range(len(shape))) else \
+            f"np.ascontiguousarray({text}.transpose({back!r}))"
 
     def reduction(self, op, x):
         fn, axes, keepdims = op.attrs

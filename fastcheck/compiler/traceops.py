@@ -62,3 +62,53 @@ def scatter(x, flat, values):
     for k in range(flat.size):
         out[flat[k]] = v[k]
     return out
+
+
+@njit(cache=True, fastmath=False)
+def bmatmul(a, b):
+    """(B, m, k) @ (B, k, n) -> (B, m, n) of one float dtype: one np.dot a matrix."""
+    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype)
+    for i in range(a.shape[0]):
+        out[i] = np.dot(np.ascontiguousarray(a[i]), np.ascontiguousarray(b[i]))
+    return out
+
+
+@njit(cache=True, fastmath=False)
+def rows_argmax(a):
+    """(outer, inner) -> (outer,) int64: the first position of each row's maximum."""
+    out = np.empty(a.shape[0], dtype=np.int64)
+    for i in range(a.shape[0]):
+        out[i] = np.argmax(a[i])
+    return out
+
+
+@njit(cache=True, fastmath=False)
+def rows_argmin(a):
+    out = np.empty(a.shape[0], dtype=np.int64)
+    for i in range(a.shape[0]):
+        out[i] = np.argmin(a[i])
+    return out
+
+
+@njit(cache=True, fastmath=False)
+def rows_argsort(a):
+    """(outer, inner) -> (outer, inner) int64: each row's stable ascending order."""
+    out = np.empty(a.shape, dtype=np.int64)
+    for i in range(a.shape[0]):
+        out[i] = np.argsort(a[i], kind="mergesort")
+    return out
+
+
+@njit(cache=True, fastmath=False)
+def wrap_index(d, n):
+    """Indices ``d`` along an axis of length ``n`` as NumPy reads them (negative from
+    the end); an index out of range raises, as NumPy's does."""
+    out = np.empty(d.shape, dtype=np.int64)
+    flat_in = d.ravel()
+    flat_out = out.ravel()
+    for k in range(flat_in.size):
+        v = flat_in[k]
+        if v < -n or v >= n:
+            raise IndexError("an index computed from the parameters is out of range")
+        flat_out[k] = v + n if v < 0 else v
+    return out

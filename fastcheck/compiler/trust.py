@@ -7,7 +7,10 @@ out-of-range index), and float32 data is compiled in float64.
 
 A traced record must moreover agree at four perturbed points (both signs,
 along two directions that each move a different half of the tensors): a
-record frozen on a branch the escapes did not see would differ there.
+record frozen on a branch the escapes did not see would differ there; and at
+two far points (``WIDE_STEP``), which cross ReLU kinks and change argmaxes, so
+that a value-dependent index or a write through a view is seen recomputed
+(a far point where the Python cost is not finite is skipped).
 """
 
 import numpy as np
@@ -21,6 +24,8 @@ TRUST_RTOL = 1e-9
 LOWP_RTOL = 1e-4
 #: Relative step of the perturbed points, times (|theta_i| + 0.1).
 PROBE_STEP = 1e-3
+#: Relative step of the two far points, times (|theta_i| + 0.1).
+WIDE_STEP = 0.3
 
 
 class Untrusted(CompileError):
@@ -51,6 +56,8 @@ def verify_record(cc, theta, shapes, evaluate):
     rtol = LOWP_RTOL if cc.lowp else TRUST_RTOL
     for where, point in _points(theta, shapes):
         compiled, expected = _values(cc, point, evaluate, where)
+        if where == "at a far point" and not np.isfinite(expected):
+            continue
         if not _agree(compiled, expected, rtol):
             raise CompileError(f"the traced record gives {compiled!r} {where} where the "
                                f"Python cost gives {expected!r}: the cost's Python control "
@@ -78,3 +85,6 @@ def _points(theta, shapes):
             else step * (1 + half)
         for sign in (1, -1):
             yield "at a perturbed point", theta + sign * moved
+    for _ in range(2):
+        yield "at a far point", theta + WIDE_STEP * (np.abs(theta) + 0.1) * \
+            rng.standard_normal(theta.size)

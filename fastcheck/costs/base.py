@@ -7,6 +7,8 @@ Adapters hold only plain data (the user's cost, theta, the converted data), so
 a driver can ship one to another process, which builds its own engines there.
 """
 
+import contextlib
+import math
 import numbers
 from typing import NamedTuple
 
@@ -15,9 +17,14 @@ import numpy as np
 from ..errors import CostError, DataError, OptionError
 from ..engines.base import Closer
 from ..planning.layout import refuse_masked
+from .leftovers import ComplexSlots
 
+#: The types of a cost's value checked first: a float64 scalar.
+_FLOAT64 = (float, np.float64)
 #: Every engine a check can ask for by name.
 ENGINES = ("auto", "python", "generic", "layered")
+
+
 def refuse_masked_data(args):
     """``DataError`` if a data argument is a masked array (``numpy.ma``): a compiled
     cost receives its data packed as plain arrays, mask dropped, so a check would
@@ -29,6 +36,10 @@ def refuse_masked_data(args):
 def value_precision(value):
     """The machine epsilon of a cost's returned ``value`` if it is a NumPy float of
     lower precision than float64, else None (Python floats are float64)."""
+    if type(value) is tuple and value:
+        value = value[0]
+    if type(value) in _FLOAT64:  # the common case, first
+        return None
     if isinstance(value, tuple) and value:
         value = value[0]
     dtype = getattr(value, "dtype", None)
@@ -45,6 +56,9 @@ def cost_value(value, where, complex_input=False):
     returns ``(cost, cache)``), an array of one element by that element.
     ``where`` says at which point it was evaluated.
     """
+    first = value[0] if type(value) is tuple and value else value
+    if not complex_input and type(first) in _FLOAT64 and math.isfinite(first):
+        return float(first)  # the common case, first
     if isinstance(value, tuple):
         if not value:
             raise CostError(f"the cost returned an empty tuple {where}; return the cost, "
@@ -111,6 +125,12 @@ class CostAdapter:
         """J at a flat ``theta`` (P,), real or complex, checked by ``cost_value``."""
         raise NotImplementedError
 
+    def roots(self):
+        """The objects the user's cost can reach its state through: the cost itself
+        and its data arguments (``costs.leftovers``)."""
+        func = getattr(self, "func", None)
+        return ((func,) if func is not None else ()) + tuple(getattr(self, "args", ()))
+
     def fast_evaluate(self, theta, where):
         """``evaluate``, or a faster twin that gives the same values (a compiled cost):
         what the closer look at a few coordinates calls."""
@@ -168,3 +188,35 @@ class CostAdapter:
         run = self.build(name, method, threads)
         run.closer = Closer(self.fast_evaluate, self.theta, self.layout, j0)
         return run
+
+
+#: Where the evaluation that ends a check happens, for its error messages.
+AFTER = "at the given parameters, once more after the check"
+
+
+@contextlib.contextmanager
+def left_at_theta(adapter, complex_step=False):
+    """Run the body, a check of ``adapter``'s cost, then evaluate the cost at theta
+    last, whatever happened in the body (a refusal, an error, Ctrl-C).
+
+    A model that copies the parameters into its own arrays (``np.copyto(layer.W,
+    p["W"])``) or caches what it computed from them (a layer's input, a
+    batchnorm's statistics) holds theta's values and theta's state again, as
+    the check found it. After a ``complex_step`` check, the complex arrays the
+    check left in the objects the cost reaches get their real parts back first
+    (``leftovers.ComplexSlots``). The body's own exception wins over one this
+    last evaluation raises (a cost that raised at theta raises again).
+    """
+    slots = ComplexSlots(adapter.roots()) if complex_step else None
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        try:
+            if slots is not None:
+                slots.restore()
+            adapter.evaluate(adapter.theta, AFTER)
+        except BaseException:  # the body's own error (or Ctrl-C) says more
+            if ok:
+                raise

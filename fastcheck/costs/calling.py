@@ -6,8 +6,6 @@ perturbed), except ``PASS_THROUGH``, which say something about the process and
 propagate as themselves, with a note.
 """
 
-import contextlib
-
 from ..errors import CostError
 
 #: Raised inside a cost, these say something about the process (out of memory, too
@@ -51,20 +49,29 @@ def note_where(exc, where):
     exc.add_note(f"fastcheck: raised inside the cost {where}")
 
 
-@contextlib.contextmanager
-def translated(where, hint=""):
+class translated:
     """Run the body, a call of the cost evaluated ``where``: ``PASS_THROUGH``
     propagate with a note, any other exception becomes a ``CostError`` naming
-    ``where`` (``hint`` appended), chained to it."""
-    try:
-        yield
-    except PASS_THROUGH as exc:
-        note_where(exc, where)
-        raise
-    except CostError:  # fastcheck's own word on the value, already saying where
-        raise
-    except Exception as exc:
-        raise CostError(f"the cost raised {type(exc).__name__} {where}: {exc}{hint}") from exc
+    ``where`` (``hint`` appended), chained to it. A class, not a generator: it
+    wraps every evaluation, and costs a tenth of ``contextlib``'s."""
+
+    __slots__ = ("where", "hint")
+
+    def __init__(self, where, hint=""):
+        self.where, self.hint = where, hint
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, PASS_THROUGH):
+            note_where(exc, self.where)
+            return False
+        # CostError: fastcheck's own word on the value, already saying where.
+        if exc is None or isinstance(exc, CostError) or not isinstance(exc, Exception):
+            return False
+        raise CostError(f"the cost raised {type(exc).__name__} {self.where}: {exc}"
+                        f"{self.hint}") from exc
 
 
 def call_cost(function, *args, where):

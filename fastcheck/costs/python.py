@@ -12,6 +12,7 @@ and trusted (``upgrade``): nothing predicts how long a compile takes. A cost
 Numba cannot compile runs in Python, with a note that names the user's line.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -51,7 +52,7 @@ class PythonCostAdapter(CostAdapter):
         self.func, self.args = cost, args
         self.layout = Layout.from_params(params)
         self.theta = self.layout.flatten(params)
-        self._buffers = {}
+        self._buffers, self._views = {}, {}
         self.compiled = {}  # complex_step -> CompiledCost, once compiled and trusted
         # The compile running beside the check (``upgrade``), and the one that ended there.
         self.pending = self.beside = None
@@ -62,7 +63,7 @@ class PythonCostAdapter(CostAdapter):
         # compiled cost from the disk cache, or compiles it, when it builds its
         # generic engine (fastcheck/drivers/dask.py).
         state = self.__dict__.copy()
-        state["compiled"], state["_buffers"] = {}, {}
+        state["compiled"], state["_buffers"], state["_views"] = {}, {}, {}
         state["pending"] = state["beside"] = None
         return state
 
@@ -196,7 +197,11 @@ class PythonCostAdapter(CostAdapter):
 
     def call(self, theta):
         """The user's function at ``theta`` (P,), as the user wrote it to be called."""
-        return self.func(self.layout.unflatten(theta), *self.args)
+        # The dict of views of evaluate's buffer is built once (a fresh dict each call).
+        views = self._views.get(theta.dtype)
+        if views is None or views[0] is not theta:
+            views = self._views[theta.dtype] = (theta, self.layout.unflatten(theta))
+        return self.func(dict(views[1]), *self.args)
 
     def evaluate(self, theta, where):
         is_complex = theta.dtype.kind == "c"
@@ -208,7 +213,8 @@ class PythonCostAdapter(CostAdapter):
         hint = ("; it cannot run in complex arithmetic, so method='complex' cannot check it: "
                 "use method='central' or 'richardson'" if is_complex else "")
         try:
-            with translated(where, hint), warnings.catch_warnings():
+            with translated(where, hint), (warnings.catch_warnings() if is_complex
+                                           else contextlib.nullcontext()):
                 if is_complex:  # NumPy keeps only the real part, and only warns
                     warnings.simplefilter("error", np.exceptions.ComplexWarning)
                 try:
@@ -220,7 +226,7 @@ class PythonCostAdapter(CostAdapter):
                         "without dtype). method='complex' cannot check it; use "
                         "method='central' or 'richardson'") from exc
         finally:
-            written = not np.array_equal(buffer, theta)
+            written = bool((buffer != theta).any())  # theta is finite: no NaN to compare
             buffer[:] = self.theta  # what a cost that kept its arrays finds afterwards
         if written:
             raise CostError(f"the cost wrote into its parameters {where}; a cost must not "

@@ -33,6 +33,8 @@ class Entry(NamedTuple):
 DRIVERS = {
     "local": Entry("fastcheck.drivers.local"),
     "dask": Entry("fastcheck.drivers.dask", clients="distributed"),
+    # Chosen by the check for a long Python cost (pool.chosen), never by a client.
+    "pool": Entry("fastcheck.drivers.pool"),
 }
 #: The kind that starts a cluster of its own for ``workers=N``, and that is asked
 #: to make sense of a client no driver claims (its ``validate`` says what it takes).

@@ -19,8 +19,6 @@ when a check asks for a cluster: the driver is an optional extra.
 import asyncio
 import contextlib
 import math
-import multiprocessing
-import sys
 import threading
 import time
 import uuid
@@ -30,12 +28,13 @@ import numba
 import numpy as np
 
 from ..engines.passes import PASSES, items, pass_record, take
-from ..errors import ClusterError, CostError, InputTypeError, MemoryBudgetError, OptionError
+from ..errors import ClusterError, CostError, MemoryBudgetError, OptionError
 from ..runtime.blas import single_threaded_blas
 from ..runtime.memory import HEADROOM, ensure_fits, format_bytes
 from .blocks import (TARGET_SECONDS, Estimates, first_block, run_blocks, seconds_per_item,
                      thread_count)
 from .progress import Bars
+from .shipping import guard, pickled, refuse_unguarded_main, unpickled
 
 #: Blocks are never smaller than this much work: below it, the scheduler's
 #: overhead per task (about a millisecond, benchmarks/test_bench_dask.py) shows.
@@ -54,8 +53,7 @@ STOP_SECONDS = 0.5
 LOOPBACK = "127.0.0.1"
 #: How long a ``workers=N`` cluster may take to start, scheduler and every worker.
 START_SECONDS = 60.0
-GUARD = ('put the code that runs the check under if __name__ == "__main__": (Dask starts '
-         "its workers as new Python processes, which import your script again)")
+GUARD = guard("Dask")
 
 # In a worker process: token -> (engine, threads, lock). The lock serialises the
 # blocks of one engine: its scratch rows are its own, and a worker with several
@@ -113,7 +111,7 @@ def cluster(client=None, workers=None):
         yield client
         return
     distributed = _distributed()
-    _refuse_unguarded_main()
+    refuse_unguarded_main("Dask", "workers=")
     local = _start_cluster(distributed, int(workers))
     try:
         with distributed.Client(local) as own:
@@ -166,17 +164,6 @@ def _chain(exc):
     return seen
 
 
-def _refuse_unguarded_main():
-    """``ClusterError`` when called while a spawned process imports the user's
-    script: the script lacks its ``__main__`` guard, and every worker would
-    start a cluster of its own."""
-    # A spawned child runs the parent's script as module __mp_main__.
-    main = sys.modules.get("__mp_main__")
-    if main is not None and multiprocessing.current_process().name != "MainProcess":
-        raise ClusterError(f"a check with workers= ran while a new worker process imported "
-                           f"the script {getattr(main, '__file__', '?')}: {GUARD}")
-
-
 def _lost(exc, client):
     """``ClusterError`` for ``exc`` if it means the cluster went away mid-check, else None."""
     distributed = _distributed()
@@ -224,7 +211,8 @@ class DaskDriver:
                                           self.workers)
         self.token = uuid.uuid4().hex
         self.spec = (self.plan.engine, self.plan.method, self.plan.j0)
-        self.shipped = _ship(self.client, _pickled(self.adapter), self.token)
+        self.shipped = _ship(self.client, pickled(self.adapter, "Dask", "run without client= and workers="),
+                             self.token)
         self.bars = Bars(self.progress, f"fastcheck {self.plan.engine} on {len(self.workers)} "
                                         "Dask workers")
         return self
@@ -330,27 +318,6 @@ def _payload(payload):
     return payload
 
 
-def _pickled(adapter):
-    """``adapter`` as cloudpickle bytes (a cost from ``__main__`` or a notebook by
-    value), or ``InputTypeError`` saying what cannot be sent.
-
-    Bytes, not the adapter itself: Dask would hand a worker NumPy arrays as
-    zero-copy views of its network frames, at any byte offset, and NumPy sums
-    unaligned data in another order, so a Python cost's estimates would differ
-    in the last bits from a local run's (``test_dask.py::test_same_as_local``).
-    Unpickled from bytes, the arrays get fresh, aligned memory, as locally.
-    """
-    import cloudpickle  # a dependency of distributed
-
-    try:
-        return cloudpickle.dumps(adapter)
-    except Exception as exc:
-        raise InputTypeError(f"the cost or its data cannot be sent to Dask workers: "
-                             f"cloudpickle cannot pickle them ({type(exc).__name__}: {exc}). "
-                             "Workers need plain functions and arrays; run without client= "
-                             "and workers=, or make the cost picklable") from None
-
-
 def _results(client, finished):
     """(future, result) of the futures of ``finished`` (an ``as_completed``) as
     they finish, failed ones first with None (``_collect`` raises their error).
@@ -426,7 +393,7 @@ def _engine(payload, spec, token):
 
     ``spec`` is the plan's (engine name, method, J at theta). Built from the
     worker's own copy of the adapter (unpickled from ``payload``, see
-    ``_pickled``): a compiled cost is loaded from the disk cache or compiled
+    ``shipping.pickled``): a compiled cost is loaded from the disk cache or compiled
     here, and checked against the Python cost at theta as on the client. A
     zero-coordinate block loads the engine's kernels, so the first real
     block's time measures the work alone.
@@ -435,17 +402,7 @@ def _engine(payload, spec, token):
     with _ENGINES_LOCK:
         entry = _ENGINES.get(token)
         if entry is None:
-            import cloudpickle
-
-            try:
-                adapter = cloudpickle.loads(payload)
-            except ImportError as exc:
-                raise ClusterError(
-                    f"a Dask worker cannot import {exc.name or 'a module'!r}, which the cost "
-                    f"or its data needs ({type(exc).__name__}: {exc}). Install it where the "
-                    "workers run (or put its folder on their PYTHONPATH), or send it by "
-                    "value: cloudpickle.register_pickle_by_value(module) before the "
-                    "check") from None
+            adapter = unpickled(payload, "Dask")
             threads = _threads()
             needed = adapter.scratch_bytes(engine, method, threads)
             ensure_fits(needed, f"the {engine} engine on {adapter.layout.size} parameters "

@@ -13,7 +13,7 @@ estimate and closer look.
 import time
 
 from .. import verdict as V
-from ..check import prepare, run_plan, validate_options
+from ..check import held, prepare, run_plan, validate_options
 from ..planning.methods import CENTRAL_METHOD
 from ..planning.plan import make_plan
 from ..planning.search import make_search
@@ -62,19 +62,21 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
     threads = validate_options(CENTRAL_METHOD.name, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     start = time.perf_counter()
-    plan = make_search(adapter, grad_flat, params, grads, eps=eps, repeats=repeats, seed=seed,
-                       engine=engine, jit=jit, only=only, exclude=exclude)
-    with points_driver(adapter, plan, client=client, workers=workers, threads=threads,
-                       progress=progress) as points:
-        found = search(plan, points)
-    searched = time.perf_counter() - start
-    confirm = make_plan(adapter, grad_flat, params, grads, eps=eps, threshold=threshold,
-                        seed=seed, coordinates=found.candidates, baseline=plan.baseline)
-    confirmed = run_plan(adapter, confirm, time.perf_counter(), client=client, workers=workers,
-                         threads=threads, progress=progress, examine_all=True)
-    return V.judge_located(
-        layout=plan.layout, confirmed=confirmed, tested=found.tested, blocks=found.blocks,
-        repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
-        tensors=plan.tensors,
-        evaluations=found.evaluations + plan.baseline.evaluations + confirmed.evaluations,
-        seconds=searched + confirmed.seconds, engine=plan.engine)
+    with held(adapter):
+        plan = make_search(adapter, grad_flat, params, grads, eps=eps, repeats=repeats,
+                           seed=seed, engine=engine, jit=jit, only=only, exclude=exclude)
+        with points_driver(adapter, plan, client=client, workers=workers, threads=threads,
+                           progress=progress) as points:
+            found = search(plan, points)
+        searched = time.perf_counter() - start
+        confirm = make_plan(adapter, grad_flat, params, grads, eps=eps, threshold=threshold,
+                            seed=seed, coordinates=found.candidates, baseline=plan.baseline)
+        confirmed = run_plan(adapter, confirm, time.perf_counter(), client=client,
+                             workers=workers, threads=threads, progress=progress,
+                             examine_all=True)
+        return V.judge_located(
+            layout=plan.layout, confirmed=confirmed, tested=found.tested, blocks=found.blocks,
+            repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
+            tensors=plan.tensors,
+            evaluations=found.evaluations + plan.baseline.evaluations + confirmed.evaluations,
+            seconds=searched + confirmed.seconds, engine=plan.engine)

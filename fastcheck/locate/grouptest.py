@@ -72,7 +72,6 @@ class GroupTest:
         self.slack = float(slack)
         self.evaluations = 0
         self.clean_tests = 0     # subsets passed after r clean trials (each may miss 2^-r)
-        self.ambiguous_trials = 0
 
     def _residuals(self, subsets, deltas, scale, local):
         """rho (D,) at ``scale`` times the perturbations ``deltas``, and each
@@ -108,7 +107,6 @@ class GroupTest:
             for k, r2 in zip(again, rho2):
                 if abs(r2 - rho1[k]) > 1.5 * tau[k]:
                     outcome[k] = AMBIG      # a kink (or truncation): split, never blame
-                    self.ambiguous_trials += 1
                 elif abs(r2) > 0.5 * tau[k]:
                     outcome[k] = FAIL       # the same at two steps: real
         return outcome

@@ -3,7 +3,8 @@
 Before a check plans anything it asks the cost's adapter: J at theta (twice:
 a cost that is not deterministic cannot be checked), how long an evaluation
 takes, which engine runs it (compiling the cost when that pays, or when asked),
-and how well J is known (the measured noise). ``check``, ``locate`` and
+and how well J is known (the measured noise). Its count of evaluations includes
+the one at theta that ends every check (``costs.base.left_at_theta``). ``check``, ``locate`` and
 ``check_directions`` build their plans on the same ``Baseline``; ``locate``'s
 confirming coordinate plan reuses the search's, so nothing is evaluated twice.
 """
@@ -73,7 +74,9 @@ def make_baseline(adapter, *, engine="auto", jit=None, method=CENTRAL_METHOD, co
     return Baseline(layout=adapter.layout, theta=theta, j0=j0, value_eps=adapter.value_eps,
                     seconds_per_evaluation=per_evaluation, engine=choice.name,
                     compile_seconds=choice.compile_seconds, measured=measured, noise=noise,
-                    floor=floor, evaluations=2 + measured.evaluations,
+                    # J at theta twice, the noise line, and J at theta once more
+                    # when the check is over (costs.base.left_at_theta).
+                    floor=floor, evaluations=3 + measured.evaluations,
                     notes=tuple(adapter.notes) + choice.notes, noise_notes=tuple(noise_notes))
 
 
