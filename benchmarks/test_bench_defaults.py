@@ -14,6 +14,8 @@ excluded); ``extra_info`` keeps the check's seconds, its compile seconds apart
 and where its coordinates ran (``engines``). ``test_budget_child_start``
 times the compile budget's fresh interpreter alone.
 
+``FASTCHECK_BENCH_ROUNDS`` sets the rounds of a measured run (3).
+
 With the benchmarks disabled (the suite's smoke run) every cost is small and
 each route runs once, warm only.
 """
@@ -82,7 +84,12 @@ def run_route(name, route, cache, measured):
                PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, check=True, timeout=3600)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    log = os.environ.get("FASTCHECK_BENCH_LOG")  # each run as it ends, for a long session
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(dict(out, cost=name, route=route, cache=str(cache))) + "\n")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +116,8 @@ def test_default_against_naive(benchmark, caches, name, route, temperature, requ
             shutil.rmtree(cache, ignore_errors=True)
         results.append(run_route(name, route, cache, measured))
 
-    benchmark.pedantic(once, rounds=3 if measured else 1, iterations=1)
+    rounds = int(os.environ.get("FASTCHECK_BENCH_ROUNDS", "3")) if measured else 1
+    benchmark.pedantic(once, rounds=rounds, iterations=1)
     last = results[-1]
     benchmark.extra_info.update(cost=name, route=route, temperature=temperature,
                                 seconds=[r["seconds"] for r in results],

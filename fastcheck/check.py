@@ -102,9 +102,14 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
 def held(adapter, complex_step=False):
     """What every check of ``adapter``'s cost runs inside: BLAS on one thread
     (``runtime.blas``: the fastest for a check's forward passes, loaded or
-    not), and the cost evaluated at theta last (``costs.base.left_at_theta``)."""
+    not), and the cost evaluated at theta last (``costs.base.left_at_theta``).
+    A compile still running beside the check is stopped when it ends, whichever
+    driver ran it."""
     with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
-        yield
+        try:
+            yield
+        finally:
+            adapter.cancel_pending()
 
 
 def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, progress=None,
@@ -118,7 +123,10 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
     already few: a kink left unexamined there would be "unsure"). A long Python
     check runs on every core (``drivers.pool``) unless the options say otherwise.
     """
-    pool, note = process_pool.chosen(plan, client=client, workers=workers, threads=threads)
+    # A cost compiling beside the check moves to the compiled engine here, on
+    # the local driver: the pool's workers are for costs that stay in Python.
+    pool, note = ((0, None) if adapter.compiling() else
+                  process_pool.chosen(plan, client=client, workers=workers, threads=threads))
     if note is not None:
         plan = plan._replace(notes=plan.notes + (note,))
     runs = (process_pool.session(adapter, plan, workers=pool, progress=progress) if pool else

@@ -96,6 +96,7 @@ class _Plan:
             scope={"_cost": self.collection.function}, diagnose=self._diagnose,
             refusal=self._refusal)
         self.name, self.path = self.unit.name, self.unit.path
+        self.collection.place(self.name)
 
     def _diagnose(self, exc):
         ndims = ", ".join(f"{n} {len(s)}-D" for n, s in zip(self.names, self.shapes))

@@ -48,6 +48,9 @@ class Unit:
         self.name = cache.module_name(key)
         self.path = cache.cache_dir() / f"{self.name}.py"
         self.marker = self.path.with_suffix(".variant")
+        # Numba's text of a refusal of this key: the next process refuses it at
+        # once (a model of objects is refused from source at every check, and traced).
+        self.refused = self.path.with_suffix(".refused")
 
     def module(self):
         """``(module, on_disk)``: the generated module, imported (see ``store.load``)."""
@@ -73,6 +76,13 @@ class Task:
 
     def __init__(self, task):
         self.task, self.child, self.local = task, None, False
+
+    @classmethod
+    def here(cls):
+        """A step that compiles in this process, once resumed: no child to start."""
+        task = cls(None)
+        task.local = True
+        return task
 
     def start(self, background=False):
         """Start the child (once). Returns it, or None where the task cannot be sent
@@ -116,12 +126,18 @@ def obtaining(unit):
         return (*entry, True)
     with memo.LOCK:
         module, written = unit.module()
-        bounded = written and budget.supported() and not _in_numba_cache(unit, module)
-    if not bounded:
-        # Without a disk cache the child's compile cannot reach this process: it
-        # runs here, unbounded.
+        on_disk = written and _in_numba_cache(unit, module)
+    if on_disk or not (written and budget.supported()):
+        if not on_disk:
+            # Without a disk cache the child's compile cannot reach this process: it
+            # runs here, unbounded. A step first, so that a check runs its next
+            # block in Python before it (``route.Pending``), and a short one never.
+            yield Task.here()
         with memo.LOCK:
             return _keep(unit, *_compile_variants(unit, module, written))
+    refused = cache.read_marker(unit.refused)
+    if refused:  # the key fixes the code, Numba and NumPy: refused again, as before
+        raise unit.diagnose(NumbaText(refused))
     task = Task(functools.partial(compile_in_child, unit.key, unit.source, unit.functions,
                                   unit.signature, unit.first, unit.scope))
     yield task
@@ -131,7 +147,12 @@ def obtaining(unit):
     try:
         reason = task.child.result()
     except CompileError as exc:  # the child's text of Numba's error, diagnosed here
-        raise unit.diagnose(NumbaText(exc.detail or str(exc))) from None
+        text = exc.detail or str(exc)
+        try:
+            cache.write_marker(unit.refused, text)
+        except OSError:
+            pass  # only saves the next process the child's compile
+        raise unit.diagnose(NumbaText(text)) from None
     if reason is not None:
         error = CompileError(unit.refusal(reason))
         error.detail = reason

@@ -103,7 +103,9 @@ class Pending:
     ``poll()`` advances it without waiting: it starts the child a step asks
     for (at low priority, ``budget.BACKGROUND_NICE``), and once that child has
     exited runs the next step here (loading the compiled cost, tracing, the
-    trust test: the user's Python runs in this thread only). It returns the
+    trust test: the user's Python runs in this thread only; so does a compile
+    no child can take, ``generated.Task.here``, and the check waits for that
+    one at the poll after its first block). It returns the
     ``Compiled`` once the cost is compiled and trusted, else None; ``error``
     holds the ``CompileError`` that ended it. ``cancel()`` stops the child.
     ``seconds`` is the wall time from the start to the end (or to now).
@@ -113,6 +115,7 @@ class Pending:
         self._steps, self._task = steps, None
         self.compiled, self.error = None, None
         self.started, self.ended = time.perf_counter(), None
+        self.polled = False  # True once ``poll`` has run: its child started
         self._advance()
 
     @property
@@ -133,12 +136,9 @@ class Pending:
             self.error, self._task = exc, None
             self.ended = time.perf_counter()
 
-    def waiting(self):
-        """True while a step waits for a child that has not been started."""
-        return self._task is not None and self._task.child is None and not self._task.local
-
     def poll(self):
         """Advance without waiting; the ``Compiled`` once ready, else None."""
+        self.polled = True
         while not self.finished:
             child = self._task.start(background=True)
             if child is not None and not child.done():

@@ -89,6 +89,22 @@ class Collection:
         self.function = self._copy(python_function(func))
         self.fingerprint = self._hasher.hexdigest()
 
+    def place(self, module_name):
+        """Give every compiled copy ``module_name`` as its module: the generated
+        module that calls them (``generated.Unit``), which ``store`` registers
+        under that name in any process that compiles or loads it.
+
+        Numba pickles a function's environment into its disk cache by the name
+        of the function's module, and imports that name when it loads the entry.
+        The user's module may not be importable there (a cost loaded from a file
+        path, exec'd code): Numba then names it ``<dynamic>``, and another
+        process (the compile budget's child, the next run) writes an entry this
+        one cannot load. The copies read only their own resolved globals, so the
+        module's namespace is never used for anything else.
+        """
+        for dispatcher in self._copies.values():
+            dispatcher.py_func.__module__ = module_name
+
     def unchanged(self):
         """True if every function and value collected is still what was collected."""
         for place, expected, fingerprint in self._watches:
@@ -128,7 +144,7 @@ class Collection:
         # two closures compiled in forked children (``budget``) or in two
         # processes sharing a disk cache would share one. The token keeps them apart.
         copy.__qualname__ = f"{func.__qualname__}__{self._token}"
-        copy.__module__ = func.__module__
+        copy.__module__ = func.__module__  # until ``place`` names the generated module
         # Registered before its dependencies are resolved, so recursion terminates;
         # Numba reads globals and cells only when it compiles.
         dispatcher = njit(fastmath=False)(copy)

@@ -153,10 +153,15 @@ class CostAdapter:
             raise OptionError(self.refusal(name))
         return EngineChoice(name, (), 0.0)
 
-    def upgrade(self, method):
+    def upgrade(self, method, remaining=float("inf")):
         """Between blocks: the name of a faster engine for ``method`` ready now, or
-        None (none here: this adapter compiles nothing beside a check)."""
+        None (none here: this adapter compiles nothing beside a check).
+        ``remaining`` is the check's pass's seconds left where it runs now."""
         return None
+
+    def compiling(self):
+        """True while a compile runs beside the check for ``upgrade`` (never here)."""
+        return False
 
     def cancel_pending(self):
         """Stop whatever runs beside the check for ``upgrade`` (nothing here)."""

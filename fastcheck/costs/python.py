@@ -26,6 +26,12 @@ from ..planning.noise import CHECKABLE_EPS
 from .calling import call_cost, translated
 from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precision
 
+#: A check with fewer seconds than this left in Python starts no compile beside
+#: it: the child's interpreter alone takes about a second to start, and the
+#: quickest compiles a few more (``upgrade``).
+START_SECONDS = 2.0
+
+
 def _finished(compiled):
     """Compile steps that are none: ``compiled`` at once (a generator, as
     ``compiler.route.Pending`` takes)."""
@@ -134,18 +140,25 @@ class PythonCostAdapter(CostAdapter):
         pending.complex_step = complex_step
         return pending
 
-    def upgrade(self, method):
+    def upgrade(self, method, remaining=float("inf")):
         """Between blocks (``drivers.blocks.run_blocks``): "generic" once the compile
         pending beside the check is compiled and trusted (or was, for an earlier
         pass of this check), else None. When the compile ends its notes go to
-        ``beside_notes``: how it was compiled, or why the check stays in Python."""
+        ``beside_notes``: how it was compiled, or why the check stays in Python.
+
+        The compile's child starts at the first call with ``remaining`` (the
+        pass's seconds left in Python, measured) at least ``START_SECONDS``: a
+        shorter check ends before any compile could, and a child started for
+        nothing takes a share of a loaded machine's cores from it."""
         complex_step = method_record(method).complex_step
         pending = self.pending
         if pending is None:
             tiered = self.beside is not None
             return "generic" if tiered and complex_step in self.compiled else None
-        if pending.complex_step != complex_step or (pending.poll() is None
-                                                    and not pending.finished):
+        if pending.complex_step != complex_step or (not pending.polled
+                                                    and remaining < START_SECONDS):
+            return None
+        if pending.poll() is None and not pending.finished:
             return None
         self.pending, self.beside = None, pending
         choice = self._settled(pending, ())
@@ -156,6 +169,10 @@ class PythonCostAdapter(CostAdapter):
         """Seconds the compile that ran beside the check took, once it was taken up."""
         beside = self.beside
         return beside.seconds if beside is not None and beside.error is None else 0.0
+
+    def compiling(self):
+        """True while a compile is pending beside the check (``upgrade`` may take it)."""
+        return self.pending is not None
 
     def cancel_pending(self):
         """Stop a compile still running beside the check (the check is over)."""

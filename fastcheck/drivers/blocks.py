@@ -102,8 +102,9 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
     ``rows`` is the engine's threads, ``first`` the first block's items;
     ``progress`` (a ``progress.Progress``, or None) counts the items done.
 
-    ``switch()``, if given, is asked between blocks for a faster engine that is
-    ready now (or None): the remaining blocks run on it. Its values agree with
+    ``switch(remaining)``, if given, is asked between blocks for a faster engine
+    that is ready now (or None): the remaining blocks run on it. ``remaining``
+    is the pass's seconds left at the last block's rate. Its values agree with
     the first's to the compiled cost's trust tolerance, so where an item ran
     changes nothing but rounding. ``tally`` (a dict) counts the items each
     engine ran, by its name.
@@ -126,8 +127,9 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
             tally[engine.name] = tally.get(engine.name, 0) + stop - done
         if progress is not None:
             progress.advance(stop - done)
+        remaining = (n - stop) * took / max(stop - done, 1)
         size, done = next_block(stop - done, took), stop
-        faster = switch() if switch is not None and done < n else None
+        faster = switch(remaining) if switch is not None and done < n else None
         if faster is not None:
             engine, step = faster, getattr(faster, record.method)
     return out, kinks, done

@@ -72,9 +72,10 @@ class LocalDriver:
             self._stack = stack.pop_all()
         return self
 
-    def _switch(self):
-        """The faster engine the adapter has ready now, built; else None."""
-        name = self.adapter.upgrade(self.plan.method)
+    def _switch(self, remaining):
+        """The faster engine the adapter has ready now, built; else None.
+        ``remaining``: the pass's seconds left on the current engine."""
+        name = self.adapter.upgrade(self.plan.method, remaining)
         if name is None or name == self.engine.name:
             return None
         plan, count = self.plan, self.numba_threads
