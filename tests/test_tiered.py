@@ -34,7 +34,7 @@ def test_blocks_move_to_the_faster_engine_and_count_where_items_ran():
     def switch(remaining):
         assert remaining >= 0
         asked.append(1)
-        return fast if len(asked) == 2 else None  # ready after the second block
+        return fast if len(asked) == 3 else None  # asked before block 1, ready after block 2
 
     n = 200
     tally = {}
@@ -81,11 +81,11 @@ def rnn_problem(n_h=40, n_x=8, T=6):
 @pytest.fixture
 def compile_done_at_first_poll(monkeypatch, tmp_path):
     """A cold cache, and the compile child as if it always finished during the
-    check's first block: the first poll between blocks waits for the real child
-    (its compile, in a fresh interpreter under the budget) instead of finding it
-    still running. The order of events is then fixed: one block in Python, the
-    rest compiled. No wall-clock time is asserted. The child starts after the
-    first block however short the check (``START_SECONDS`` 0)."""
+    check's first block: the first poll (before the first block) starts the real
+    child (its compile, in a fresh interpreter under the budget), and the next
+    waits for it instead of finding it still running. The order of events is
+    then fixed: one block in Python, the rest compiled. No wall-clock time is
+    asserted. The child starts however short the check (``START_SECONDS`` 0)."""
     monkeypatch.setenv("FASTCHECK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
     done = budget.Child.done
@@ -93,6 +93,8 @@ def compile_done_at_first_poll(monkeypatch, tmp_path):
 
     def done_when_finished(child):
         polls.append(child)
+        if len(polls) == 1:
+            return done(child)
         while not done(child):
             time.sleep(0.05)
         return True
@@ -140,3 +142,41 @@ def test_a_check_too_short_for_a_compile_starts_none(compile_done_at_first_poll,
     res = fc.check(rnn_cost, params, {k: np.zeros_like(v) for k, v in params.items()}, *args)
     assert compile_done_at_first_poll == []  # no child was started, or polled
     assert res.engines == {"python": res.checked} and res.compile_seconds == 0.0
+
+
+def dense_tanh(inputs):
+    """A layer's forward as a course writes it: (N, D) @ (D, M) + (M,), then tanh."""
+    return np.tanh(inputs["x"] @ inputs["W"] + inputs["b"])
+
+
+def test_check_vjp_by_default_starts_in_python_and_ends_compiled(compile_done_at_first_poll):
+    rng = np.random.default_rng(3)
+    inputs = {"x": rng.standard_normal((64, 100)), "W": 0.1 * rng.standard_normal((100, 64)),
+              "b": 0.1 * rng.standard_normal(64)}
+    dout = rng.standard_normal((64, 64))
+    da = dout * (1 - dense_tanh(inputs) ** 2)  # the hand-written backward pass
+    grads = {"x": da @ inputs["W"].T, "W": inputs["x"].T @ da, "b": da.sum(axis=0)}
+    python = fc.check_vjp(dense_tanh, inputs, grads, dout=dout, jit=False)
+    res = fc.check_vjp(dense_tanh, inputs, grads, dout=dout)
+    assert python.engines == {"python": python.checked}
+    assert list(res.engines) == ["python", "generic"] and res.compile_beside > 0
+    assert sum(res.engines.values()) == res.checked == python.checked
+    a, b = res.gradapprox_flat, python.gradapprox_flat
+    assert np.all(np.abs(a - b) <= np.maximum(res.error_flat, python.error_flat))
+    assert res.passed and python.passed
+    grads["b"] = grads["b"] * 1.01  # a wrong bias gradient is seen on either engine
+    assert fc.check_vjp(dense_tanh, inputs, grads, dout=dout).suspects == ["b"]
+
+
+def test_locate_by_default_moves_to_the_compiled_cost(compile_done_at_first_poll):
+    params, args = rnn_problem(n_h=24)
+    grads = fc.check(rnn_cost, params, {k: np.zeros_like(v) for k, v in params.items()},
+                     *args, jit=False).gradapprox
+    grads["Wh"][3, 5] += 0.05  # one wrong coordinate
+    python = fc.locate(rnn_cost, params, grads, *args, jit=False)
+    assert compile_done_at_first_poll == []
+    res = fc.locate(rnn_cost, params, grads, *args)
+    assert len(compile_done_at_first_poll) >= 2  # started, then taken up
+    assert res.check.engine == "generic"  # the confirmation runs compiled
+    assert [(w.tensor, w.index) for w in res.located] == \
+        [(w.tensor, w.index) for w in python.located] == [("Wh", (3, 5))]

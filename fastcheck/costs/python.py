@@ -95,6 +95,12 @@ class PythonCostAdapter(CostAdapter):
         if name == "generic" and jit is False:
             raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
         complex_step = method_record(method).complex_step
+        kept = self.pending
+        if kept is not None and kept.complex_step == complex_step and name == "auto" \
+                and jit is None:
+            # A later plan of the same call (locate's confirmation after its search):
+            # the compile started beside the first goes on.
+            return EngineChoice("python", (), 0.0)
         self.cancel_pending()
         self.beside, self.beside_notes = None, ()
         if name == "python" or jit is False:
@@ -146,17 +152,18 @@ class PythonCostAdapter(CostAdapter):
         pass of this check), else None. When the compile ends its notes go to
         ``beside_notes``: how it was compiled, or why the check stays in Python.
 
-        The compile's child starts at the first call with ``remaining`` (the
-        pass's seconds left in Python, measured) at least ``START_SECONDS``: a
-        shorter check ends before any compile could, and a child started for
-        nothing takes a share of a loaded machine's cores from it."""
+        The compile's child starts at the first call where the check's seconds so
+        far and ``remaining`` (its pass's seconds left in Python, measured) reach
+        ``START_SECONDS``: a shorter check ends before any compile could, and a
+        child started for nothing takes a share of a loaded machine's cores.
+        (``locate`` runs many short passes: its seconds so far count.)"""
         complex_step = method_record(method).complex_step
         pending = self.pending
         if pending is None:
             tiered = self.beside is not None
             return "generic" if tiered and complex_step in self.compiled else None
-        if pending.complex_step != complex_step or (not pending.polled
-                                                    and remaining < START_SECONDS):
+        if pending.complex_step != complex_step or (
+                not pending.polled and pending.seconds + remaining < START_SECONDS):
             return None
         if pending.poll() is None and not pending.finished:
             return None

@@ -102,8 +102,9 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
     ``rows`` is the engine's threads, ``first`` the first block's items;
     ``progress`` (a ``progress.Progress``, or None) counts the items done.
 
-    ``switch(remaining)``, if given, is asked between blocks for a faster engine
-    that is ready now (or None): the remaining blocks run on it. ``remaining``
+    ``switch(remaining)``, if given, is asked before the first block and between
+    blocks for a faster engine that is ready now (or None): the remaining
+    blocks run on it. ``remaining``
     is the pass's seconds left at the last block's rate. Its values agree with
     the first's to the compiled cost's trust tolerance, so where an item ran
     changes nothing but rounding. ``tally`` (a dict) counts the items each
@@ -113,6 +114,11 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
     n = items(work)
     out, kinks = np.full((n,) + record.shape, np.nan), np.zeros(n, dtype=bool)
     size, done = max(1, first), 0
+    # Asked before the first block too: a call of many short passes (locate's
+    # search) moves between them.
+    faster = switch(0.0) if switch is not None and n else None
+    if faster is not None:
+        engine, step = faster, getattr(faster, record.method)
     while done < n and not (deadline is not None and done and time.perf_counter() > deadline):
         args, stop = record.work.cut(work, done, size, rows)
         tick = time.perf_counter()

@@ -39,8 +39,9 @@ class LocalDriver:
     ``SERIAL_SECONDS``.
 
     Between blocks it asks the adapter for a faster engine (``upgrade``) and
-    builds it (its scratch checked first); leaving stops a compile still
-    running beside the check.
+    builds it (its scratch checked first). A compile still running beside the
+    check goes on to the call's next plan (locate's confirmation); the call
+    stops it when it ends (``check.held``).
 
     It reads from ``plan`` only ``layout``, ``engine``, ``method``, ``j0`` and
     ``seconds_per_coordinate``.
@@ -68,7 +69,6 @@ class LocalDriver:
             self.bars = Bars(self.progress, f"fastcheck {self.engine.name} (scratch "
                                             f"{format_bytes(self.needed)})")
             stack.callback(self.bars.close)
-            stack.callback(self.adapter.cancel_pending)
             self._stack = stack.pop_all()
         return self
 
