@@ -341,4 +341,11 @@ def _value_fingerprint(value):
     if callable(value) and hasattr(value, "__qualname__"):
         # Library functions (np.sum, math.exp): their name, not their address.
         return ("callable", getattr(value, "__module__", None), value.__qualname__)
-    return (type(value).__module__, type(value).__qualname__, repr(value))
+    text = repr(value)
+    if text == object.__repr__(value):
+        # An object with the default repr (a model of layer classes): its address
+        # would make every process's key new. Numba cannot freeze such an object,
+        # so the compile is refused whatever it holds, and the key may stay the
+        # same from run to run (the refusal is remembered on disk: ``generated``).
+        return ("object", type(value).__module__, type(value).__qualname__)
+    return (type(value).__module__, type(value).__qualname__, text)
