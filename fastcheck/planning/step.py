@@ -86,7 +86,8 @@ def default_steps(theta, method=CENTRAL_METHOD, floor=1.0, boost=1.0):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
     ``method`` is a ``fastcheck.planning.methods.Method`` or its name. A fixed
-    ``absolute_step`` as it is; else h_i = c * max(1, |theta_i|) with c the
+    ``absolute_step`` times ``floor`` (1 unless the parameters are all far from 1);
+    else h_i = c * max(1, |theta_i|) with c the
     method's best relative step (``floor``
     replaces the 1, see ``scale_floor``, and ``boost`` multiplies c, see
     ``noise_boost``), rounded
@@ -98,7 +99,9 @@ def default_steps(theta, method=CENTRAL_METHOD, floor=1.0, boost=1.0):
     theta = np.asarray(theta, dtype=np.float64)
     method = method_record(method)
     if method.relative_step is None:
-        return np.full(theta.shape, method.absolute_step)
+        # The complex step in proportion to the parameters' scale too: 1e-20 against
+        # parameters of 1e-170 is no small step (its truncation, (h / theta)^2, is huge).
+        return np.full(theta.shape, method.absolute_step * floor)
     h = boost * method.relative_step * np.maximum(floor, np.abs(theta))
     with np.errstate(over="ignore", invalid="ignore"):
         return (theta + h) - theta
