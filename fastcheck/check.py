@@ -8,7 +8,7 @@ import time
 from . import verdict as V
 from .costs import adapt
 from .costs.base import left_at_theta
-from .errors import OptionError
+from .errors import FastcheckError, OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
@@ -110,6 +110,23 @@ def held(adapter, complex_step=False):
             yield
     except MemoryError as exc:
         raise ran_out(exc) from None
+    except Exception as exc:
+        # Libraries that wrap it (Dask's serializer: "Could not serialize object")
+        cause = out_of_memory(exc)
+        if cause is None or isinstance(exc, FastcheckError):
+            raise
+        raise ran_out(cause) from None
+
+
+def out_of_memory(exc):
+    """The ``MemoryError`` that ``exc`` was raised from or during, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, progress=None,
