@@ -8,12 +8,13 @@ import time
 from . import verdict as V
 from .costs import adapt
 from .costs.base import left_at_theta
-from .errors import OptionError
+from .errors import FastcheckError, OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
 from .drivers import pool as process_pool
 from .runtime.blas import single_threaded_blas
+from .runtime.memory import ran_out
 from .planning.sampling import validate_seed
 
 
@@ -101,9 +102,31 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
 def held(adapter, complex_step=False):
     """What every check of ``adapter``'s cost runs inside: BLAS on one thread
     (``runtime.blas``: the fastest for a check's forward passes, loaded or
-    not), and the cost evaluated at theta last (``costs.base.left_at_theta``)."""
-    with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
-        yield
+    not), and the cost evaluated at theta last (``costs.base.left_at_theta``).
+    An allocation that does not fit, anywhere inside, is a ``MemoryBudgetError``
+    (``runtime.memory.ran_out``), never NumPy's bare ``MemoryError``."""
+    try:
+        with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
+            yield
+    except MemoryError as exc:
+        raise ran_out(exc) from None
+    except Exception as exc:
+        # Libraries that wrap it (Dask's serializer: "Could not serialize object")
+        cause = out_of_memory(exc)
+        if cause is None or isinstance(exc, FastcheckError):
+            raise
+        raise ran_out(cause) from None
+
+
+def out_of_memory(exc):
+    """The ``MemoryError`` that ``exc`` was raised from or during, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, progress=None,

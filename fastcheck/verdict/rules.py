@@ -65,7 +65,8 @@ def probe_order(tensor, grad, approx, allowed):
     order to look closer at them: worst first within each tensor, the tensors
     taking turns, so a budget that runs out still leaves every tensor examined;
     at most ``PROBE_PER_TENSOR`` of each tensor."""
-    excess = np.abs(grad - approx) / allowed
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: both underflowed to 0
+        excess = np.abs(grad - approx) / allowed
     bad = np.flatnonzero(excess > 1.0)
     if bad.size == 0:
         return bad
