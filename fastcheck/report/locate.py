@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from ..planning.layout import format_index
 from .html import report_html
-from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready, table_rows
+from .result import REPORT_ROWS, SCHEMA_VERSION, count_words, json_ready, table_rows
 
 #: The report lists at most this many located coordinates.
 REPORT_LOCATED = 20
@@ -148,8 +148,8 @@ class LocateResult:
                          f"coordinates failed together, bisection stopped: {block.stop}); "
                          "its worst confirmed coordinates are listed below")
         if self.located:
-            lines.append(f"  located: {len(self.located)} coordinates confirmed wrong"
-                         + (f" (the {REPORT_LOCATED} worst shown)"
+            lines.append(f"  located: {count_words(len(self.located), 'coordinate')} confirmed "
+                         "wrong" + (f" (the {REPORT_LOCATED} worst shown)"
                             if len(self.located) > REPORT_LOCATED else ""))
             for t, index, g, e in self.located[:REPORT_LOCATED]:
                 lines.append(f"    {t}{format_index(index)}: gradient {g: .6e}, "

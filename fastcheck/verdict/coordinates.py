@@ -60,6 +60,7 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
     status = np.zeros(T, dtype=np.int8)
     for code, word in ((KINK, "kinks"), (UNRESOLVED, "unsure"), (MISTAKE, "WRONG")):
         status[np.unique(tensor[judgement == code])] = STATUSES.index(word)
+    status[checked == 0] = STATUSES.index("not checked")  # never "ok": nothing was compared
     return TensorTable(layout.names, layout.shapes, checked, difference, max_abs_error, worst,
                        kinks, clean, detectable, status)
 
