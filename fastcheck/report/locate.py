@@ -10,11 +10,8 @@ from typing import NamedTuple
 
 from ..planning.layout import format_index
 from .html import report_html
-from .result import REPORT_ROWS, SCHEMA_VERSION, count_words, json_ready, table_rows
-
-#: The report lists at most this many located coordinates.
-REPORT_LOCATED = 20
-
+from .result import (REPORT_LOCATED, REPORT_ROWS, SCHEMA_VERSION, Located, count_words,
+                     json_ready, table_rows)
 
 class TensorTest(NamedTuple):
     """How one tensor was tested: ``outcome`` "pass" (its random-sign directions
@@ -36,15 +33,6 @@ class WrongBlock(NamedTuple):
     name: str
     candidates: int
     stop: str
-
-
-class Located(NamedTuple):
-    """One coordinate confirmed wrong: its tensor, index, gradient and estimate."""
-
-    tensor: str
-    index: tuple
-    gradient: float
-    estimate: float
 
 
 @dataclass(frozen=True)

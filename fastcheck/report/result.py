@@ -6,6 +6,7 @@ format the report and serialise to JSON, and decide nothing themselves.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,17 @@ from .html import report_html
 SCHEMA_VERSION = 3
 #: A report lists at most this many tensors (the worst); ``res.per_tensor`` has them all.
 REPORT_ROWS = 50
+#: A report lists at most this many located coordinates; ``res.located`` has them all.
+REPORT_LOCATED = 20
+
+
+class Located(NamedTuple):
+    """One coordinate confirmed wrong: its tensor, index, gradient and estimate."""
+
+    tensor: str
+    index: tuple
+    gradient: float
+    estimate: float
 
 
 def json_ready(value):
@@ -219,6 +231,10 @@ class CheckResult(Judged):
     #: U, how well J(theta) is known (its measured noise, with a margin): the
     #: error estimates are U over the steps.
     noise: float = None
+    #: The coordinates judged wrong, worst (largest |gradient - estimate|) first.
+    located: list = field(default_factory=list, repr=False)
+    #: Why this engine and route: one line (empty where nobody said).
+    engine_reason: str = ""
 
     @property
     def gradapprox(self):
@@ -257,6 +273,7 @@ class CheckResult(Judged):
             "kinks": [[name, list(index)] for name, index in self.kinks],
             "difference_without_kinks": self.difference_without_kinks,
             "depends_on_kinks": self.depends_on_kinks,
+            "located": located_dicts(self.located), "engine_reason": self.engine_reason,
             "notes": list(self.notes),
         })
 
@@ -393,6 +410,7 @@ def report_head(res):
     lines = lines[:3]
     if res.suspects:
         lines.append(f"  wrong gradient in: {', '.join(res.suspects)}")
+    lines += located_lines(res.located)
     if res.kinks:
         shown = ", ".join(name + format_index(index) for name, index in res.kinks[:8])
         more = f" and {len(res.kinks) - 8} more" if len(res.kinks) > 8 else ""
@@ -404,6 +422,22 @@ def report_head(res):
         lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
                      f"{how}")
     return lines + notes
+
+
+def located_lines(located):
+    """The report's lines listing ``located`` (``Located`` rows, worst first), at
+    most ``REPORT_LOCATED`` of them."""
+    if not located:
+        return []
+    more = f" (the {REPORT_LOCATED} worst shown)" if len(located) > REPORT_LOCATED else ""
+    return [f"  located: {count_words(len(located), 'coordinate')} wrong{more}"] + [
+        f"    {t}{format_index(index)}: gradient {g: .6e}, estimate {e: .6e}"
+        for t, index, g, e in located[:REPORT_LOCATED]]
+
+
+def located_dicts(located):
+    """``located`` for JSON: [tensor, index, gradient, estimate] each."""
+    return [[t, list(i), float(g), float(e)] for t, i, g, e in located]
 
 
 def format_report(res):
