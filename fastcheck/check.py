@@ -20,7 +20,9 @@ from .planning.sampling import validate_seed
 def prepare(cost, params, grads, args):
     """Validate a check's inputs: (adapter, grad_flat (P,)) for ``cost``."""
     adapter = adapt(cost, params, args)
-    return adapter, adapter.layout.gather_grads(grads, adapter.notes)
+    grad_flat = adapter.layout.gather_grads(grads, adapter.notes)
+    adapter.notes.extend(V.unknown_key_notes(adapter.layout.names, grads))
+    return adapter, grad_flat
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",

@@ -272,3 +272,29 @@ def test_a_copying_adapter_passes_twice(jit):
             res = fc.check(cost, params, grads, jit=jit)
         assert res.verdict == "pass", str(res)
         assert np.array_equal(model.W, params["w"]) and np.array_equal(model.b, params["b"])
+
+
+# -- 6. clear errors and notes on inputs -------------------------------------------------------
+
+def test_a_text_file_as_params_is_not_an_npz_archive(tmp_path):
+    text = tmp_path / "x.npz"
+    text.write_text("W1 = [[1, 2], [3, 4]]\n")
+    out = run_cli("check", "--params", str(text))
+    assert out.returncode == 2
+    assert f"--params {text} is not an .npz archive" in out.stderr, out.stderr
+    assert "pickle" not in out.stderr
+
+
+def test_unknown_gradient_keys_are_named_with_the_closest_parameter():
+    params = mlp_init()
+    X, y = mlp_data()
+    grads = mlp_backward(params, X, y)
+    grads.update({"dZ1": 0, "dA2": 0, "dW_2": np.zeros(3), "dfoo": 1.0})  # caches are fine
+    res = fc.check(mlp_cost, params, grads, X, y)
+    assert res.passed
+    said = [note for note in res.notes if "no parameter has" in note]
+    assert said == ["grads has keys that no parameter has, ignored: 'dW_2' (closest "
+                    "parameter: 'W2'), 'dfoo'; a typo, or a parameter missing from params?"], \
+        res.notes
+    assert not any("no parameter has" in n for n in fc.check(
+        mlp_cost, params, mlp_backward(params, X, y), X, y).notes)
