@@ -3,6 +3,7 @@ driver, look closer where the verdict's first look asks, hand the numbers to
 the verdict (``run_plan``, which ``locate`` runs on its candidates too)."""
 
 import contextlib
+import dataclasses
 import time
 
 from . import verdict as V
@@ -95,8 +96,10 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
                          threshold=threshold, sample=sample, seed=seed, only=only,
                          exclude=exclude, engine=engine, jit=jit)
-        return run_plan(adapter, plan, start, client=client, workers=workers,
-                        threads=threads, progress=progress)
+        res = run_plan(adapter, plan, start, client=client, workers=workers,
+                       threads=threads, progress=progress)
+    return dataclasses.replace(res, engine_reason=V.engine_reason(
+        adapter.kind, engine, jit, plan.engine, plan.compile_seconds, plan.notes))
 
 
 @contextlib.contextmanager

@@ -64,6 +64,10 @@ class LocateResult:
     seconds: float = 0.0
     engine: str = "python"
     notes: list = field(default_factory=list, repr=False)
+    #: Seconds spent compiling the cost (not counted in ``seconds``).
+    compile_seconds: float = 0.0
+    #: Why this engine: one line.
+    engine_reason: str = ""
 
     @property
     def suspects(self):
@@ -89,6 +93,7 @@ class LocateResult:
         return json_ready({
             "schema": SCHEMA_VERSION, "kind": "locate", "passed": self.passed,
             "verdict": self.verdict, "advice": self.advice, "engine": self.engine,
+            "engine_reason": self.engine_reason, "compile_seconds": self.compile_seconds,
             "parameters": self.layout.size, "evaluations": self.evaluations,
             "full_check_evaluations": self.full_check_evaluations,
             "seconds": self.seconds, "repeats": self.repeats,
@@ -117,7 +122,11 @@ class LocateResult:
         lines = [f"fastcheck.locate {word}: {self.verdict}: {self.advice}",
                  f"  {self.evaluations} cost evaluations in {self.seconds:.3g} s, engine "
                  f"{self.engine}: {100 * self.evaluations / (2 * P):.3g}% of the full "
-                 f"check's {2 * P} over {P} parameters"]
+                 f"check's {2 * P} over {P} parameters"
+                 + (f" (and {self.compile_seconds:.3g} s compiling the cost)"
+                    if self.compile_seconds >= 0.01 else "")]
+        if self.engine_reason:
+            lines.append(f"  engine: {self.engine_reason}")
         directions = [t for t in self.tested if t.outcome != "checked"]
         small = [t.name for t in self.tested if t.outcome == "checked"]
         if directions:

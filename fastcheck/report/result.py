@@ -306,6 +306,8 @@ class DirectionsResult(Judged):
     notes: list = field(default_factory=list, repr=False)
     method: str = CENTRAL_METHOD.name
     engine: str = "directions"
+    compile_seconds: float = 0.0
+    engine_reason: str = ""
 
     def to_dict(self):
         """A JSON-ready summary (NaN becomes None)."""
@@ -313,6 +315,7 @@ class DirectionsResult(Judged):
             "schema": SCHEMA_VERSION, "kind": "directions",
             "difference": self.difference, "passed": self.passed,
             "threshold": self.threshold, "method": self.method, "engine": self.engine,
+            "engine_reason": self.engine_reason, "compile_seconds": self.compile_seconds,
             "parameters": self.layout.size, "evaluations": self.evaluations,
             "seconds": self.seconds, "verdict": self.verdict, "advice": self.advice,
             "notes": list(self.notes),

@@ -50,6 +50,7 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
 from .coordinates import judge, judge_naive
 from .directions import judge_directions
 from .inputs import unknown_key_notes
+from .words import engine_reason
 from .locate import judge_located, trial_threshold
 from .norms import relative_difference
 from .precision import (gradient_precision, gradient_rounding, measured_noise, precision_notes,
@@ -61,4 +62,4 @@ __all__ = ["CONSISTENT", "SMOOTH", "KINK", "MISTAKE", "UNRESOLVED", "DEFAULT_THR
            "PROBE_SECONDS", "first_look", "gradient_precision", "gradient_rounding",
            "judge", "judge_directions", "judge_located", "judge_naive", "judge_probes",
            "measured_noise", "precision_notes", "relative_difference", "resolve_threshold",
-           "step_notes", "trial_threshold", "unknown_key_notes"]
+           "step_notes", "trial_threshold", "unknown_key_notes", "engine_reason"]

@@ -147,7 +147,8 @@ def judge_naive(*, layout, grad_flat, approx, idx, h, j0, value_eps, threshold, 
                         threshold=threshold, method=CENTRAL_METHOD.name, engine="naive",
                         eps=eps, error=error, allowed=allowed, judgement=judgement,
                         flagged=np.zeros(idx.size, dtype=bool), evaluations=evaluations,
-                        seconds=seconds, notes=notes, scratch_bytes=0)
+                        seconds=seconds, notes=notes, scratch_bytes=0,
+                        engine_reason="naive: the seed's loop, one coordinate at a time")
 
 
 def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, eps, error,

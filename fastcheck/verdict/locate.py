@@ -25,7 +25,7 @@ def trial_threshold(value_eps, j0):
 
 
 def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, tau, h, tensors,
-                  evaluations, seconds, engine):
+                  evaluations, seconds, engine, compile_seconds=0.0, engine_reason=""):
     """The ``LocateResult`` of a search and its confirming ``CheckResult``.
 
     mistake: the coordinate check confirmed a wrong coordinate. unsure: a
@@ -67,4 +67,5 @@ def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, ta
         layout=layout, located=located, blocks=blocks, tested=tested, check=confirmed,
         repeats=repeats, miss_probability=min(1.0, clean_tests * per_test),
         miss_per_test=per_test, detectable=float(tau / used.min()), evaluations=int(evaluations),
-        seconds=float(seconds), engine=engine, notes=notes)
+        seconds=float(seconds), engine=engine, notes=notes,
+        compile_seconds=float(compile_seconds), engine_reason=engine_reason)
