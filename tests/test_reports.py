@@ -298,3 +298,43 @@ def test_unknown_gradient_keys_are_named_with_the_closest_parameter():
         res.notes
     assert not any("no parameter has" in n for n in fc.check(
         mlp_cost, params, mlp_backward(params, X, y), X, y).notes)
+
+
+NOTEBOOK = '''
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+ip.run_cell("import numpy as np, fastcheck as fc", store_history=True)
+ip.run_cell("""
+class Model:
+    def __init__(self):
+        self.W = np.ones((2, 2))
+
+m = Model()
+
+def cost(p):
+    return float(np.sum(p["w"] * m.W))
+""", store_history=True)
+ip.run_cell("""
+try:
+    fc.check(cost, {"w": np.ones((2, 2))}, {"w": np.ones((2, 2))}, jit=True)
+except fc.errors.CompileError as e:
+    print(e)
+""", store_history=True)
+'''
+
+
+def test_a_cost_typed_into_a_notebook_cell_is_named_by_its_cell():
+    """IPython runs each cell from a temporary file (``<ipython-input-2-a844b8f2531e>``,
+    ``/tmp/ipykernel_1/3794674805.py``): the message names ``In [2], line 8`` and the
+    class as ``Model``, not ``__main__.Model``. In a fresh interpreter: the shell
+    is a process-wide singleton."""
+    import os
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", NOTEBOOK], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+                          timeout=600)
+    said = done.stdout.strip()
+    assert said.startswith("In [2], line 8: m is a Model, which Numba cannot compile"), \
+        done.stdout + done.stderr
+    assert "ipython-input" not in said and "__main__" not in said
