@@ -123,7 +123,7 @@ class LocateResult:
                  f"  {self.evaluations} cost evaluations in {self.seconds:.3g} s, engine "
                  f"{self.engine}: {100 * self.evaluations / (2 * P):.3g}% of the full "
                  f"check's {2 * P} over {P} parameters"
-                 + (f" (and {self.compile_seconds:.3g} s compiling the cost)"
+                 + (f" (and {self.compile_seconds:.3g} s compiling)"
                     if self.compile_seconds >= 0.01 else "")]
         if self.engine_reason:
             lines.append(f"  engine: {self.engine_reason}")

@@ -397,8 +397,7 @@ def _head(res, visited, step, scratch_bytes=0, compile_seconds=0.0):
         f"  {visited}, engine {res.engine}, method {res.method}, eps {step}, "
         f"{res.evaluations} cost evaluations in {res.seconds:.3g} s"
         + (f", scratch {format_bytes(scratch_bytes)}" if scratch_bytes else "")
-        + (f" (and {compile_seconds:.3g} s compiling the cost)" if compile_seconds >= 0.01
-           else ""),
+        + (f" (and {compile_seconds:.3g} s compiling)" if compile_seconds >= 0.01 else ""),
         f"  verdict: {res.verdict}: {res.advice}",
     ] + ([f"  engine: {reason}"] if reason else []) + [f"  note: {note}" for note in res.notes]
 
