@@ -2,6 +2,7 @@
 check, about float32 tensors it could not see, in its headline, where a
 mistake is, and after a cost that copies its parameters into a model."""
 
+import dataclasses
 import json
 import re
 
@@ -338,3 +339,50 @@ def test_a_cost_typed_into_a_notebook_cell_is_named_by_its_cell():
     assert said.startswith("In [2], line 8: m is a Model, which Numba cannot compile"), \
         done.stdout + done.stderr
     assert "ipython-input" not in said and "__main__" not in said
+
+
+# -- 4. every result type says why its engine, and what compiling took ------------------------
+
+def test_every_result_type_has_engine_reason_and_compile_seconds():
+    params = mlp_init()
+    X, y = mlp_data()
+    grads = mlp_backward(params, X, y)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    results = {
+        "python": fc.check(mlp_cost, params, grads, X, y, engine="python"),
+        "no-jit": fc.check(mlp_cost, params, grads, X, y, jit=False),
+        "directions": fc.check_directions(mlp_cost, params, grads, X, y),
+        "locate": fc.locate(mlp_cost, params, grads, X, y, engine="python"),
+        "vjp": fc.check_vjp(lambda p: p["x"] @ p["w"], {"x": x, "w": w},
+                            lambda dout: {"dx": dout @ w.T, "dw": x.T @ dout}),
+        "naive": fc.naive_check(mlp_cost, params, grads, X, y),
+    }
+    reasons = {name: res.engine_reason for name, res in results.items()}
+    assert reasons["python"] == "python: asked for with engine='python'"
+    assert reasons["no-jit"] == "python: jit=False runs the cost as it is"
+    assert reasons["directions"].startswith("directions: the cost is evaluated as it is")
+    assert reasons["naive"] == "naive: the seed's loop, one coordinate at a time"
+    for name, res in results.items():
+        assert res.engine_reason and isinstance(res.compile_seconds, float), name
+        data = res.to_dict()
+        assert data["engine_reason"] == res.engine_reason, name
+        assert data["compile_seconds"] == res.compile_seconds, name
+        if name not in ("naive",):
+            assert f"engine: {res.engine_reason}" in str(res) or name == "directions", name
+
+
+def test_kernel_compiles_move_from_the_check_time_to_compile_seconds():
+    """``with_kernel_compiles`` against figures written down: 3 s of a 5 s check were
+    Numba compiling fastcheck's kernels."""
+    from fastcheck.check import with_kernel_compiles
+    params = mlp_init()
+    X, y = mlp_data()
+    res = fc.check(mlp_cost, params, mlp_backward(params, X, y), X, y, engine="python")
+    res = dataclasses.replace(res, seconds=5.0, compile_seconds=0.5)
+    moved = with_kernel_compiles(res, 3.0)
+    assert (moved.seconds, moved.compile_seconds) == (2.0, 3.5)
+    assert moved.notes[-1].startswith("3 s of the compiling was fastcheck's own kernels")
+    assert "(and 3.5 s compiling)" in str(moved)
+    same = with_kernel_compiles(res, 0.0)
+    assert (same.seconds, same.compile_seconds, same.notes) == (5.0, 0.5, res.notes)
