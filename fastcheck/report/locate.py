@@ -149,8 +149,8 @@ class LocateResult:
                          "wrong" + (f" (the {REPORT_LOCATED} worst shown)"
                             if len(self.located) > REPORT_LOCATED else ""))
             for t, index, g, e in self.located[:REPORT_LOCATED]:
-                lines.append(f"    {t}{format_index(index)}: gradient {g: .6e}, "
-                             f"estimate {e: .6e}")
+                lines.append(f"    {t}{format_index(index)}: gradient {g: .4e}, "
+                             f"estimate {e: .4e}")
         lines += [f"  note: {note}" for note in self.notes]
         lines.append("  tensors: " + ", ".join(
             f"{t.name} {t.outcome}" + (f" ({t.stop})" if t.stop not in ("", "exact") else "")

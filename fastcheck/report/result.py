@@ -26,12 +26,20 @@ REPORT_LOCATED = 20
 
 
 class Located(NamedTuple):
-    """One coordinate confirmed wrong: its tensor, index, gradient and estimate."""
+    """One coordinate confirmed wrong: its tensor, index, gradient and estimate.
+
+    Its repr shows 5 significant digits, like the report: the digits beyond
+    follow the BLAS kernels of the machine (the gradient's sums, and through J
+    the estimate's); the fields hold every digit."""
 
     tensor: str
     index: tuple
     gradient: float
     estimate: float
+
+    def __repr__(self):
+        return (f"Located(tensor={self.tensor!r}, index={self.index!r}, "
+                f"gradient={self.gradient:.5g}, estimate={self.estimate:.5g})")
 
 
 def json_ready(value):
@@ -433,7 +441,7 @@ def located_lines(located):
         return []
     more = f" (the {REPORT_LOCATED} worst shown)" if len(located) > REPORT_LOCATED else ""
     return [f"  located: {count_words(len(located), 'coordinate')} wrong{more}"] + [
-        f"    {t}{format_index(index)}: gradient {g: .6e}, estimate {e: .6e}"
+        f"    {t}{format_index(index)}: gradient {g: .4e}, estimate {e: .4e}"
         for t, index, g, e in located[:REPORT_LOCATED]]
 
 
