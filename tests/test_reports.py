@@ -386,3 +386,16 @@ def test_kernel_compiles_move_from_the_check_time_to_compile_seconds():
     assert "(and 3.5 s compiling)" in str(moved)
     same = with_kernel_compiles(res, 0.0)
     assert (same.seconds, same.compile_seconds, same.notes) == (5.0, 0.5, res.notes)
+
+
+def test_no_factor_note_for_a_factor_of_about_one():
+    """Every gradient 1 + 1e-5 times the right one: WRONG everywhere (float64 sees
+    it), and no note that "every wrong gradient is 1x the estimate"; 3x is named."""
+    params = mlp_init()
+    X, y = mlp_data()
+    right = mlp_backward(params, X, y)
+    res = fc.check(mlp_cost, params, {k: v * (1 + 1e-5) for k, v in right.items()}, X, y)
+    assert res.verdict == "mistake", str(res)
+    assert not any("x the estimate" in note for note in res.notes), res.notes
+    res = fc.check(mlp_cost, params, {k: v * 3 for k, v in right.items()}, X, y)
+    assert any(note.startswith("every wrong gradient is 3x the estimate") for note in res.notes)

@@ -17,6 +17,9 @@ import numpy as np
 CLEAR = 100.0
 #: ...and agree on a factor when all lie within this relative spread of it.
 SPREAD = 0.01
+#: A factor is named only this far from 1 ("every wrong gradient is 1x the
+#: estimate" says nothing: a small additive error, a scale of 1 + 1e-6).
+NOT_ONE = 2 * SPREAD
 
 
 def factor(grad, approx, allowed):
@@ -97,13 +100,13 @@ def patterns(layout, grad_flat, approx, idx, allowed, rows, flagged):
         r = float(np.median(factors))
         if all(abs(f - r) <= SPREAD * abs(r) for f in factors) or r == 0.0 == max(
                 map(abs, factors)):
-            return [f"every wrong gradient is {describe(r)}"]
+            return [f"every wrong gradient is {describe(r)}"] if abs(r - 1.0) > NOT_ONE else []
     notes = []
     for k, r in found.items():
         if r == "T":
             notes.append(f"{layout.names[k]} is the transpose of its estimate: "
                          "a product written in the wrong order?")
-        elif r is not None and abs(r - 1.0) > SPREAD and simple(r):
+        elif r is not None and abs(r - 1.0) > NOT_ONE and simple(r):
             notes.append(f"{layout.names[k]} is {describe(r)}")
     return notes
 
