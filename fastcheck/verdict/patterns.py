@@ -54,13 +54,24 @@ def simple(r):
     return abs(big - round(big)) <= SPREAD * big
 
 
+def _whole(r):
+    """``r`` as the whole number n or 1/n it is near (``simple``), else ``r``."""
+    if r == 0.0 or not simple(r):
+        return r
+    big = abs(r) if abs(r) > 1.0 else 1.0 / abs(r)
+    n = float(round(big)) * np.sign(r)
+    return n if abs(r) > 1.0 else 1.0 / n
+
+
 def describe(r):
     """Words for a factor r between a gradient and its estimate."""
     if r == 0.0:
         return "0 where the estimate is not: a gradient never written or never accumulated?"
     if abs(r + 1.0) <= SPREAD:
         return "the negative of the estimate: a sign?"
-    words = f"{r:.4g}x the estimate"
+    # A factor near a whole number (or its inverse) is named by it: 1.999 and 2.001 are
+    # the same 2x on every machine's BLAS kernels.
+    words = f"{_whole(r):.4g}x the estimate"
     if r < 0.0:
         return words + ": a sign, and a scale"
     big = r if r > 1.0 else 1.0 / r
