@@ -3,7 +3,8 @@
 Inputs are numbers the engines produced (estimates, kink flags, one-sided
 slopes at the coordinates that needed a closer look, the steps, J(theta));
 outputs are the relative differences, each coordinate's error estimate and
-judgement, the per-tensor statuses ("ok", "kinks", "unsure", "WRONG"), the
+judgement, the per-tensor statuses ("ok", "kinks", "unsure", "WRONG", "not
+checked", "passed by directions"), the
 overall verdict ("pass", "kinks", "unsure", "mistake") and the advice and
 notes a report carries. Nothing here estimates anything; the results it
 builds (``fastcheck.report``) hold its numbers and words and decide nothing.
@@ -42,9 +43,15 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    largest gradient entry is added to every allowance, at first sight and in
    the closer look.
 6. A tensor whose largest allowance (its "detectable" error) is above
-   ``rules.BLIND`` of its largest gradient or estimate entry, and above
-   ``BLIND_FLOOR`` of the largest of the whole check, is "unsure", never
-   "ok": an error of the gradient's own size could hide in it.
+   ``rules.BLIND`` of its largest gradient or estimate entry is "unsure",
+   never "ok", whatever the other tensors hold: an error of the gradient's
+   own size could hide in it. The one waiver: a gradient that says 0 (every
+   entry below ``BLIND`` of the detectable) where the detectable is below
+   ``BLIND_FLOOR`` of the largest entry of the whole check (a bias before a
+   batchnorm).
+7. A tensor none of whose coordinates was compared is "not checked" (left
+   out by only/exclude, or not sampled), or for ``locate``, "passed by
+   directions"; never "ok".
 """
 
 from .coordinates import judge, judge_naive
