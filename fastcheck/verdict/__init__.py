@@ -4,9 +4,8 @@ Inputs are numbers the engines produced (estimates, kink flags, one-sided
 slopes at the coordinates that needed a closer look, the steps, J(theta));
 outputs are the relative differences, each coordinate's error estimate and
 judgement, the per-tensor statuses ("ok", "kinks", "unsure", "WRONG", "not
-checked", "passed by directions"), the
-overall verdict ("pass", "kinks", "unsure", "mistake") and the advice and
-notes a report carries. Nothing here estimates anything; the results it
+checked", "passed by directions"), the overall verdict ("pass", "kinks",
+"unsure", "mistake") and the advice and notes a report carries. Nothing here estimates anything; the results it
 builds (``fastcheck.report``) hold its numbers and words and decide nothing.
 
 - ``norms``: norms and the seed's relative difference, per tensor too;
