@@ -51,8 +51,9 @@ def engine_reason(kind, asked, jit, chosen, compile_seconds, notes):
         return f"{chosen}: jit={jit!r} compiles the cost"
     if kind != "Python cost":
         return f"{chosen}: the engine a {kind} runs on"
-    said = next((note for note in notes if note.startswith(("ran in Python", "compiled the cost"))),
-                None)
+    # A refusal to compile says why; the notes on a close call, whose figures are
+    # timings, stay notes (a report's reason is the same on a loaded machine).
+    said = next((note for note in notes if note.startswith("ran in Python:")), None)
     if chosen == "generic":
         return "generic: " + (said or ("the cost was compiled before (cache)" if
                                        compile_seconds < 0.01 else
