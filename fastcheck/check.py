@@ -3,6 +3,7 @@ driver, look closer where the verdict's first look asks, hand the numbers to
 the verdict (``run_plan``, which ``locate`` runs on its candidates too)."""
 
 import contextlib
+import dataclasses
 import time
 
 from . import verdict as V
@@ -21,7 +22,9 @@ from .planning.sampling import validate_seed
 def prepare(cost, params, grads, args):
     """Validate a check's inputs: (adapter, grad_flat (P,)) for ``cost``."""
     adapter = adapt(cost, params, args)
-    return adapter, adapter.layout.gather_grads(grads, adapter.notes)
+    grad_flat = adapter.layout.gather_grads(grads, adapter.notes)
+    adapter.notes.extend(V.unknown_key_notes(adapter.layout.names, grads))
+    return adapter, grad_flat
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
@@ -94,8 +97,34 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
                          threshold=threshold, sample=sample, seed=seed, only=only,
                          exclude=exclude, engine=engine, jit=jit)
-        return run_plan(adapter, plan, start, client=client, workers=workers,
-                        threads=threads, progress=progress)
+        with numba_compiles() as compiled:
+            res = run_plan(adapter, plan, start, client=client, workers=workers,
+                           threads=threads, progress=progress)
+    return with_kernel_compiles(res, sum(compiled), engine_reason=V.engine_reason(
+        adapter.kind, engine, jit, plan.engine, plan.compile_seconds, plan.notes))
+
+
+@contextlib.contextmanager
+def numba_compiles():
+    """A list that fills with the seconds of every Numba compile in the block, in
+    any thread: fastcheck's own kernels compiled on first use (a cache hit is no
+    compile)."""
+    from numba.core import event
+    seconds = []
+    with event.install_timer("numba:compile", seconds.append):
+        yield seconds
+
+
+def with_kernel_compiles(res, kernels, **fields):
+    """``res`` with ``kernels`` seconds of compiling moved from its check time to
+    its ``compile_seconds``, a note saying so, and ``fields`` replaced."""
+    if kernels >= 0.01:
+        fields.update(seconds=max(0.0, res.seconds - kernels),
+                      compile_seconds=res.compile_seconds + kernels,
+                      notes=res.notes + [f"{kernels:.3g} s of the compiling was fastcheck's own "
+                                         "kernels, compiled on first use and cached for later "
+                                         "checks"])
+    return dataclasses.replace(res, **fields)
 
 
 @contextlib.contextmanager
