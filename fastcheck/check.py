@@ -3,17 +3,19 @@ driver, look closer where the verdict's first look asks, hand the numbers to
 the verdict (``run_plan``, which ``locate`` runs on its candidates too)."""
 
 import contextlib
+import dataclasses
 import time
 
 from . import verdict as V
 from .costs import adapt
 from .costs.base import left_at_theta
-from .errors import OptionError
+from .errors import FastcheckError, OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
 from .drivers import pool as process_pool
 from .runtime.blas import single_threaded_blas
+from .runtime.memory import ran_out
 from .planning.sampling import validate_seed
 from .report.result import took_engines
 
@@ -21,7 +23,9 @@ from .report.result import took_engines
 def prepare(cost, params, grads, args):
     """Validate a check's inputs: (adapter, grad_flat (P,)) for ``cost``."""
     adapter = adapt(cost, params, args)
-    return adapter, adapter.layout.gather_grads(grads, adapter.notes)
+    grad_flat = adapter.layout.gather_grads(grads, adapter.notes)
+    adapter.notes.extend(V.unknown_key_notes(adapter.layout.names, grads))
+    return adapter, grad_flat
 
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
@@ -94,8 +98,34 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         plan = make_plan(adapter, grad_flat, params, grads, method=method, eps=eps,
                          threshold=threshold, sample=sample, seed=seed, only=only,
                          exclude=exclude, engine=engine, jit=jit)
-        return run_plan(adapter, plan, start, client=client, workers=workers,
-                        threads=threads, progress=progress)
+        with numba_compiles() as compiled:
+            res = run_plan(adapter, plan, start, client=client, workers=workers,
+                           threads=threads, progress=progress)
+    return with_kernel_compiles(res, sum(compiled), engine_reason=V.engine_reason(
+        adapter.kind, engine, jit, plan.engine, plan.compile_seconds, plan.notes))
+
+
+@contextlib.contextmanager
+def numba_compiles():
+    """A list that fills with the seconds of every Numba compile in the block, in
+    any thread: fastcheck's own kernels compiled on first use (a cache hit is no
+    compile)."""
+    from numba.core import event
+    seconds = []
+    with event.install_timer("numba:compile", seconds.append):
+        yield seconds
+
+
+def with_kernel_compiles(res, kernels, **fields):
+    """``res`` with ``kernels`` seconds of compiling moved from its check time to
+    its ``compile_seconds``, a note saying so, and ``fields`` replaced."""
+    if kernels >= 0.01:
+        fields.update(seconds=max(0.0, res.seconds - kernels),
+                      compile_seconds=res.compile_seconds + kernels,
+                      notes=res.notes + [f"{kernels:.3g} s of the compiling was fastcheck's own "
+                                         "kernels, compiled on first use and cached for later "
+                                         "checks"])
+    return dataclasses.replace(res, **fields)
 
 
 @contextlib.contextmanager
@@ -104,12 +134,34 @@ def held(adapter, complex_step=False):
     (``runtime.blas``: the fastest for a check's forward passes, loaded or
     not), and the cost evaluated at theta last (``costs.base.left_at_theta``).
     A compile still running beside the check is stopped when it ends, whichever
-    driver ran it."""
-    with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
-        try:
-            yield
-        finally:
-            adapter.cancel_pending()
+    driver ran it. An allocation that does not fit, anywhere inside, is a
+    ``MemoryBudgetError`` (``runtime.memory.ran_out``), never NumPy's bare
+    ``MemoryError``."""
+    try:
+        with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
+            try:
+                yield
+            finally:
+                adapter.cancel_pending()
+    except MemoryError as exc:
+        raise ran_out(exc) from None
+    except Exception as exc:
+        # Libraries that wrap it (Dask's serializer: "Could not serialize object")
+        cause = out_of_memory(exc)
+        if cause is None or isinstance(exc, FastcheckError):
+            raise
+        raise ran_out(cause) from None
+
+
+def out_of_memory(exc):
+    """The ``MemoryError`` that ``exc`` was raised from or during, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, progress=None,

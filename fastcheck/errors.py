@@ -59,3 +59,22 @@ class MemoryBudgetError(FastcheckError, ValueError):
 class ClusterError(FastcheckError, RuntimeError):
     """A Dask cluster did not start, went away, or cannot run the cost; the
     message says what happened and what to do."""
+
+
+def source_place(filename, lineno):
+    """Where a line of the user's code is, as a message names it: ``name.py:14``,
+    or for code typed into a notebook or IPython, ``In [5], line 3`` (IPython
+    runs each cell from a temporary file whose name, ``3794674805.py``, means
+    nothing to the user; its compiler maps that file to the cell's number)."""
+    import os
+    import sys
+    shell = sys.modules.get("IPython")
+    shell = getattr(shell, "get_ipython", lambda: None)() if shell else None
+    cells = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    name = os.path.basename(filename)
+    if isinstance(cells, dict):  # keyed by the name IPython compiled, which a path may extend
+        cell = cells.get(filename, next((n for key, n in cells.items()
+                                         if os.path.basename(key) == name), None))
+        if cell is not None:
+            return f"In [{cell}], line {lineno}"
+    return f"{name}:{lineno}"

@@ -39,6 +39,8 @@ from .planning.sampling import validate_seed
 #: Names the generated projection uses itself; user argument names that clash
 #: with them are replaced by ``arg0``, ``arg1``, ...
 _RESERVED = {"inputs", "value", "layer", "np"}
+#: The most cotangents one call draws (each draw is a whole check).
+MAX_DRAWS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,16 +112,19 @@ def check_vjp(f, inputs, grads, *args, dout=None, n=1, seed=0, outputs=None, **o
     if not isinstance(inputs, Mapping):
         raise InputTypeError(f"inputs must be a mapping of name -> array, got "
                              f"{type(inputs).__name__}; e.g. {{'x': x, 'w': w, 'b': b}}")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise OptionError(f"n must be a positive integer (how many cotangents to draw), "
-                          f"got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_DRAWS:
+        raise OptionError(f"n must be an integer from 1 to {MAX_DRAWS} (how many cotangents "
+                          f"to draw, each a whole check), got {n!r}")
     validate_seed(seed)
+    validate_inputs(inputs)
     k = count_outputs(outputs, dout)
     try:
         value = f(inputs, *args)
     except Exception as exc:
         raise CostError(f"f raised {type(exc).__name__} at the given inputs: {exc}") from exc
-    tupled, outs = describe_outputs(value, k)
+    why = (f"dout is a tuple of {k} cotangents" if isinstance(dout, tuple)
+           else f"outputs={k}" if k > 1 else None)
+    tupled, outs = describe_outputs(value, k, why)
     backward = callable(grads) and not isinstance(grads, Mapping)
     drawn = dout is None and not all(out.scalar for out in outs)
     if dout is not None:
@@ -151,6 +156,16 @@ def check_vjp(f, inputs, grads, *args, dout=None, n=1, seed=0, outputs=None, **o
     return dataclasses.replace(res, notes=res.notes + [note]) if note else res
 
 
+def validate_inputs(inputs):
+    """Refuse, naming it, an input that is not an array of real numbers (a ragged
+    list, strings, complex), before ``f`` sees it and fails on it."""
+    for name, value in inputs.items():
+        if not isinstance(name, str):
+            raise InputTypeError(f"inputs must be keyed by strings (names such as 'x'), got "
+                                 f"the key {name!r}")
+        as_numeric_array(value, f"inputs[{name!r}]")
+
+
 def count_outputs(outputs, dout):
     """k, the number of outputs: ``outputs``, or the length of a tuple ``dout``, or 1."""
     if outputs is not None and (isinstance(outputs, bool) or
@@ -169,12 +184,15 @@ def count_outputs(outputs, dout):
     return 1 if outputs is None else int(outputs)
 
 
-def describe_outputs(value, k):
-    """``(tupled, [Output] * k)`` for what ``f`` returned at the given inputs."""
+def describe_outputs(value, k, why=None):
+    """``(tupled, [Output] * k)`` for what ``f`` returned at the given inputs; ``why``
+    says where k came from (``"dout is a tuple of 2 cotangents"``)."""
     tupled = isinstance(value, tuple)
     if k > 1 and (not tupled or len(value) < k):
-        raise CostError(f"f has {k} outputs, so it must return a tuple of at least {k} "
-                        f"arrays; it returned {_what(value)}")
+        fix = ("; for a layer of one output pass dout as one array, not a tuple"
+               if why and why.startswith("dout") else "")
+        raise OptionError(f"{why or f'outputs={k}'}, so f must return a tuple of at least "
+                          f"{k} arrays, one per output; it returned {_what(value)}{fix}")
     if tupled and not value:
         raise CostError("f returned an empty tuple; return the output, or (out, cache)")
     items = value[:k] if tupled else (value,)

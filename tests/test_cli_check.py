@@ -183,7 +183,7 @@ def test_bad_npz_files_exit_2(tmp_path, case):
         args, said = ["--data", str(tmp_path / "d.npz")], "Y"
     elif case == "not an archive":
         (tmp_path / "p.npz").write_text("W1 = 3")
-        args, said = ["--params", str(tmp_path / "p.npz")], "cannot read"
+        args, said = ["--params", str(tmp_path / "p.npz")], "is not an .npz archive"
     else:
         np.savez(tmp_path / "p.npz", **dict(params, W2=np.zeros((3, 5))))
         args, said = ["--params", str(tmp_path / "p.npz")], "W2"

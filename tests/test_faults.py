@@ -237,7 +237,8 @@ def reference_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, 
     for k, (name, shape) in enumerate(zip(layout.names, layout.shapes)):
         lo, hi = bounds[k], bounds[k + 1]
         if lo == hi:
-            rows.append(fc.TensorRow(name, shape, 0, float("nan"), float("nan"), ()))
+            rows.append(fc.TensorRow(name, shape, 0, float("nan"), float("nan"), (),
+                                     detectable=float("nan"), status="not checked"))
             continue
         worst = lo + int(np.argmax(np.abs(error[lo:hi])))
         local = int(indices[worst]) - layout.offsets[k]

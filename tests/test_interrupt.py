@@ -16,7 +16,7 @@ import time
 import pytest
 
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import sys
     import numpy as np
     import fastcheck as fc
 
@@ -38,21 +38,24 @@ SCRIPT = textwrap.dedent("""
         res = fc.check(cost, params, grads, X, Y, jit=True, progress=False)
         print("FINISHED", res.engine, flush=True)
     except KeyboardInterrupt:
-        print("INTERRUPTED", time.perf_counter(), flush=True)
+        print("INTERRUPTED", flush=True)
 """)
+
+
+def compiled_costs(tmp_path):
+    """Numba's index files of compiled costs under the test's caches."""
+    return sorted(p.name for p in tmp_path.rglob("fastcheck_cost_*.nbi"))
 
 
 def run(script, env, interrupt_after=None):
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "STARTED"
-    sent = None
     if interrupt_after is not None:
         time.sleep(interrupt_after)
-        sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=900)
-    return out.split(), err, sent
+    return out.split(), err, None
 
 
 @pytest.mark.slow
@@ -62,12 +65,15 @@ def test_ctrl_c_during_a_first_compile_interrupts_and_the_next_run_works(tmp_pat
     script.write_text(SCRIPT)
     env = dict(os.environ, FASTCHECK_CACHE_DIR=str(tmp_path / "fc-cache"),
                NUMBA_CACHE_DIR=str(tmp_path / "numba"))
-    words, err, sent = run(script, env, interrupt_after=after)
+    words, err, _ = run(script, env, interrupt_after=after)
     assert words and words[0] == "INTERRUPTED", (words, err[-2000:])
-    # Within a second of the signal, but the machine is shared: a loose bound.
-    assert float(words[1]) - sent < 3.0
+    # The order of events, not seconds (the machine is shared): the interrupt
+    # landed during the compile, which therefore never finished: Numba writes
+    # a function's index only when its compile is done.
+    assert not compiled_costs(tmp_path), compiled_costs(tmp_path)
     assert "Exception ignored" not in err and "CompileError" not in err, err[-2000:]
     partial = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert not partial
     words, err, _ = run(script, env)
     assert words[:2] == ["FINISHED", "generic"], (words, err[-2000:])
+    assert compiled_costs(tmp_path)  # what the first run's assertion looks for

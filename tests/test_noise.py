@@ -212,7 +212,7 @@ def test_a_doubled_gradient_is_found_at_any_scale(s):
     assert any("b is 2x the estimate" in note for note in res.notes), res.notes
 
 
-def verdicts(s_cost, s_params):
+def verdicts(s_cost, s_params, **options):
     """The verdicts of the correct and a doubled-b gradient of the scaled cost
     J(theta / s_params) * s_cost at params * s_params (closed-form gradients)."""
     base = scale_params()
@@ -222,8 +222,17 @@ def verdicts(s_cost, s_params):
         return scaled_cost({k: v / s_params for k, v in p.items()}, s_cost)
 
     grads = {k: v / s_params for k, v in scaled_grads(base, s_cost).items()}
-    return (fc.check(cost, params, grads).verdict,
-            fc.check(cost, params, {**grads, "db": 2 * grads["db"]}).verdict)
+    return (fc.check(cost, params, grads, **options).verdict,
+            fc.check(cost, params, {**grads, "db": 2 * grads["db"]}, **options).verdict)
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex"])
+@pytest.mark.parametrize("s_cost, s_params", [(1e-170, 1e-170), (1.0, 1e-170), (1e170, 1.0),
+                                              (1e-170, 1.0), (1.0, 1e170), (1e170, 1e170)])
+def test_every_method_at_extreme_scales(method, s_cost, s_params):
+    """The complex step of 1e-20 was absolute: against parameters of 1e-170 it was no
+    small step, and a correct cost was refused as dropping the imaginary part."""
+    assert verdicts(s_cost, s_params, method=method) == ("pass", "mistake")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -276,8 +276,12 @@ def test_a_gradient_at_rounding_level_is_not_called_wrong(z, engine):
     grads = model.backward(params, X, Y)
     res = fc.check(model, params, grads, X, Y, engine=engine)
     assert {("W1", (0, 0)), ("b1", (0, 0))} <= set(res.kinks)
-    assert passes_honestly(res), str(res)
     w2 = next(row for row in res.per_tensor if row.name == "W2")
+    # Rule 6 per tensor: at z = 1e-7, dW2 (6e-9) is about what the check detects there
+    # (5e-9): W2 is "unsure", whatever the other tensors hold; never WRONG.
+    blind = w2.detectable > 0.1 * abs(grads["dW2"]).max() > 0.1 * w2.detectable
+    assert passes_honestly(res) or (blind and res.verdict == "unsure"
+                                    and res.per_tensor.named("unsure") == ["W2"]), str(res)
     assert w2.max_abs_error < 1e-10                     # the estimate is as good as it gets
     assert w2.status != "WRONG", str(res)
     assert res.suspects == [], str(res)

@@ -14,11 +14,16 @@ The rules, for every section (whoever writes it):
   that line runs in a shell from ``examples/`` and the rest of the block is what
   it prints (stdout and stderr together).
 - Comparison is line by line after three normalisations: timing figures are
-  masked ("in 0.0325 s" and "(and 0.37 s compiling the cost)" compare as
-  "in <s> s" and "(and <s> s compiling the cost)"), and so is the scratch
+  masked ("in 0.0325 s" compares as "in <s> s"; "(and 0.37 s compiling)" and
+  the note on fastcheck's own kernels compiled on first use, which only a cold
+  cache prints, are dropped), and so is the scratch
   ("scratch 376 B"), which grows with the threads a check runs on (a check
   predicted to be short runs on one), and so is the count of cost evaluations,
-  which includes the closer look's, and that stops after a time budget; runs
+  which includes the closer look's, and that stops after a time budget; and so
+  are the figures that measure rounding, which follows the machine's BLAS
+  kernels (OpenBLAS picks them by CPU: Haswell, SkylakeX, ...): an ``ok``
+  tensor's difference, max abs error and worst index, a passing check's
+  difference, the cost's measured noise and the steps fitted to it; runs
   of spaces collapse
   to one (table columns widen with their contents: rows compare cell by cell),
   and trailing blank lines go. Every other figure compares to the printed
@@ -51,10 +56,21 @@ SENTINEL = "@@ readme block done @@"
 TIMEOUT = 1200
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MASKS = [(re.compile(r"\bin \d[\d.]*(?:e[+-]?\d+)? s\b"), "in <s> s"),
-          (re.compile(r"\(and \d[\d.]*(?:e[+-]?\d+)? s compiling the cost\)"),
-           "(and <s> s compiling the cost)"),
+          # Compiling shows only when something compiled (a cold cache): dropped whole.
+          (re.compile(r" \(and \d[\d.]*(?:e[+-]?\d+)? s compiling(?: the cost)?\)"), ""),
+          (re.compile(r"^ *note: \S+ s of the compiling was fastcheck's own kernels.*\n?",
+                      re.M), ""),
           (re.compile(r"\bscratch \d[\d.]* (?:B|KB|MB|GB)\b"), "scratch <bytes>"),
-          (re.compile(r"\b\d+ cost evaluations\b"), "<n> cost evaluations")]
+          (re.compile(r"\b\d+ cost evaluations\b"), "<n> cost evaluations"),
+          # Rounding, which follows the machine's BLAS kernels (the user's sums, and J's):
+          # an "ok" tensor's difference, largest error and where it is; a passing check's
+          # difference; the measured noise of the cost and the steps fitted to it.
+          (re.compile(r"^(\s+\S+\s+\([^)]*\)\s+\d+\s+)\d\.\d+e[+-]\d+\s+\d\.\d+e[+-]\d+\s+"
+                      r"\S+?(?:\[[^\]]*\])?(\s+\d\.\de[+-]\d+\s+ok)$", re.M),
+           r"\1<rounding>\2"),
+          (re.compile(r"(difference = )\d\.\d+e[+-]\d+( \(< threshold)"), r"\1<rounding>\2"),
+          (re.compile(r"(measured noise is )\S+( of \|J\|.*median )[\d.e+-]+"),
+           r"\1<rounding>\2<step>")]
 
 pytestmark = pytest.mark.slow
 
@@ -204,7 +220,21 @@ def test_normalise_masks_timings_and_collapses_spaces():
     printed = ("  47 coordinates, 128 cost evaluations in 0.0325 s, scratch 752 B (and 0.37 s "
                "compiling the cost)")
     assert normalise(printed + "\n\n") == ["47 coordinates, <n> cost evaluations in <s> s, "
-                                          "scratch <bytes> (and <s> s compiling the cost)"]
+                                          "scratch <bytes>"]
+    assert normalise("a\n  note: 12.3 s of the compiling was fastcheck's own kernels, compiled "
+                     "on first use and cached for later checks\nb") == ["a", "b"]
+    assert normalise("  b2  (3, 1)  3  3.356e-08  1.326e-08  b2[2, 0]  2.0e-06  ok") == \
+        normalise("  b2  (3, 1)  3  2.794e-08  1.104e-08  b2[1, 0]  2.0e-06  ok")
+    assert normalise("  b2  (3, 1)  3  3.356e-08  1.326e-08  b2[2, 0]  2.0e-06  WRONG") != \
+        normalise("  b2  (3, 1)  3  2.794e-08  1.104e-08  b2[1, 0]  2.0e-06  WRONG")
+    assert normalise("  b2  (3, 1)  3  3.356e-08  1.326e-08  b2[2, 0]  2.0e-06  ok") != \
+        normalise("  b2  (3, 1)  3  3.356e-08  1.326e-08  b2[2, 0]  3.0e-06  ok")
+    assert normalise("fastcheck PASSED: difference = 7.536992e-11 (< threshold 1e-07)") == \
+        normalise("fastcheck PASSED: difference = 9.900860e-11 (< threshold 1e-07)")
+    assert normalise("the cost's measured noise is 1e-07 of |J| (float64 rounding is about "
+                     "1e-16): steps fitted to it, median 0.0047") == normalise(
+        "the cost's measured noise is 8.3e-08 of |J| (float64 rounding is about 1e-16): "
+        "steps fitted to it, median 0.0044")
     assert normalise("W1  (5, 4)   ok") == normalise("W1 (5, 4) ok")
     assert normalise("difference = 2.850932e-01") != normalise("difference = 2.850933e-01")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck.errors import CostError, InputTypeError, OptionError
+from fastcheck.errors import CostError, InputTypeError, OptionError, ParameterError
 from fastcheck.planning.noise import EVALUATIONS as NOISE_EVALUATIONS
 from fastcheck.testing import assert_vjp_match
 from fastcheck.vjp import cotangent
@@ -196,11 +196,16 @@ def test_outputs_must_agree_with_the_layer_and_dout():
         fc.check_vjp(layer, inputs, backward, dout=(dh, dh), outputs=3)
     with pytest.raises(OptionError, match="outputs=2 takes a tuple of 2"):
         fc.check_vjp(layer, inputs, backward, dout=dh, outputs=2)
-    with pytest.raises(CostError, match="at least 4 arrays"):
+    with pytest.raises(OptionError, match="outputs=4, so f must return .* at least 4 arrays"):
         fc.check_vjp(layer, inputs, backward, outputs=4)
     affine, ainputs, _, abackward = problem("affine")
-    with pytest.raises(CostError, match="tuple of at least 2"):
+    with pytest.raises(OptionError, match="tuple of at least 2"):
         fc.check_vjp(lambda p: affine(p)[0], ainputs, abackward, outputs=2)
+    # A tuple dout for a layer of one output: the message is about dout, not f.
+    dout = np.ones((4, 5))
+    with pytest.raises(OptionError, match=r"dout is a tuple of 2 cotangents, .*pass dout as "
+                                          "one array, not a tuple"):
+        fc.check_vjp(lambda p: affine(p)[0], ainputs, abackward, dout=(dout, dout))
 
 
 def test_bad_cotangents_and_grads_are_errors_that_say_what_to_do():
@@ -214,8 +219,9 @@ def test_bad_cotangents_and_grads_are_errors_that_say_what_to_do():
         fc.check_vjp(layer, inputs, backward, dout=dout * np.nan)
     with pytest.raises(OptionError, match="n=2 draws cotangents, but dout is given"):
         fc.check_vjp(layer, inputs, backward, dout=dout, n=2)
-    with pytest.raises(OptionError, match="n must be a positive integer"):
-        fc.check_vjp(layer, inputs, backward, n=0)
+    for n in (0, 10**9, 2.0, True):
+        with pytest.raises(OptionError, match=r"n must be an integer from 1 to 100 .*got"):
+            fc.check_vjp(layer, inputs, backward, n=n)
     with pytest.raises(OptionError, match="seed must be a non-negative integer"):
         fc.check_vjp(layer, inputs, backward, seed=-1)
     with pytest.raises(InputTypeError, match="3 inputs"):
@@ -224,6 +230,23 @@ def test_bad_cotangents_and_grads_are_errors_that_say_what_to_do():
         fc.check_vjp(lambda p: "out", inputs, backward)
     with pytest.raises(CostError, match="f raised KeyError at the given inputs"):
         fc.check_vjp(lambda p: p["z"], inputs, backward)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ([[1.0, 2.0], [3.0]], InputTypeError, r"inputs\['w'\] is not an array of numbers"),
+    (np.array(["a", "b"]), InputTypeError, r"inputs\['w'\] has dtype <U1"),
+    (np.ones((3, 5)) * 1j, ParameterError, r"inputs\['w'\] is complex")])
+def test_a_bad_input_is_named_before_the_layer_runs(bad, error, match):
+    layer, inputs, _, backward = problem("affine")
+    calls = []
+
+    def forward(p):
+        calls.append(1)
+        return layer(p)
+
+    with pytest.raises(error, match=match):
+        fc.check_vjp(forward, {**inputs, "w": bad}, backward)
+    assert not calls  # named before f could fail on it and be blamed
 
 
 # ---- only= and exclude= --------------------------------------------------------------

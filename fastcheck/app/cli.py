@@ -298,6 +298,15 @@ def load_npz(path, flag):
     memory before anything is loaded (a corrupted header can claim 1e12 entries).
     """
     try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+    except OSError as exc:
+        raise UsageError(f"cannot read {flag} {path}: {exc}") from None
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        # NumPy would say it "contains pickled data" and advise loading it unsafely.
+        raise UsageError(f"{flag} {path} is not an .npz archive (it does not start as a zip "
+                         "file does); save one with numpy.savez(path, W1=..., b1=..., ...)")
+    try:
         archive = np.load(path, allow_pickle=False)
     except READ_ERRORS as exc:
         raise UsageError(f"cannot read {flag} {path}: {exc}") from None

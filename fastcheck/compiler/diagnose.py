@@ -5,7 +5,7 @@ import linecache
 import os
 import re
 
-from ..errors import CompileError
+from ..errors import CompileError, source_place
 
 # Numba highlights its messages with terminal colour codes when it thinks it may.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -16,7 +16,7 @@ _LOCATION = re.compile(r'File "([^"]+)", line (\d+)|\bat (\S+\.py) \((\d+)\)')
 def location(filename, lineno):
     """``name.py:14: "source text"`` for a line of a user's file."""
     text = linecache.getline(filename, lineno).strip() if filename else ""
-    place = f"{os.path.basename(filename)}:{lineno}"
+    place = source_place(filename, lineno)
     return f'{place}: "{text}"' if text else place
 
 
@@ -96,8 +96,8 @@ _RULES = [
                 "SciPy or Numba that Numba cannot call")),
     (re.compile(r"Untyped global name '(\w+)': Cannot determine Numba type of "
                 r"<class '([\w.]+)'>"),
-     lambda m: (f"{m.group(1)} is a {m.group(2)}, which Numba cannot compile "
-                "(Numba takes numbers, arrays and functions, not other objects or their "
+     lambda m: (f"{m.group(1)} is a {m.group(2).removeprefix('__main__.')}, which Numba "
+                "cannot compile (Numba takes numbers, arrays and functions, not other objects or their "
                 "methods)")),
     (re.compile(r"use of yield in a closure|[Gg]enerator"),
      lambda m: ("Numba cannot compile this generator expression; write a loop or use a "

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import CompileError
+from ..errors import CompileError, source_place
 from . import diagnose, memo, trust
 from .build import compiling_cost
 from .generated import run
@@ -278,5 +278,6 @@ def _raised_at(exc):
     for frame in reversed(frames):
         path = os.path.realpath(frame.filename)
         if not path.startswith((here + os.sep, numpy_dir + os.sep)):
-            return f'{os.path.basename(path)}:{frame.lineno}: "{(frame.line or "").strip()}"'
+            return (f'{source_place(frame.filename, frame.lineno)}: '
+                    f'"{(frame.line or "").strip()}"')
     return "the cost"

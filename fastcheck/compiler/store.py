@@ -12,6 +12,10 @@ under ``NUMBA_CACHE_DIR``).
   short, emptied or edited is replaced (atomically, with a warning naming it,
   once per process) and its function compiled again. The module is executed
   from the text fastcheck generated, never from what it read.
+* **Only the user's own.** The cache directory is created ``0700`` and files
+  ``0600``; a directory that another user owns or can write (``owned.unsafe``)
+  is neither read nor written: the cost compiles in memory, with one
+  ``UnsafeCacheWarning``. (Numba's own files are guarded in ``numba_cache``.)
 * **In memory when the disk fails.** A cache directory that cannot be created
   or written (read-only, a full disk, an unwritable HOME) is no error: the
   module is executed from memory and compiled without a disk cache, with one
@@ -35,7 +39,8 @@ from pathlib import Path
 from numba.core import caching, config
 
 from ..errors import OptionError
-from ..runtime.numba_cache import DamagedCacheWarning, warn_once
+from ..runtime import owned
+from ..runtime.numba_cache import DamagedCacheWarning, UnsafeCacheWarning, warn_once
 from . import cache
 
 PREFIX = "fastcheck_cost_"
@@ -71,7 +76,7 @@ def load(path, name, source):
     try:
         _ensure(path, source)
         _touch(path)
-        on_disk = True
+        on_disk = not _refused(path.parent)
     except OSError as exc:
         warn_once("fastcheck-dir", f"fastcheck: cannot write compiled costs to {path.parent} "
                   f"({exc}); they are compiled in memory for this run only. Set "
@@ -103,12 +108,13 @@ def _ensure(path, source):
         text = f"unreadable: {exc}"
     if text == source:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    owned.private_dir(path.parent)
+    if _refused(path.parent):
+        return  # not ours: written nowhere, compiled in memory
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(source)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a shared cache's users
         if text is None:
             try:
                 os.link(tmp, path)  # creates the name or fails: racing writers never clash
@@ -126,6 +132,19 @@ def _ensure(path, source):
         warn_once(("damaged", str(path)), f"fastcheck: the cached file {path} was damaged "
                   "(cut short, emptied or edited); it was written again and its cost is "
                   "compiled again", DamagedCacheWarning, stacklevel=5)
+
+
+def _refused(directory):
+    """True (with one warning) if the cache ``directory`` may hold another user's
+    files: Numba's index there is a pickle, so nothing is loaded from it."""
+    reason = owned.unsafe(directory) or owned.unsafe(numba_dir(directory))
+    if reason is not None:
+        warn_once(("unsafe", str(directory)), f"fastcheck: compiled costs are not cached in "
+                  f"{directory}: {reason}, and a cache file planted there would run code "
+                  "when it is loaded. They are compiled in memory for this run. Set "
+                  "FASTCHECK_CACHE_DIR to a directory of your own, or run "
+                  f"`chmod go-w {directory}` if it is yours", UnsafeCacheWarning, stacklevel=5)
+    return reason is not None
 
 
 def _touch(path):

@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from ..errors import CompileError
+from ..errors import CompileError, source_place
 
 #: Operations recorded before a trace is given up (a four-loop convolution
 #: records millions; the networks traced here, a few hundred).
@@ -194,8 +194,8 @@ def user_line():
         if not path.startswith((_TRACER, _NUMPY + os.sep)):
             line = frame.f_lineno
             text = linecache.getline(frame.f_code.co_filename, line).strip()
-            return f'{os.path.basename(path)}:{line}: "{text}"' if text else \
-                f"{os.path.basename(path)}:{line}"
+            place = source_place(frame.f_code.co_filename, line)
+            return f'{place}: "{text}"' if text else place
         frame = frame.f_back
     return ""
 

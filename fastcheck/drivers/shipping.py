@@ -92,6 +92,8 @@ def pickled(adapter, who, instead):
         dumps, name = cloudpickle.dumps, "cloudpickle"
     try:
         return dumps(adapter)
+    except MemoryError:
+        raise  # no fault of the cost: the check's budget error says so (check.held)
     except Exception as exc:
         raise InputTypeError(f"the cost or its data cannot be sent to {who} workers: "
                              f"{name} cannot pickle them ({type(exc).__name__}: {exc}). "

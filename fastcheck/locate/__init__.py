@@ -79,4 +79,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
             repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
             tensors=plan.tensors,
             evaluations=found.evaluations + plan.baseline.evaluations + confirmed.evaluations,
-            seconds=searched + confirmed.seconds, engine=plan.engine)
+            seconds=searched + confirmed.seconds, engine=plan.engine,
+            compile_seconds=plan.baseline.compile_seconds,
+            engine_reason=V.engine_reason(adapter.kind, engine, jit, plan.engine,
+                                          plan.baseline.compile_seconds, plan.baseline.notes))

@@ -75,7 +75,8 @@ def scale_floor(theta):
     (tests/test_noise.py). One S for all tensors: a tensor of small entries (a
     bias of 5e-5) moves J as much per unit as any other, and a step scaled to
     its entries would drown in rounding (tests/test_properties.py)."""
-    top = float(np.max(np.abs(theta), initial=0.0))
+    # max and -min, not max(abs): no temporary as large as theta (10M parameters: 80 MB)
+    top = float(max(np.max(theta, initial=0.0), -np.min(theta, initial=0.0)))
     if not (top > 0.0 and math.isfinite(top)):
         return 1.0
     size = float(np.ldexp(0.5, np.frexp(top)[1]))  # <= top: never overflows
@@ -86,7 +87,8 @@ def default_steps(theta, method=CENTRAL_METHOD, floor=1.0, boost=1.0):
     """The default step for each entry of ``theta`` (n,): (n,) float64.
 
     ``method`` is a ``fastcheck.planning.methods.Method`` or its name. A fixed
-    ``absolute_step`` as it is; else h_i = c * max(1, |theta_i|) with c the
+    ``absolute_step`` times ``floor`` (1 unless the parameters are all far from 1);
+    else h_i = c * max(1, |theta_i|) with c the
     method's best relative step (``floor``
     replaces the 1, see ``scale_floor``, and ``boost`` multiplies c, see
     ``noise_boost``), rounded
@@ -98,7 +100,9 @@ def default_steps(theta, method=CENTRAL_METHOD, floor=1.0, boost=1.0):
     theta = np.asarray(theta, dtype=np.float64)
     method = method_record(method)
     if method.relative_step is None:
-        return np.full(theta.shape, method.absolute_step)
+        # The complex step in proportion to the parameters' scale too: 1e-20 against
+        # parameters of 1e-170 is no small step (its truncation, (h / theta)^2, is huge).
+        return np.full(theta.shape, method.absolute_step * floor)
     h = boost * method.relative_step * np.maximum(floor, np.abs(theta))
     with np.errstate(over="ignore", invalid="ignore"):
         return (theta + h) - theta

@@ -10,11 +10,8 @@ from typing import NamedTuple
 
 from ..planning.layout import format_index
 from .html import report_html
-from .result import REPORT_ROWS, SCHEMA_VERSION, json_ready, table_rows
-
-#: The report lists at most this many located coordinates.
-REPORT_LOCATED = 20
-
+from .result import (REPORT_LOCATED, REPORT_ROWS, SCHEMA_VERSION, Located, count_words,
+                     json_ready, table_rows)
 
 class TensorTest(NamedTuple):
     """How one tensor was tested: ``outcome`` "pass" (its random-sign directions
@@ -36,15 +33,6 @@ class WrongBlock(NamedTuple):
     name: str
     candidates: int
     stop: str
-
-
-class Located(NamedTuple):
-    """One coordinate confirmed wrong: its tensor, index, gradient and estimate."""
-
-    tensor: str
-    index: tuple
-    gradient: float
-    estimate: float
 
 
 @dataclass(frozen=True)
@@ -76,6 +64,10 @@ class LocateResult:
     seconds: float = 0.0
     engine: str = "python"
     notes: list = field(default_factory=list, repr=False)
+    #: Seconds spent compiling the cost (not counted in ``seconds``).
+    compile_seconds: float = 0.0
+    #: Why this engine: one line.
+    engine_reason: str = ""
 
     @property
     def suspects(self):
@@ -101,6 +93,7 @@ class LocateResult:
         return json_ready({
             "schema": SCHEMA_VERSION, "kind": "locate", "passed": self.passed,
             "verdict": self.verdict, "advice": self.advice, "engine": self.engine,
+            "engine_reason": self.engine_reason, "compile_seconds": self.compile_seconds,
             "parameters": self.layout.size, "evaluations": self.evaluations,
             "full_check_evaluations": self.full_check_evaluations,
             "seconds": self.seconds, "repeats": self.repeats,
@@ -129,7 +122,11 @@ class LocateResult:
         lines = [f"fastcheck.locate {word}: {self.verdict}: {self.advice}",
                  f"  {self.evaluations} cost evaluations in {self.seconds:.3g} s, engine "
                  f"{self.engine}: {100 * self.evaluations / (2 * P):.3g}% of the full "
-                 f"check's {2 * P} over {P} parameters"]
+                 f"check's {2 * P} over {P} parameters"
+                 + (f" (and {self.compile_seconds:.3g} s compiling)"
+                    if self.compile_seconds >= 0.01 else "")]
+        if self.engine_reason:
+            lines.append(f"  engine: {self.engine_reason}")
         directions = [t for t in self.tested if t.outcome != "checked"]
         small = [t.name for t in self.tested if t.outcome == "checked"]
         if directions:
@@ -148,12 +145,12 @@ class LocateResult:
                          f"coordinates failed together, bisection stopped: {block.stop}); "
                          "its worst confirmed coordinates are listed below")
         if self.located:
-            lines.append(f"  located: {len(self.located)} coordinates confirmed wrong"
-                         + (f" (the {REPORT_LOCATED} worst shown)"
+            lines.append(f"  located: {count_words(len(self.located), 'coordinate')} confirmed "
+                         "wrong" + (f" (the {REPORT_LOCATED} worst shown)"
                             if len(self.located) > REPORT_LOCATED else ""))
             for t, index, g, e in self.located[:REPORT_LOCATED]:
-                lines.append(f"    {t}{format_index(index)}: gradient {g: .6e}, "
-                             f"estimate {e: .6e}")
+                lines.append(f"    {t}{format_index(index)}: gradient {g: .4e}, "
+                             f"estimate {e: .4e}")
         lines += [f"  note: {note}" for note in self.notes]
         lines.append("  tensors: " + ", ".join(
             f"{t.name} {t.outcome}" + (f" ({t.stop})" if t.stop not in ("", "exact") else "")

@@ -6,6 +6,7 @@ format the report and serialise to JSON, and decide nothing themselves.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,10 +15,31 @@ from ..runtime.memory import format_bytes
 from ..planning.methods import CENTRAL_METHOD
 from .html import report_html
 
-#: Bumped whenever ``to_dict()``'s keys change meaning.
-SCHEMA_VERSION = 2
+#: Bumped whenever ``to_dict()``'s keys change meaning. 3: a tensor's status may be
+#: "not checked" or "passed by directions" (was "ok" with "checked": 0); figures of a
+#: tensor with no checked coordinate are null; ``engine_reason``, ``located``.
+SCHEMA_VERSION = 3
 #: A report lists at most this many tensors (the worst); ``res.per_tensor`` has them all.
 REPORT_ROWS = 50
+#: A report lists at most this many located coordinates; ``res.located`` has them all.
+REPORT_LOCATED = 20
+
+
+class Located(NamedTuple):
+    """One coordinate confirmed wrong: its tensor, index, gradient and estimate.
+
+    Its repr shows 5 significant digits, like the report: the digits beyond
+    follow the BLAS kernels of the machine (the gradient's sums, and through J
+    the estimate's); the fields hold every digit."""
+
+    tensor: str
+    index: tuple
+    gradient: float
+    estimate: float
+
+    def __repr__(self):
+        return (f"Located(tensor={self.tensor!r}, index={self.index!r}, "
+                f"gradient={self.gradient:.5g}, estimate={self.estimate:.5g})")
 
 
 def json_ready(value):
@@ -65,7 +87,10 @@ class TensorRow:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def cells(self):
-        """The row as the report shows it: a string for each column of ``HEADER``."""
+        """The row as the report shows it: a string for each column of ``HEADER``
+        ("-" for the figures of a tensor with no coordinate checked)."""
+        if not self.checked:
+            return (self.name, str(self.shape), "0", "-", "-", "-", "-", self.status)
         return (self.name, str(self.shape), str(self.checked), f"{self.difference:.3e}",
                 f"{self.max_abs_error:.3e}", f"{self.name}{format_index(self.worst_index)}",
                 f"{self.detectable:.1e}", self.status)
@@ -75,11 +100,17 @@ class TensorRow:
                 "checked": self.checked, "difference": self.difference,
                 "max_abs_error": self.max_abs_error, "worst_index": list(self.worst_index),
                 "kinks": self.kinks, "difference_without_kinks": self.difference_without_kinks,
-                "detectable": self.detectable, "status": self.status}
+                "detectable": self.detectable if self.checked else None,
+                "status": self.status}
 
 
-#: The statuses a tensor can have, by code (``TensorTable.status``).
-STATUSES = ("ok", "kinks", "unsure", "WRONG")
+#: The statuses a tensor can have, by code (``TensorTable.status``): the last two
+#: are those of tensors with no coordinate checked.
+STATUSES = ("ok", "kinks", "unsure", "WRONG", "not checked", "passed by directions")
+#: How a report ranks them, worst first: WRONG, unsure, then the agreeing, then the
+#: tensors only screened, then those not checked at all.
+RANK = {"WRONG": 0, "unsure": 1, "ok": 2, "kinks": 2, "passed by directions": 3,
+        "not checked": 4}
 
 
 class TensorTable(Sequence):
@@ -112,7 +143,7 @@ class TensorTable(Sequence):
         shape = self.shapes[k]
         if not self.checked[k]:
             return TensorRow(self.names[k], shape, 0, float("nan"), float("nan"), (),
-                             status=STATUSES[self.status[k]])
+                             detectable=float("nan"), status=STATUSES[self.status[k]])
         kinks = int(self.kinks[k])
         return TensorRow(self.names[k], shape, int(self.checked[k]), float(self.difference[k]),
                          float(self.max_abs_error[k]),
@@ -137,15 +168,29 @@ class TensorTable(Sequence):
         return report_html([f"{len(self)} tensors, the worst first"],
                            *table_rows(self, REPORT_ROWS))
 
+    def with_status(self, positions, status):
+        """A copy whose tensors at ``positions`` have the status ``status``."""
+        codes = self.status.copy()
+        codes[np.asarray(positions, dtype=np.int64)] = STATUSES.index(status)
+        return TensorTable(self.names, self.shapes, self.checked, self.difference,
+                           self.max_abs_error, self.worst, self.kinks, self.clean,
+                           self.detectable, codes)
+
+    def counts(self):
+        """{status: number of tensors} for the statuses present, in ``STATUSES`` order."""
+        counts = np.bincount(self.status, minlength=len(STATUSES))
+        return {STATUSES[code]: int(counts[code]) for code in range(len(STATUSES))
+                if counts[code]}
+
     def named(self, status):
         """The names of the tensors whose status is ``status``, in layout order."""
         return [self.names[k] for k in np.flatnonzero(self.status == STATUSES.index(status))]
 
     def worst_first(self):
         """Positions (T,) of the tensors, the worst first: WRONG, then unsure, then the
-        rest, each by difference, largest first; tensors not checked last."""
-        rank = np.where(self.status == STATUSES.index("WRONG"), 0,
-                        np.where(self.status == STATUSES.index("unsure"), 1, 2))
+        rest, each by difference, largest first; tensors passed by directions, then
+        tensors not checked, last (``RANK``)."""
+        rank = np.array([RANK[word] for word in STATUSES])[self.status]
         difference = np.where(np.isnan(self.difference), -np.inf, self.difference)
         return np.lexsort((-difference, rank))
 
@@ -200,6 +245,10 @@ class CheckResult(Judged):
     #: Seconds of ``compile_seconds`` that ran beside the check (counted in
     #: ``seconds`` too, since the check ran meanwhile); the rest it waited for.
     compile_beside: float = 0.0
+    #: The coordinates judged wrong, worst (largest |gradient - estimate|) first.
+    located: list = field(default_factory=list, repr=False)
+    #: Why this engine and route: one line (empty where nobody said).
+    engine_reason: str = ""
 
     @property
     def gradapprox(self):
@@ -239,6 +288,7 @@ class CheckResult(Judged):
             "kinks": [[name, list(index)] for name, index in self.kinks],
             "difference_without_kinks": self.difference_without_kinks,
             "depends_on_kinks": self.depends_on_kinks,
+            "located": located_dicts(self.located), "engine_reason": self.engine_reason,
             "notes": list(self.notes),
         })
 
@@ -271,6 +321,8 @@ class DirectionsResult(Judged):
     notes: list = field(default_factory=list, repr=False)
     method: str = CENTRAL_METHOD.name
     engine: str = "directions"
+    compile_seconds: float = 0.0
+    engine_reason: str = ""
 
     def to_dict(self):
         """A JSON-ready summary (NaN becomes None)."""
@@ -278,6 +330,7 @@ class DirectionsResult(Judged):
             "schema": SCHEMA_VERSION, "kind": "directions",
             "difference": self.difference, "passed": self.passed,
             "threshold": self.threshold, "method": self.method, "engine": self.engine,
+            "engine_reason": self.engine_reason, "compile_seconds": self.compile_seconds,
             "parameters": self.layout.size, "evaluations": self.evaluations,
             "seconds": self.seconds, "verdict": self.verdict, "advice": self.advice,
             "notes": list(self.notes),
@@ -333,21 +386,57 @@ def took_engines(res, estimates):
                    notes=list(res.notes) + list(estimates.notes))
 
 
+def headline(res):
+    """The report's first line, in words that agree with the verdict:
+    "fastcheck PASSED: difference = 1.2e-08 (< threshold 1e-07)"; a difference at
+    or above the threshold beside PASSED (or below it beside FAILED) says why
+    the verdict went the other way; a check that left tensors unchecked says
+    how many of how many it checked."""
+    word = "PASSED" if res.passed else "FAILED"
+    below = res.difference < res.threshold
+    said = f"difference = {res.difference:.6e}"
+    if res.passed == below or not np.isfinite(res.difference):
+        said += f" ({'<' if below else '>='} threshold {res.threshold:g})"
+    elif res.passed:
+        said += (f", above the threshold {res.threshold:g}, but every coordinate agrees "
+                 "within its error estimate" + (" or between the slopes at a kink"
+                                                if res.verdict == "kinks" else ""))
+    else:
+        said += (f", below the threshold {res.threshold:g}, but " +
+                 ("a coordinate is wrong beyond its error estimate" if res.verdict == "mistake"
+                  else "fastcheck cannot tell whether every gradient is right"))
+    table = getattr(res, "per_tensor", None)
+    scope = ""
+    if table is not None and len(table):
+        counts = table.counts()
+        checked = len(table) - counts.get("not checked", 0) - counts.get(
+            "passed by directions", 0)
+        if checked < len(table):
+            scope = f" for {count_words(checked, 'tensor')} of {len(table)}" + "".join(
+                f", {counts[w]} {w}" for w in ("passed by directions", "not checked")
+                if counts.get(w))
+    return f"fastcheck {word}{scope}: {said}"
+
+
+def count_words(n, noun):
+    """'1 coordinate', '3 coordinates'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _head(res, visited, step, scratch_bytes=0, compile_seconds=0.0):
     """The report's first lines: the verdict, the settings, the advice, the notes."""
-    verdict = "PASSED" if res.passed else "FAILED"
+    reason = getattr(res, "engine_reason", "")
     beside = getattr(res, "compile_beside", 0.0)
     waited = compile_seconds - beside
     return [
-        f"fastcheck {verdict}: difference = {res.difference:.6e} "
-        f"({'<' if res.difference < res.threshold else '>='} threshold {res.threshold:g})",
+        headline(res),
         f"  {visited}, {engines_text(getattr(res, 'engines', {}), res.engine, beside)}, "
         f"method {res.method}, eps {step}, "
         f"{res.evaluations} cost evaluations in {res.seconds:.3g} s"
         + (f", scratch {format_bytes(scratch_bytes)}" if scratch_bytes else "")
-        + (f" (and {waited:.3g} s compiling the cost)" if waited > 0 else ""),
+        + (f" (and {waited:.3g} s compiling)" if waited >= 0.01 else ""),
         f"  verdict: {res.verdict}: {res.advice}",
-    ] + [f"  note: {note}" for note in res.notes]
+    ] + ([f"  engine: {reason}"] if reason else []) + [f"  note: {note}" for note in res.notes]
 
 
 def report_head(res):
@@ -360,16 +449,34 @@ def report_head(res):
     lines = lines[:3]
     if res.suspects:
         lines.append(f"  wrong gradient in: {', '.join(res.suspects)}")
+    lines += located_lines(res.located)
     if res.kinks:
         shown = ", ".join(name + format_index(index) for name, index in res.kinks[:8])
         more = f" and {len(res.kinks) - 8} more" if len(res.kinks) > 8 else ""
         how = ("the gradient was judged against the left and right slopes there"
                if res.depends_on_kinks else "the estimates there agree with the gradient anyway")
-        lines.append(f"  kinks: {len(res.kinks)} coordinates whose steps cross a kink: "
+        lines.append(f"  kinks: {count_words(len(res.kinks), 'coordinate')} whose steps cross a "
+                     "kink: "
                      f"{shown}{more}")
         lines.append(f"    difference without them = {res.difference_without_kinks:.6e}; "
                      f"{how}")
     return lines + notes
+
+
+def located_lines(located):
+    """The report's lines listing ``located`` (``Located`` rows, worst first), at
+    most ``REPORT_LOCATED`` of them."""
+    if not located:
+        return []
+    more = f" (the {REPORT_LOCATED} worst shown)" if len(located) > REPORT_LOCATED else ""
+    return [f"  located: {count_words(len(located), 'coordinate')} wrong{more}"] + [
+        f"    {t}{format_index(index)}: gradient {g: .4e}, estimate {e: .4e}"
+        for t, index, g, e in located[:REPORT_LOCATED]]
+
+
+def located_dicts(located):
+    """``located`` for JSON: [tensor, index, gradient, estimate] each."""
+    return [[t, list(i), float(g), float(e)] for t, i, g, e in located]
 
 
 def format_report(res):
@@ -396,14 +503,12 @@ def format_report(res):
 
 def _count_statuses(rows, shown):
     """'12 WRONG, 3 ok, 5 not checked': the statuses of the rows of ``rows`` (a
-    ``TensorTable``) not at positions ``shown``, in words."""
+    ``TensorTable``) not at positions ``shown``, in words, worst first."""
     rest = np.ones(len(rows), dtype=bool)
     rest[np.asarray(shown, dtype=np.int64)] = False
-    unchecked = rest & (rows.checked == 0)
-    counts = np.bincount(rows.status[rest & ~unchecked], minlength=len(STATUSES))
-    pairs = [(STATUSES[code], int(counts[code])) for code in reversed(range(len(STATUSES)))]
-    pairs.append(("not checked", int(unchecked.sum())))
-    return ", ".join(f"{count} {status}" for status, count in pairs if count)
+    counts = np.bincount(rows.status[rest], minlength=len(STATUSES))
+    order = sorted(range(len(STATUSES)), key=lambda code: (RANK[STATUSES[code]], -code))
+    return ", ".join(f"{int(counts[code])} {STATUSES[code]}" for code in order if counts[code])
 
 
 def table_rows(table, limit):
@@ -413,7 +518,7 @@ def table_rows(table, limit):
     shown = order[:limit]
     rows = [table[int(k)] for k in shown]
     cells = [row.cells() for row in rows]
-    marked = [k for k, row in enumerate(rows) if row.status == STATUSES[-1]]
+    marked = [k for k, row in enumerate(rows) if row.status == "WRONG"]
     footer = None
     if len(table) > limit:
         footer = (f"the {limit} worst of {len(table)} tensors; the other "

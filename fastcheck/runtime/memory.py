@@ -190,3 +190,14 @@ def ensure_fits(needed, what):
             f"{format_bytes(free)} is available; check a sample (sample=10_000), use "
             "fewer threads (each holds a copy of theta), or the layered engine for models")
 
+
+
+def ran_out(exc, what="the check"):
+    """The ``MemoryBudgetError`` for a ``MemoryError`` raised inside ``what``: an
+    allocation no budget foresaw (a temporary of the cost or of NumPy) did not
+    fit. Said in the budget's terms, with what this process may still allocate."""
+    return MemoryBudgetError(
+        f"{what} ran out of memory ({str(exc) or 'MemoryError'}); this process may allocate "
+        f"about {format_bytes(available_bytes())} more (free memory, ulimit -v and -d, the "
+        "container's limit). Check a sample (sample=10_000) or fewer tensors (only=), use "
+        "fewer threads, or give the process more memory")

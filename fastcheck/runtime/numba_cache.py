@@ -17,6 +17,11 @@ Numba handle damaged files itself one day, the wrappers simply never fire.
 The wrappers apply to every cached Numba function in the process, the user's
 own compiled costs included.
 
+A cache file is read only if it and its directory are this user's (or root's)
+and nobody else can write them (``owned``): a pickled index planted by another
+user in a shared directory would otherwise run as whoever loads it. Such a
+directory is neither read nor written, with one ``UnsafeCacheWarning`` naming it.
+
 A cache that cannot be written is not an error either: with no writable place
 for it (a read-only install and an unwritable HOME, where Numba raised
 "no locator available" while fastcheck's kernels were defined at import) the
@@ -34,6 +39,8 @@ import warnings
 
 from numba.core import caching, dispatcher
 
+from . import owned
+
 _MARK = "_fastcheck_recovers"
 
 
@@ -46,6 +53,10 @@ READERS = {
     "_load_index": (lambda self: self._index_path, dict),  # no overloads
     "_load_data": (lambda self, name: self._data_path(name), lambda: None),  # no data
 }
+
+
+class UnsafeCacheWarning(RuntimeWarning):
+    """A cache directory or file another user could write was not read from."""
 
 
 class CacheUnavailableWarning(RuntimeWarning):
@@ -107,9 +118,12 @@ def _enabling(enable_caching):
 
 
 def _saving(save_overload):
-    """``Cache.save_overload`` that warns, once, when the cache cannot be written."""
+    """``Cache.save_overload`` that warns, once, when the cache cannot be written,
+    and writes nothing where it would not read (a directory another user can write)."""
     @functools.wraps(save_overload)
     def save(self, sig, data):
+        if _refused(self.cache_path):
+            return
         try:
             save_overload(self, sig, data)
         except OSError as exc:
@@ -127,6 +141,9 @@ def _recovering(reader, path_of, miss):
     ``path_of(self, *args)`` is the file it reads."""
     @functools.wraps(reader)
     def read(self, *args):
+        path = path_of(self, *args)
+        if _refused(os.path.dirname(os.path.abspath(path)), path):
+            return miss()
         try:
             return reader(self, *args)
         except OSError:
@@ -137,6 +154,24 @@ def _recovering(reader, path_of, miss):
 
     setattr(read, _MARK, True)
     return read
+
+
+def _refused(folder, path=None):
+    """True if nothing is read from or written to the cache directory ``folder``
+    (or its file ``path``): it may hold another user's writing (``owned.unsafe``).
+    Warns once per directory."""
+    for where in (folder, path):
+        reason = None if where is None else owned.unsafe(where)
+        if reason is not None:
+            break
+    else:
+        return False
+    warn_once(("unsafe", folder), f"fastcheck: nothing is read from the cache in {folder}: "
+              f"{where} is not safe to load ({reason}), and a planted cache file runs code "
+              "when it is loaded. Compiled functions are kept in memory for this run. Point "
+              "FASTCHECK_CACHE_DIR (and NUMBA_CACHE_DIR) to a directory of your own, or "
+              f"run `chmod go-w {folder}` if it is yours", UnsafeCacheWarning, stacklevel=5)
+    return True
 
 
 def _discard(path, exc):

@@ -3,9 +3,9 @@
 Inputs are numbers the engines produced (estimates, kink flags, one-sided
 slopes at the coordinates that needed a closer look, the steps, J(theta));
 outputs are the relative differences, each coordinate's error estimate and
-judgement, the per-tensor statuses ("ok", "kinks", "unsure", "WRONG"), the
-overall verdict ("pass", "kinks", "unsure", "mistake") and the advice and
-notes a report carries. Nothing here estimates anything; the results it
+judgement, the per-tensor statuses ("ok", "kinks", "unsure", "WRONG", "not
+checked", "passed by directions"), the overall verdict ("pass", "kinks",
+"unsure", "mistake") and the advice and notes a report carries. Nothing here estimates anything; the results it
 builds (``fastcheck.report``) hold its numbers and words and decide nothing.
 
 - ``norms``: norms and the seed's relative difference, per tensor too;
@@ -42,13 +42,21 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    largest gradient entry is added to every allowance, at first sight and in
    the closer look.
 6. A tensor whose largest allowance (its "detectable" error) is above
-   ``rules.BLIND`` of its largest gradient or estimate entry, and above
-   ``BLIND_FLOOR`` of the largest of the whole check, is "unsure", never
-   "ok": an error of the gradient's own size could hide in it.
+   ``rules.BLIND`` of its largest gradient or estimate entry is "unsure",
+   never "ok", whatever the other tensors hold: an error of the gradient's
+   own size could hide in it. The one waiver: a gradient that says 0 (every
+   entry below ``BLIND`` of the detectable) where the detectable is below
+   ``BLIND_FLOOR`` of the largest entry of the whole check (a bias before a
+   batchnorm).
+7. A tensor none of whose coordinates was compared is "not checked" (left
+   out by only/exclude, or not sampled), or for ``locate``, "passed by
+   directions"; never "ok".
 """
 
 from .coordinates import judge, judge_naive
 from .directions import judge_directions
+from .inputs import unknown_key_notes
+from .words import engine_reason
 from .locate import judge_located, trial_threshold
 from .norms import relative_difference
 from .precision import (gradient_precision, gradient_rounding, measured_noise, precision_notes,
@@ -60,4 +68,4 @@ __all__ = ["CONSISTENT", "SMOOTH", "KINK", "MISTAKE", "UNRESOLVED", "DEFAULT_THR
            "PROBE_SECONDS", "first_look", "gradient_precision", "gradient_rounding",
            "judge", "judge_directions", "judge_located", "judge_naive", "judge_probes",
            "measured_noise", "precision_notes", "relative_difference", "resolve_threshold",
-           "step_notes", "trial_threshold"]
+           "step_notes", "trial_threshold", "unknown_key_notes", "engine_reason"]

@@ -31,4 +31,6 @@ def judge_directions(*, layout, expected, estimate, h, noise, threshold, evaluat
         advice={"mistake": DIRECTIONS_MISTAKE, "unsure": DIRECTIONS_UNSURE}.get(
             verdict, ADVICE[verdict]),
         layout=layout, expected=expected, estimate=estimate, errors=errors, h=h,
-        evaluations=evaluations, seconds=seconds, notes=notes)
+        evaluations=evaluations, seconds=seconds, notes=notes,
+        engine_reason="directions: the cost is evaluated as it is, twice per direction "
+                      "(nothing to compile for a handful of evaluations)")

@@ -6,10 +6,11 @@ estimate and closer look, calls it wrong; a tensor that failed its trials
 with no coordinate confirmed makes the verdict "unsure".
 """
 
+import dataclasses
+
 import numpy as np
 
-from ..report.locate import Located, LocateResult
-from .rules import MISTAKE
+from ..report.locate import LocateResult
 from .words import ADVICE
 
 #: A trial's residual on correct code stays within this many ulps of max(1, |J|)
@@ -24,7 +25,7 @@ def trial_threshold(value_eps, j0):
 
 
 def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, tau, h, tensors,
-                  evaluations, seconds, engine):
+                  evaluations, seconds, engine, compile_seconds=0.0, engine_reason=""):
     """The ``LocateResult`` of a search and its confirming ``CheckResult``.
 
     mistake: the coordinate check confirmed a wrong coordinate. unsure: a
@@ -33,12 +34,7 @@ def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, ta
     tests were ambiguous or the confirming check judged at kinks. pass: all
     tensors passed their directions, and every candidate its coordinate check.
     """
-    idx, judgement = confirmed.indices, confirmed.judgement
-    wrong = idx[judgement == MISTAKE]
-    grad, approx = confirmed.grad_flat[wrong], confirmed.gradapprox_flat[wrong]
-    order = np.argsort(-np.abs(grad - approx), kind="stable")
-    located = [Located(*layout.locate(int(i)), float(g), float(e))
-               for i, g, e in zip(wrong[order], grad[order], approx[order])]
+    located = confirmed.located
     blamed = {loc.tensor for loc in located}
     unlocated = [t.name for t in tested if t.outcome == "failed" and t.name not in blamed]
     # The confirming check visits candidates only: its count of unvisited tensors says nothing.
@@ -55,6 +51,15 @@ def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, ta
     skipped = len(layout.names) - len(tensors)
     if skipped:
         notes.append(f"{skipped} tensors were left out by only/exclude and not tested")
+    # A tensor that passed its directions and had no candidate to confirm was screened,
+    # not compared coordinate by coordinate: say so rather than "ok" (or "not checked").
+    screened = [k for k, t in enumerate(layout.names)
+                if t in {t.name for t in tested if t.outcome == "pass"}
+                and not confirmed.per_tensor.checked[k]]
+    if screened:
+        confirmed = dataclasses.replace(
+            confirmed, per_tensor=confirmed.per_tensor.with_status(screened,
+                                                                   "passed by directions"))
     per_test = 2.0 ** -repeats
     used = np.concatenate([h[layout.offsets[k]:layout.offsets[k + 1]] for k in tensors])
     return LocateResult(
@@ -62,4 +67,5 @@ def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, ta
         layout=layout, located=located, blocks=blocks, tested=tested, check=confirmed,
         repeats=repeats, miss_probability=min(1.0, clean_tests * per_test),
         miss_per_test=per_test, detectable=float(tau / used.min()), evaluations=int(evaluations),
-        seconds=float(seconds), engine=engine, notes=notes)
+        seconds=float(seconds), engine=engine, notes=notes,
+        compile_seconds=float(compile_seconds), engine_reason=engine_reason)

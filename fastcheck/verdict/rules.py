@@ -24,12 +24,13 @@ COMPLEX_ULPS = 1000
 PROBE_SECONDS = 2.0
 PROBE_MAX = 20_000
 PROBE_PER_TENSOR = 64
-#: A tensor whose detectable error exceeds this fraction of its largest entry...
+#: A tensor whose detectable error exceeds this fraction of its largest entry
+#: could not have shown its error: "unsure"...
 BLIND = 0.1
-#: ...and this fraction of the check's largest entry, could not have shown its
-#: error: "unsure". (A correct float32 batchnorm's bias before the batchnorm,
-#: whose true gradient is 0, is known to 2e-3 of the largest gradient by
-#: Richardson's estimates: "ok".)
+#: ...unless its gradient says 0 and the detectable error is below this fraction
+#: of the check's largest entry. (A correct float32 batchnorm's bias before the
+#: batchnorm, whose true gradient is 0, is known to 2e-3 of the largest gradient
+#: by Richardson's estimates: "ok".)
 BLIND_FLOOR = 1e-2
 
 #: Coordinate judgements (``CheckResult.judgement``).
@@ -65,7 +66,8 @@ def probe_order(tensor, grad, approx, allowed):
     order to look closer at them: worst first within each tensor, the tensors
     taking turns, so a budget that runs out still leaves every tensor examined;
     at most ``PROBE_PER_TENSOR`` of each tensor."""
-    excess = np.abs(grad - approx) / allowed
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: both underflowed to 0
+        excess = np.abs(grad - approx) / allowed
     bad = np.flatnonzero(excess > 1.0)
     if bad.size == 0:
         return bad

@@ -33,3 +33,29 @@ def listed(items):
     count of the rest."""
     shown = ", ".join(items[:NOTE_NAMES])
     return shown + (f" and {len(items) - NOTE_NAMES} more" if len(items) > NOTE_NAMES else "")
+
+
+def engine_reason(kind, asked, jit, chosen, compile_seconds, notes):
+    """One line: why a check of a ``kind`` cost ("Python cost", "jit cost",
+    "built-in model") ran on engine ``chosen`` when ``asked`` (``engine=``) and
+    ``jit`` were given; ``compile_seconds`` its compiling, ``notes`` the engine
+    choice's lines (a refusal to compile says why)."""
+    if chosen == "layered":
+        return ("layered: a built-in model; its engine recomputes only the layers a "
+                "perturbation changes")
+    if asked != "auto":
+        return f"{chosen}: asked for with engine={asked!r}"
+    if jit is False:
+        return "python: jit=False runs the cost as it is"
+    if jit in (True, "trace"):
+        return f"{chosen}: jit={jit!r} compiles the cost"
+    if kind != "Python cost":
+        return f"{chosen}: the engine a {kind} runs on"
+    # A refusal to compile says why; the notes on a close call, whose figures are
+    # timings, stay notes (a report's reason is the same on a loaded machine).
+    said = next((note for note in notes if note.startswith("ran in Python:")), None)
+    if chosen == "generic":
+        return "generic: " + (said or ("the cost was compiled before (cache)" if
+                                       compile_seconds < 0.01 else
+                                       "compiling the cost was predicted to pay for itself"))
+    return "python: " + (said or "the check was predicted to be short: compiling would not pay")
