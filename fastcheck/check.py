@@ -17,6 +17,7 @@ from .drivers import pool as process_pool
 from .runtime.blas import single_threaded_blas
 from .runtime.memory import ran_out
 from .planning.sampling import validate_seed
+from .report.result import took_engines
 
 
 def prepare(cost, params, grads, args):
@@ -132,11 +133,16 @@ def held(adapter, complex_step=False):
     """What every check of ``adapter``'s cost runs inside: BLAS on one thread
     (``runtime.blas``: the fastest for a check's forward passes, loaded or
     not), and the cost evaluated at theta last (``costs.base.left_at_theta``).
-    An allocation that does not fit, anywhere inside, is a ``MemoryBudgetError``
-    (``runtime.memory.ran_out``), never NumPy's bare ``MemoryError``."""
+    A compile still running beside the check is stopped when it ends, whichever
+    driver ran it. An allocation that does not fit, anywhere inside, is a
+    ``MemoryBudgetError`` (``runtime.memory.ran_out``), never NumPy's bare
+    ``MemoryError``."""
     try:
         with single_threaded_blas(compiled=False), left_at_theta(adapter, complex_step):
-            yield
+            try:
+                yield
+            finally:
+                adapter.cancel_pending()
     except MemoryError as exc:
         raise ran_out(exc) from None
     except Exception as exc:
@@ -169,7 +175,10 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
     already few: a kink left unexamined there would be "unsure"). A long Python
     check runs on every core (``drivers.pool``) unless the options say otherwise.
     """
-    pool, note = process_pool.chosen(plan, client=client, workers=workers, threads=threads)
+    # A cost compiling beside the check moves to the compiled engine here, on
+    # the local driver: the pool's workers are for costs that stay in Python.
+    pool, note = ((0, None) if adapter.compiling() else
+                  process_pool.chosen(plan, client=client, workers=workers, threads=threads))
     if note is not None:
         plan = plan._replace(notes=plan.notes + (note,))
     runs = (process_pool.session(adapter, plan, workers=pool, progress=progress) if pool else
@@ -184,7 +193,7 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
             slopes = runner.run("slopes", (plan.idx[order], plan.h_real[order]),
                                 deadline=deadline)
     seconds = time.perf_counter() - start - plan.compile_seconds
-    return V.judge(plan, estimates, slopes, seconds=seconds)
+    return took_engines(V.judge(plan, estimates, slopes, seconds=seconds), estimates)
 
 
 def validate_options(method, progress, threads, client, workers, seed):

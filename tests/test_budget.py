@@ -1,12 +1,14 @@
 """The compile budget (``fastcheck.compiler.budget``): a compile that takes too long or
 too much memory is stopped in its child process and refused with the reason."""
 
+import os
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from fastcheck.compiler import budget
+from fastcheck.compiler import budget, compile_cost
 from fastcheck.errors import CompileError, OptionError
 
 
@@ -67,3 +69,34 @@ def test_a_bad_limit_is_refused_by_name(monkeypatch, value):
     monkeypatch.setenv("FASTCHECK_COMPILE_SECONDS", value)
     with pytest.raises(OptionError, match="FASTCHECK_COMPILE_SECONDS"):
         budget.limits()
+
+
+def _no_fork(*args, **kwargs):
+    raise AssertionError("fastcheck forked a process that runs threads")
+
+
+def test_a_process_running_threads_compiles_without_forking(monkeypatch, tmp_path):
+    """JAX, PyTorch (and Numba's own workers) run threads: forking such a process
+    can deadlock the copy, so the budget's child is a fresh interpreter."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    monkeypatch.setattr(os, "fork", _no_fork)
+    monkeypatch.setattr(os, "forkpty", _no_fork)
+    try:
+        # A constant no other run has compiled: a cold compile, in the child.
+        scale = float(np.random.default_rng().integers(1, 2**40))
+
+        def cost(params, X):
+            return np.sum(np.tanh(params["W"] @ X)) * scale
+
+        W, X = np.ones((3, 4)) / 7, np.arange(8.0).reshape(4, 2)
+        children = []
+        start = budget.start
+        monkeypatch.setattr(budget, "start", lambda *a, **k: children.append(1) or start(*a, **k))
+        cc = compile_cost(cost, ["W"], [W.shape], (X,))
+    finally:
+        stop.set()
+    assert children and not cc.cached  # compiled by a child, then loaded here
+    assert cc.function(W.ravel().copy(), cc.fdata, cc.idata) == pytest.approx(cost({"W": W}, X))
+

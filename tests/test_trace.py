@@ -247,9 +247,6 @@ def test_escape_refused_with_line(func, marker, cause):
 def test_escape_under_auto_runs_in_python_with_note(monkeypatch):
     """jit=None: the source compiler refuses the object, tracing refuses the branch:
     the check runs in Python and its note names both lines."""
-    # Compiling is predicted to be free, so "auto" tries both compilers.
-    monkeypatch.setattr("fastcheck.compiler.timing.predict", lambda size: 0.0)
-    monkeypatch.setattr("fastcheck.costs.python.TRACE_COMPILE_SECONDS", 0.0)
     params, X = _escape_args()
 
     class Net:
@@ -259,8 +256,12 @@ def test_escape_under_auto_runs_in_python_with_note(monkeypatch):
     net = Net()
     cost = lambda p, X: net.forward(p["W"], X)  # noqa: E731
     ref = fc.check(cost, params, {"W": np.zeros((3, 3))}, X, jit=False)
+    # The source compiler's refusal (in a child) is remembered for this function:
+    # the default check then traces before its first block, and is refused there.
+    with pytest.raises(CompileError):
+        fc.check(cost, params, {"W": ref.gradapprox_flat.reshape(3, 3)}, X, jit=True)
     res = fc.check(cost, params, {"W": ref.gradapprox_flat.reshape(3, 3)}, X)
-    assert res.engine == "python" and res.passed
+    assert res.engine == "python" and res.passed and res.engines == {"python": 9}
     assert len(res.notes) == 1 and res.notes[0].startswith("ran in Python: ")
     assert "ESCAPE-IF" in res.notes[0] and "tracing it: " in res.notes[0]
 

@@ -342,3 +342,32 @@ def test_softmax_layer_with_keepdims_compiles():
     res = run("softmax", jit=True)
     assert res.engine == "generic" and res.passed
 
+
+
+def test_a_compiled_layer_that_blows_up_numba_stops_within_the_budget(monkeypatch):
+    """The Coursera RNN's forward appends tuples holding the parameters dict to a
+    list, which sends Numba's type inference into minutes and gigabytes: with
+    jit=True check_vjp's generated J compiles under fc.check's budget, and the
+    refusal says why (the detail too)."""
+    import time
+
+    import coursecode
+    from fastcheck.errors import CompileError
+
+    monkeypatch.setenv("FASTCHECK_COMPILE_SECONDS", "3")
+    rng = np.random.default_rng(8)
+    n_x, n_a, n_y, m, T = 3, 5, 2, 4, 4
+    inputs = {"Wax": rng.standard_normal((n_a, n_x)), "Waa": rng.standard_normal((n_a, n_a)),
+              "Wya": rng.standard_normal((n_y, n_a)), "ba": rng.standard_normal((n_a, 1)),
+              "by": rng.standard_normal(m)}  # a 1-D bias: only a literal dict types
+    x, a0 = rng.standard_normal((n_x, m, T)), rng.standard_normal((n_a, m))
+
+    def layer(inputs, x, a0):
+        return coursecode.rnn_forward(x, a0, inputs)[0]
+
+    tick = time.perf_counter()
+    with pytest.raises(CompileError, match="FASTCHECK_COMPILE_SECONDS") as info:
+        fc.check_vjp(layer, inputs, lambda dout: [np.zeros_like(v) for v in inputs.values()],
+                     x, a0, jit=True)
+    assert time.perf_counter() - tick < 120  # 3 s of CPU, on a loaded machine
+    assert info.value.detail

@@ -16,12 +16,11 @@ the record (``traceops``: what that code calls).
 
 Both compilers hand their generated module to one compile step
 (``generated``): ``cache`` keys it with one key function, ``store`` writes it
-to disk, ``memo`` keeps it in memory, ``budget`` bounds a cold compile,
-``timing`` records how long compiles take, ``diagnose`` turns Numba's errors
-into one line. ``route`` decides which compiler compiles a cost and ``trust``
+to disk, ``memo`` keeps it in memory, ``budget`` bounds a cold compile in a
+fresh interpreter, ``diagnose`` turns Numba's errors into one line. ``route`` decides which compiler compiles a cost and ``trust``
 compares the compiled cost with the Python one before it is used.
 """
 
-from .build import CompiledCost, compile_cost, is_cached, outlook
+from .build import CompiledCost, compile_cost, is_cached
 
-__all__ = ["CompiledCost", "compile_cost", "is_cached", "outlook"]
+__all__ = ["CompiledCost", "compile_cost", "is_cached"]

@@ -1,28 +1,38 @@
-"""Bounded compiles: a cold compile runs first in a forked child under a time and memory budget.
+"""Bounded compiles: a cold compile runs in a fresh interpreter under a time and memory budget.
 
 Some code sends Numba's type inference into minutes and tens of gigabytes
 (a loop that appends tuples holding a dict to a list, as the Coursera
 ``rnn_forward`` does), and a compile cannot be interrupted from Python once it
 has started. So the compile step (``generated``) compiles a cost that is not
-in Numba's disk cache, from source or traced, in a forked copy of this
-process first, with its address space capped and a deadline. A child that
-compiles writes Numba's disk cache, and the parent only loads it; a child
-that fails hands its ``CompileError`` back (Numba's text as the cause). A
-child over its budget is killed, and the compile is refused with the reason.
+in Numba's disk cache, from source or traced, in a child process first, with
+its address space capped and a deadline. A child that compiles writes Numba's
+disk cache, and the parent only loads it; a child that fails hands its
+``CompileError`` back (Numba's text in ``detail``). A child over its budget is
+killed, and the compile is refused with the reason.
 
-Where ``os.fork`` does not exist (Windows) compiles run in-process, unbounded.
+The child is a fresh interpreter (``subprocess``, never ``os.fork``): a process
+that runs threads (JAX's, PyTorch's, Numba's own workers, a check's thread)
+cannot be forked safely. The task reaches it pickled by Numba's copy of
+cloudpickle, so the cost's own functions travel by value where they cannot be
+imported (``__main__``, exec'd code). Starting it costs an interpreter and
+``import fastcheck`` (about half a second; ``benchmarks/test_bench_defaults.py``
+measures it). A ``Child`` can be polled, so a check runs on in Python while
+it compiles (``route.Pending``).
+
+Where ``resource`` limits do not exist (not Linux) compiles run in-process,
+unbounded.
 """
 
 import json
 import os
 import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import time
-import warnings
 
-from numba.core.compiler_lock import global_compiler_lock
+from numba import cloudpickle
 
 from .. import errors
 from ..errors import CompileError, OptionError
@@ -35,7 +45,14 @@ SECONDS = 600.0
 WALL_FACTOR = 10
 #: Bytes of address space a compile may add (``FASTCHECK_COMPILE_MEMORY``, bytes).
 MEMORY = 4 * 2**30
+#: The niceness added to a compile that runs beside a check (``start(background=True)``):
+#: the check's own evaluations keep most of their core on a loaded machine, while
+#: the compile still gets about a third of a core's share (10 starved it at load 8).
+BACKGROUND_NICE = 5
 _POLL = 0.05
+# Exit statuses of the child: compiled; a CompileError (in the report); out of memory;
+# anything else (not the compile's fault: the parent compiles in-process).
+_OK, _REFUSED, _MEMORY, _OTHER = 0, 1, 3, 4
 
 
 def limits():
@@ -56,7 +73,7 @@ def limits():
 
 
 def supported():
-    return hasattr(os, "fork") and sys.platform.startswith("linux")
+    return sys.platform.startswith("linux")
 
 
 def _address_space():
@@ -65,87 +82,140 @@ def _address_space():
         return int(handle.read().split()[0]) * resource.getpagesize()
 
 
-def over_budget(compile_once, seconds=None, memory=None):
-    """Run ``compile_once()`` in a forked child; None if it compiled, else the reason.
+class Child:
+    """``task()`` running in a fresh interpreter under the budget.
 
-    ``compile_once`` compiles with Numba's disk cache on, so a child that
-    succeeds leaves the result for the parent to load. A ``CompileError`` in
-    the child is raised here, Numba's text of it in ``detail``.
+    ``done()`` polls it (killing it past its wall-clock deadline), ``result()``
+    waits for it: None if the task finished (or failed for a reason of its own,
+    not the compile's: the caller then compiles in-process), else the reason it
+    was stopped; a ``CompileError`` in the child is raised here, Numba's text in
+    ``detail``. ``kill()`` stops it; so does a Ctrl-C in ``result()``.
     """
-    default_seconds, default_memory = limits()
-    seconds = default_seconds if seconds is None else seconds
-    memory = default_memory if memory is None else memory
-    cap = _address_space() + memory
-    fd, report = tempfile.mkstemp(prefix="fastcheck-compile-", suffix=".json")
-    os.close(fd)
-    try:
-        return _run_child(compile_once, seconds, memory, cap, report)
-    finally:
-        os.unlink(report)
 
+    def __init__(self, task, seconds=None, memory=None, background=False):
+        default_seconds, default_memory = limits()
+        self.seconds = default_seconds if seconds is None else seconds
+        self.memory = default_memory if memory is None else memory
+        self.started = time.perf_counter()
+        self.deadline = time.monotonic() + WALL_FACTOR * self.seconds
+        fd, self._payload = tempfile.mkstemp(prefix="fastcheck-compile-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as handle:
+            cloudpickle.dump((task, self.seconds, self.memory,
+                              BACKGROUND_NICE if background else 0), handle)
+        self._report = self._payload[:-len(".pickle")] + ".json"
+        env = dict(os.environ)
+        # The child imports what the parent can: fastcheck and the user's modules.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from fastcheck.compiler.budget import child_main; "
+                                   "child_main()", self._payload, self._report],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, close_fds=True)
+        self._outcome = None
+        self._status = None
 
-def _run_child(compile_once, seconds, memory, cap, report):
-    # Forked while holding Numba's compiler lock, so that no other thread is
-    # half-way through a compile in the copy (it would never finish there).
-    with global_compiler_lock, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork with threads
-        pid = os.fork()
-    if pid == 0:  # the child: compile, report a CompileError, never return
-        code = 0
+    def done(self):
+        """True once the child has exited or was stopped at its deadline."""
+        if self._status is None:
+            status = self._process.poll()
+            if status is None and time.monotonic() > self.deadline:
+                self.kill()
+                status = "wall"
+            self._status = status
+            if status is not None:
+                self._cleanup()
+        return self._status is not None
+
+    def kill(self):
+        """Stop the child (nothing if it has exited)."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        if self._status is None:
+            self._status = "killed"
+            self._cleanup()
+
+    def result(self):
+        """Wait for the child; see the class."""
         try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-            used = resource.getrusage(resource.RUSAGE_SELF)
-            cpu = int(used.ru_utime + used.ru_stime + seconds) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
-            compile_once()
-        except CompileError as exc:
-            with open(report, "w", encoding="utf-8") as handle:
-                json.dump([type(exc).__name__, str(exc),
-                           exc.detail or str(exc.__cause__ or "")], handle)
-            code = 1
-        except MemoryError:
-            code = 3
-        except BaseException:  # not the compile's fault: the parent compiles in-process
-            code = 4
-        os._exit(code)
-    status = _wait(pid, time.monotonic() + WALL_FACTOR * seconds)
-    if status is None:
-        return (f"Numba was still compiling it after {WALL_FACTOR * seconds:.0f} s (ten "
-                "times the bound FASTCHECK_COMPILE_SECONDS, in wall time)")
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
-        return (f"Numba was still compiling it after {seconds:.0f} s of CPU time (the bound "
-                "FASTCHECK_COMPILE_SECONDS)")
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 4):
-        return None
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1:
-        with open(report, encoding="utf-8") as handle:
-            kind, message, cause = json.load(handle)
-        kind = getattr(errors, kind, CompileError)  # SignatureError stays one
-        error = (kind if issubclass(kind, CompileError) else CompileError)(message)
-        error.detail = cause  # Numba's full text, kept for whoever needs it
-        raise error from None
-    return (f"Numba ran out of the {memory / 2**30:.1f} GiB of memory a compile may use "
-            "(the bound FASTCHECK_COMPILE_MEMORY)")
+            while not self.done():
+                time.sleep(_POLL)
+        except BaseException:
+            self.kill()
+            raise
+        return self._interpret()
+
+    def _cleanup(self):
+        try:
+            with open(self._report, encoding="utf-8") as handle:
+                self._outcome = json.load(handle)
+        except (OSError, ValueError):
+            self._outcome = None
+        for path in (self._payload, self._report):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _interpret(self):
+        status, seconds = self._status, self.seconds
+        if status == "wall":
+            return (f"Numba was still compiling it after {WALL_FACTOR * seconds:.0f} s (ten "
+                    "times the bound FASTCHECK_COMPILE_SECONDS, in wall time)")
+        if status == "killed":
+            return "the compile was stopped"
+        if status in (-signal.SIGXCPU, -signal.SIGKILL):
+            return (f"Numba was still compiling it after {seconds:.0f} s of CPU time (the bound "
+                    "FASTCHECK_COMPILE_SECONDS)")
+        if status in (_OK, _OTHER):
+            return None
+        if status == _REFUSED and self._outcome is not None:
+            kind, message, cause = self._outcome
+            kind = getattr(errors, kind, CompileError)  # SignatureError stays one
+            error = (kind if isinstance(kind, type) and issubclass(kind, CompileError)
+                     else CompileError)(message)
+            error.detail = cause or message  # Numba's full text, kept for whoever needs it
+            raise error from None
+        return (f"Numba ran out of the {self.memory / 2**30:.1f} GiB of memory a compile may "
+                "use (the bound FASTCHECK_COMPILE_MEMORY)")
 
 
-def _wait(pid, deadline):
-    """The child's exit status, or None once it was killed at ``deadline``; a
-    Ctrl-C (or any error) here kills the child too before it propagates."""
+def start(task, seconds=None, memory=None, background=False):
+    """A ``Child`` running ``task()`` (picklable by cloudpickle) under the budget;
+    ``background`` lowers its priority (``BACKGROUND_NICE``)."""
+    return Child(task, seconds, memory, background)
+
+
+def over_budget(task, seconds=None, memory=None):
+    """Run ``task()`` in a child and wait: None if it compiled, else the reason
+    it was stopped (``Child.result``)."""
+    return start(task, seconds, memory).result()
+
+
+def child_main():
+    """The child's entry point: ``argv`` names the pickled task and the report file."""
+    payload, report = sys.argv[1], sys.argv[2]
+    code = _OTHER
     try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return status
-            if time.monotonic() > deadline:
-                break
-            time.sleep(_POLL)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return None
+        with open(payload, "rb") as handle:
+            task, seconds, memory, nice = cloudpickle.load(handle)
+        if nice:
+            os.nice(nice)
+        cap = _address_space() + memory
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = int(used.ru_utime + used.ru_stime + seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
+        task()
+        code = _OK
+    except CompileError as exc:
+        with open(report, "w", encoding="utf-8") as handle:
+            json.dump([type(exc).__name__, str(exc),
+                       exc.detail or str(exc.__cause__ or "")], handle)
+        code = _REFUSED
+    except MemoryError:
+        code = _MEMORY
+    except BaseException:  # not the compile's fault: the parent compiles in-process
+        code = _OTHER
+    sys.stdout.flush()
+    os._exit(code)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import CompileError
 from ..kernels.signatures import COMPLEX_COST_SIG, COST_SIG
-from . import cache, diagnose, generated, memo, packing, timing, trampoline
+from . import cache, diagnose, generated, memo, packing, trampoline
 from .generated import Unit
 from .source import Collection, python_function
 
@@ -93,10 +93,10 @@ class _Plan:
             # into minutes and gigabytes when params is a literal dict, and
             # compiles when it is a typed one.
             first="typed" if self.collection.appends else None,
-            scope={"_cost": self.collection.function}, size=self.collection.size,
-            bounded=self.collection.importable, diagnose=self._diagnose,
+            scope={"_cost": self.collection.function}, diagnose=self._diagnose,
             refusal=self._refusal)
         self.name, self.path = self.unit.name, self.unit.path
+        self.collection.place(self.name)
 
     def _diagnose(self, exc):
         ndims = ", ".join(f"{n} {len(s)}-D" for n, s in zip(self.names, self.shapes))
@@ -134,22 +134,28 @@ def compile_cost(func, names, shapes, args, *, flat=False, complex_step=False):
         complex step of ReLU away from its kink.
 
     Returns a ``CompiledCost``; raises ``CompileError`` with one line naming the
-    user's file, line and source text and the cause, Numba's text chained.
+    user's file, line and source text and the cause, Numba's text in ``detail``.
     """
+    return generated.run(compiling_cost(func, names, shapes, args, flat=flat,
+                                        complex_step=complex_step))
+
+
+def compiling_cost(func, names, shapes, args, *, flat=False, complex_step=False):
+    """``compile_cost`` as a generator of compile steps (``generated.obtaining``)."""
     start = time.perf_counter()
     py_func, specs, known = _known(func, names, shapes, args, flat, complex_step)
     fdata, idata = packing.pack(specs, args, complex_step)
-    with memo.LOCK:
-        entry = memo.get(known[0]) if known is not None else None
-        if entry is not None:
-            (key, path), (dispatcher, variant), cached = known, entry, True
-        else:
-            # Not known, or forgotten beyond memo.MEMORY_KEEP: collect and key it again.
+    entry = memo.get(known[0]) if known is not None else None
+    if entry is not None:
+        (key, path), (dispatcher, variant), cached = known, entry, True
+    else:
+        # Not known, or forgotten beyond memo.MEMORY_KEEP: collect and key it again.
+        with memo.LOCK:
             plan = _Plan(func, names, shapes, args, flat, complex_step)
-            specs, key, path = plan.specs, plan.key, str(plan.path)
-            dispatcher, variant, cached = generated.obtain(plan.unit)
-            if known is None:
-                _remember(py_func, plan, flat, complex_step)
+        specs, key, path = plan.specs, plan.key, str(plan.path)
+        dispatcher, variant, cached = yield from generated.obtaining(plan.unit)
+        if known is None:
+            _remember(py_func, plan, flat, complex_step)
     notes = [f"extra argument {k + 1} {spec.note}" for k, spec in enumerate(specs)
              if spec.note]
     return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached,
@@ -185,19 +191,11 @@ def is_cached(func, names, shapes, args, *, flat=False, complex_step=False):
     compiles nothing. Raises ``CompileError`` where ``compile_cost`` would
     before compiling (an argument of an unsupported kind, a wrong layout).
     """
-    return outlook(func, names, shapes, args, flat=flat, complex_step=complex_step)[0]
-
-
-def outlook(func, names, shapes, args, *, flat=False, complex_step=False):
-    """``(cached, seconds)``: whether ``compile_cost`` would compile nothing, and if it
-    would compile, its predicted wall time on this machine (``timing``)."""
     _, _, known = _known(func, names, shapes, args, flat, complex_step)
     if known is not None and memo.holds(known[0]):
-        return True, 0.0
+        return True
     plan = _Plan(func, names, shapes, args, flat, complex_step)
-    if memo.holds(plan.key) or generated.on_disk(plan.unit):
-        return True, 0.0
-    return False, timing.predict(plan.collection.size)
+    return memo.holds(plan.key) or generated.on_disk(plan.unit)
 
 
 def _check_layout(code, names, shapes):

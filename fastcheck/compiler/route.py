@@ -13,6 +13,7 @@ equals the Python cost's at theta, and a traced record's at four perturbed
 points too (``trust``). The notes come back as values, with the compiled cost.
 """
 
+import dataclasses
 import os
 import time
 import traceback
@@ -22,16 +23,21 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import CompileError, source_place
-from . import diagnose, trust
-from .build import compile_cost
+from . import diagnose, memo, trust
+from .build import compiling_cost
+from .generated import run
 from .trace import trace
 from .tracefuncs import FUNCTIONS
-from .tracegen import compile_record
+from .tracegen import compiling_record
 
 #: The source compiler's refusal of a cost function, by the function: a model of
 #: objects is refused at every check (a second or two of Numba typing), and is
 #: traced anyway.
 _SOURCE_REFUSED = weakref.WeakKeyDictionary()
+#: The record a cost function traced to, by the function and what it was traced
+#: with (``_kinds``): a cost checked again is verified against the Python cost
+#: at the trust points instead of traced again (``_remembered_record``).
+_TRACED = weakref.WeakKeyDictionary()
 
 
 class Compiled(NamedTuple):
@@ -60,16 +66,26 @@ def compile_routed(func, names, shapes, theta, args, *, flat, complex_step, eval
     ``trust.Untrusted`` (with the notes and seconds of the compile) when the
     compiled cost differs from the Python cost at theta.
     """
+    return run(routing(func, names, shapes, theta, args, flat=flat, complex_step=complex_step,
+                       evaluate=evaluate, route=route))
+
+
+def routing(func, names, shapes, theta, args, *, flat, complex_step, evaluate, route="auto"):
+    """``compile_routed`` as a generator of compile steps: it yields a
+    ``generated.Task`` whenever a child must compile and is resumed once that
+    child has exited (``Pending`` runs it beside a check; ``generated.run`` waits).
+    Everything that calls the user's Python cost (tracing, the trust test) runs
+    in the caller's thread between those steps."""
     tick = time.perf_counter()
     values = func, names, shapes, theta, args, flat, evaluate
     if route == "trace":
         if complex_step:
             raise CompileError("a traced cost compiles for real parameters only; "
                                "method='complex' runs it in Python")
-        cc = compile_traced(*values)
+        cc = yield from compiling_traced(*values)
         notes = _traced_notes(cc, None)
     else:
-        cc, notes = _source_then_traced(values, complex_step)
+        cc, notes = yield from _source_then_traced(values, complex_step)
     seconds = time.perf_counter() - tick
     # A record was compared at theta already, to TRUST_RTOL unless the Python cost
     # computes in float32.
@@ -81,27 +97,96 @@ def compile_routed(func, names, shapes, theta, args, *, flat, complex_step, eval
     return Compiled(cc, notes, seconds)
 
 
+class Pending:
+    """A compile (``routing``'s steps) running beside a check.
+
+    ``poll()`` advances it without waiting: it starts the child a step asks
+    for (at low priority, ``budget.BACKGROUND_NICE``), and once that child has
+    exited runs the next step here (loading the compiled cost, tracing, the
+    trust test: the user's Python runs in this thread only; so does a compile
+    no child can take, ``generated.Task.here``, and the check waits for that
+    one at the poll after its first block). It returns the
+    ``Compiled`` once the cost is compiled and trusted, else None; ``error``
+    holds the ``CompileError`` that ended it. ``cancel()`` stops the child.
+    ``seconds`` is the wall time from the start to the end (or to now).
+    """
+
+    def __init__(self, steps):
+        self._steps, self._task = steps, None
+        self.compiled, self.error = None, None
+        self.started, self.ended = time.perf_counter(), None
+        self.polled = False  # True once ``poll`` has run: its child started
+        self._advance()
+
+    @property
+    def finished(self):
+        return self.ended is not None
+
+    @property
+    def seconds(self):
+        return (self.ended or time.perf_counter()) - self.started
+
+    def _advance(self):
+        try:
+            self._task = next(self._steps) if self._task is None else self._steps.send(None)
+        except StopIteration as stop:
+            self.compiled, self._task = stop.value, None
+            self.ended = time.perf_counter()
+        except CompileError as exc:
+            self.error, self._task = exc, None
+            self.ended = time.perf_counter()
+
+    def poll(self):
+        """Advance without waiting; the ``Compiled`` once ready, else None."""
+        self.polled = True
+        while not self.finished:
+            child = self._task.start(background=True)
+            if child is not None and not child.done():
+                return None
+            self._advance()
+        return self.compiled
+
+    def wait(self):
+        """Advance to the end, waiting: the ``Compiled``, or its ``CompileError``."""
+        while not self.finished:
+            self._task.start()
+            self._advance()
+        if self.error is not None:
+            raise self.error
+        return self.compiled
+
+    def cancel(self):
+        """Stop a child still compiling, and the steps."""
+        if self._task is not None and self._task.child is not None:
+            self._task.child.kill()
+        self._steps.close()
+        self._task = None
+        if self.ended is None:
+            self.ended = time.perf_counter()
+
+
 def _source_then_traced(values, complex_step):
-    """``(cc, notes)`` of the "auto" route: ``compile_cost``, else ``compile_traced``
-    of ``values`` (``compile_traced``'s arguments)."""
+    """``(cc, notes)`` of the "auto" route: ``compiling_cost``, else
+    ``compiling_traced`` of ``values`` (``compile_traced``'s arguments)."""
     func, names, shapes, _, args, flat, _ = values
     kinds = _kinds(names, shapes, flat, args)
     try:
         refused = _SOURCE_REFUSED.get(func, {}).get(kinds)
         if refused is not None and not complex_step:
             raise CompileError(refused)
-        cc = compile_cost(func, names, shapes, args, flat=flat, complex_step=complex_step)
+        cc = yield from compiling_cost(func, names, shapes, args, flat=flat,
+                                       complex_step=complex_step)
         return cc, tuple(cc.notes)
     except CompileError as source_error:
         if complex_step:  # a record is real: its message would only add noise
             raise
         _remember_refusal(func, kinds, source_error)
         try:
-            cc = compile_traced(*values)
+            cc = yield from compiling_traced(*values)
         except CompileError as trace_error:
             error = CompileError(f"{source_error}; and tracing it: {trace_error}")
             error.detail = (getattr(trace_error, "detail", None)
-                            or getattr(source_error, "detail", None))
+                            or getattr(source_error, "detail", None) or str(error))
             raise error from None  # both messages say what to know; the chain is machinery
         return cc, _traced_notes(cc, source_error)
 
@@ -134,6 +219,21 @@ def compile_traced(func, names, shapes, theta, args, flat, evaluate):
 
     The arguments are ``compile_routed``'s. Returns the ``CompiledCost``.
     """
+    return run(compiling_traced(func, names, shapes, theta, args, flat, evaluate))
+
+
+def compiling_traced(func, names, shapes, theta, args, flat, evaluate):
+    """``compile_traced`` as a generator of compile steps.
+
+    A function traced before in this process with the same layout and kinds of
+    arguments is not traced again: its record's compiled cost, still in memory,
+    is verified at the trust points, which a changed record (other data, another
+    constant, another branch) fails; only then is it traced again.
+    """
+    kinds = _kinds(names, shapes, flat, args) + (tuple(np.shape(a) for a in args),)
+    cc = _remembered_record(func, kinds, theta, shapes, evaluate)
+    if cc is not None:
+        return cc
     traced_names, traced_shapes = (["theta"], [(theta.size,)]) if flat else (names, shapes)
     try:
         rec, output = trace(func, traced_names, traced_shapes, theta, args, flat, FUNCTIONS)
@@ -145,9 +245,29 @@ def compile_traced(func, names, shapes, theta, args, flat, evaluate):
     code = getattr(getattr(func, "py_func", func), "__code__", None)
     qualname = getattr(func, "__qualname__", type(func).__name__)
     filename = code.co_filename if code is not None else "?"
-    cc = compile_record(rec, output, qualname, filename)
+    cc = yield from compiling_record(rec, output, qualname, filename)
     trust.verify_record(cc, theta, shapes, evaluate)
+    try:
+        _TRACED.setdefault(func, {})[kinds] = cc
+    except TypeError:  # not weakly referenceable: traced again next time
+        pass
     return cc
+
+
+def _remembered_record(func, kinds, theta, shapes, evaluate):
+    """The compiled record ``func`` traced to with ``kinds``, if it is still in
+    memory and still equals the Python cost at the trust points; else None."""
+    try:
+        cc = _TRACED.get(func, {}).get(kinds)
+    except TypeError:
+        return None
+    if cc is None or not memo.holds(cc.key):
+        return None
+    try:
+        trust.verify_record(cc, theta, shapes, evaluate)
+    except CompileError:
+        return None
+    return dataclasses.replace(cc, seconds=0.0, cached=True)
 
 
 def _raised_at(exc):

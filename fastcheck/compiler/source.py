@@ -16,6 +16,7 @@ they belong in the key as much as the bytecode does
 import builtins
 import dis
 import hashlib
+import importlib
 import os
 import secrets
 import sys
@@ -82,20 +83,27 @@ class Collection:
         self._hasher = hashlib.sha256()
         self.lines = set()
         self.appends = []  # (path, line) of list.append calls: the usual slow compile
-        self.size = 0  # bytes of bytecode collected: what a compile's time grows with
         typing = cpu_target.typing_context
         typing.refresh()
         self._typing = typing
         self.function = self._copy(python_function(func))
         self.fingerprint = self._hasher.hexdigest()
 
-    @property
-    def importable(self):
-        """True if every function collected lives in a module Python can import by
-        name: Numba's disk cache refers to them so, and another process (the compile
-        budget's child, a later run) can only load what it can import."""
-        return all(getattr(getattr(copy, "py_func", copy), "__module__", None) in sys.modules
-                   for copy in self._copies.values())
+    def place(self, module_name):
+        """Give every compiled copy ``module_name`` as its module: the generated
+        module that calls them (``generated.Unit``), which ``store`` registers
+        under that name in any process that compiles or loads it.
+
+        Numba pickles a function's environment into its disk cache by the name
+        of the function's module, and imports that name when it loads the entry.
+        The user's module may not be importable there (a cost loaded from a file
+        path, exec'd code): Numba then names it ``<dynamic>``, and another
+        process (the compile budget's child, the next run) writes an entry this
+        one cannot load. The copies read only their own resolved globals, so the
+        module's namespace is never used for anything else.
+        """
+        for dispatcher in self._copies.values():
+            dispatcher.py_func.__module__ = module_name
 
     def unchanged(self):
         """True if every function and value collected is still what was collected."""
@@ -136,7 +144,7 @@ class Collection:
         # two closures compiled in forked children (``budget``) or in two
         # processes sharing a disk cache would share one. The token keeps them apart.
         copy.__qualname__ = f"{func.__qualname__}__{self._token}"
-        copy.__module__ = func.__module__
+        copy.__module__ = func.__module__  # until ``place`` names the generated module
         # Registered before its dependencies are resolved, so recursion terminates;
         # Numba reads globals and cells only when it compiles.
         dispatcher = njit(fastmath=False)(copy)
@@ -144,7 +152,6 @@ class Collection:
         path = os.path.realpath(code.co_filename)
         self.lines.update((path, line) for inner in _code_objects(code)
                           for _, line in dis.findlinestarts(inner) if line)
-        self.size += sum(len(inner.co_code) for inner in _code_objects(code))
         self.appends += [(path, ins.positions.lineno) for inner in _code_objects(code)
                          for ins in dis.get_instructions(inner)
                          if ins.opname in _LOAD_ATTR and ins.argval == "append"
@@ -203,10 +210,27 @@ class Collection:
                     if value is not getattr(module, name)}
         if not replaced:
             return module
-        standin = types.ModuleType(module.__name__)
-        standin.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
-        standin.__dict__.update(replaced)
-        return standin
+        return standin_module(module.__name__, replaced, module)
+
+
+class StandIn(types.ModuleType):
+    """A module whose attributes ``replaced`` are compiled copies. Pickled (for the
+    compile budget's child) as its name and those copies: a module of that name
+    would otherwise be pickled by reference, as the user's module itself."""
+
+    def __reduce__(self):
+        return standin_module, (self.__name__, self._fastcheck_replaced)
+
+
+def standin_module(name, replaced, module=None):
+    """A ``StandIn`` of ``module`` (imported by ``name`` if not given) with the
+    attributes ``replaced``."""
+    module = importlib.import_module(name) if module is None else module
+    standin = StandIn(name)
+    standin.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    standin.__dict__.update(replaced)
+    standin._fastcheck_replaced = dict(replaced)
+    return standin
 
 
 _MISSING = object()
@@ -317,4 +341,11 @@ def _value_fingerprint(value):
     if callable(value) and hasattr(value, "__qualname__"):
         # Library functions (np.sum, math.exp): their name, not their address.
         return ("callable", getattr(value, "__module__", None), value.__qualname__)
-    return (type(value).__module__, type(value).__qualname__, repr(value))
+    text = repr(value)
+    if text == object.__repr__(value):
+        # An object with the default repr (a model of layer classes): its address
+        # would make every process's key new. Numba cannot freeze such an object,
+        # so the compile is refused whatever it holds, and the key may stay the
+        # same from run to run (the refusal is remembered on disk: ``generated``).
+        return ("object", type(value).__module__, type(value).__qualname__)
+    return (type(value).__module__, type(value).__qualname__, text)

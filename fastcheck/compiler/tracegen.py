@@ -243,12 +243,17 @@ def generate(rec, output, qualname, filename):
 
 def compile_record(rec, output, qualname, filename):
     """A ``CompiledCost`` (variant ``"trace"``) of the record's value at ``output``."""
+    return generated.run(compiling_record(rec, output, qualname, filename))
+
+
+def compiling_record(rec, output, qualname, filename):
+    """``compile_record`` as a generator of compile steps (``generated.obtaining``)."""
     start = time.perf_counter()
     source, fdata, idata, count = generate(rec, output, qualname, filename)
     key = cache.make_key("trace", source, fdata.tobytes(), idata.tobytes())
     unit = Unit(key, source, {"trace": "traced_cost"}, COST_SIG,
                 diagnose=lambda exc: diagnose.record_error(exc, unit.path),
                 refusal=lambda reason: f"the record of the cost: {reason}; gave up")
-    dispatcher, _, cached = generated.obtain(unit)
+    dispatcher, _, cached = yield from generated.obtaining(unit)
     return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached, key,
                         [], False, "trace", str(unit.path), operations=count, lowp=rec.lowp)

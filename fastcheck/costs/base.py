@@ -153,6 +153,26 @@ class CostAdapter:
             raise OptionError(self.refusal(name))
         return EngineChoice(name, (), 0.0)
 
+    def upgrade(self, method, remaining=float("inf")):
+        """Between blocks: the name of a faster engine for ``method`` ready now, or
+        None (none here: this adapter compiles nothing beside a check).
+        ``remaining`` is the check's pass's seconds left where it runs now."""
+        return None
+
+    def compiling(self):
+        """True while a compile runs beside the check for ``upgrade`` (never here)."""
+        return False
+
+    def cancel_pending(self):
+        """Stop whatever runs beside the check for ``upgrade`` (nothing here)."""
+
+    def compile_beside(self):
+        """Seconds a compile ran beside the check before the check took it up (0.0)."""
+        return 0.0
+
+    #: The report's lines about a compile that ended beside the check.
+    beside_notes = ()
+
     def refusal(self, name):
         """Why engine ``name`` cannot run this cost, and what to do instead."""
         return (f"engine={name!r} cannot check a {self.kind}; it runs on "

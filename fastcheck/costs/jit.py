@@ -97,11 +97,6 @@ class JitCostAdapter(PythonCostAdapter):
     def call(self, theta):
         return self.func(theta, *self.args) if self.flat else super().call(theta)
 
-    def auto_compile(self, complex_step, seconds_per_coordinate, count, method=None):
-        """Always: that is what marking a cost asks for. (A cost that cannot run in
-        complex arithmetic then runs the complex step in Python, with a note.)"""
-        return True, ()
-
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         # Compiling must succeed for the real methods; for the complex step it may not.
         if jit is None and name == "auto" and not method_record(method).complex_step:

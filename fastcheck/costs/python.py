@@ -2,15 +2,17 @@
 
 It runs on the python engine as it is, or on the generic engine once
 ``fastcheck.compiler`` has compiled it (its helpers included) under a key of
-everything it depends on. Whether to compile is decided per check: always
-with ``jit=True``, never with ``jit=False``; by default when the compiled
-cost is already on disk, or when the check's predicted Python time is well
-above a compile's. A cost Numba cannot compile runs in Python, with a note
-that names the user's line.
+everything it depends on. ``jit=True`` compiles before the check (or fails
+with the reason), ``jit=False`` never compiles. By default (``jit=None``) a
+compiled cost in memory or on disk is used from the first block; otherwise
+the check starts in Python at once while the cost compiles beside it in a
+child process (``compiler.route.Pending``), and the local driver moves the
+remaining blocks to the generic engine as soon as the compiled cost is ready
+and trusted (``upgrade``): nothing predicts how long a compile takes. A cost
+Numba cannot compile runs in Python, with a note that names the user's line.
 """
 
 import contextlib
-import time
 import warnings
 
 import numpy as np
@@ -19,22 +21,23 @@ from ..engines import GenericEngine, PythonEngine
 from ..errors import CompileError, CostError, OptionError
 from ..planning.layout import Layout
 from ..runtime.memory import ensure_fits
-from ..planning.methods import CENTRAL_METHOD, method_record
+from ..planning.methods import method_record
 from ..planning.noise import CHECKABLE_EPS
 from .calling import call_cost, translated
 from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precision
 
-#: A check compiles by default when its Python time is predicted to exceed this
-#: many times the predicted compile time (``compiler.timing``).
-COMPILE_PAYS = 2.0
-#: Predicted Python time over compile time (over COMPILE_PAYS) within this band is
-#: "close": timed again on RETIMES evaluations, and the choice noted.
-CLOSE = (0.25, 4.0)
-RETIMES = 5
-#: The predicted cold compile of a traced record, for a cost the source compiler
-#: cannot read (straight-line code, about 20 ms per operation: 34-67 s measured
-#: for 11k-35k-parameter layer-class networks on a loaded 2-core machine).
-TRACE_COMPILE_SECONDS = 30.0
+#: A check with fewer seconds than this left in Python starts no compile beside
+#: it: the child's interpreter alone takes about a second to start, and the
+#: quickest compiles a few more (``upgrade``).
+START_SECONDS = 2.0
+
+
+def _finished(compiled):
+    """Compile steps that are none: ``compiled`` at once (a generator, as
+    ``compiler.route.Pending`` takes)."""
+    return compiled
+    yield  # makes this a generator
+
 
 class PythonCostAdapter(CostAdapter):
     """The user's callable over a dict of parameters, evaluated from Python.
@@ -57,6 +60,9 @@ class PythonCostAdapter(CostAdapter):
         self.theta = self.layout.flatten(params)
         self._buffers, self._views = {}, {}
         self.compiled = {}  # complex_step -> CompiledCost, once compiled and trusted
+        # The compile running beside the check (``upgrade``), and the one that ended there.
+        self.pending = self.beside = None
+        self.beside_notes = ()
 
     def __getstate__(self):
         # Another process (a Dask worker) gets plain data only: it rebuilds the
@@ -64,16 +70,19 @@ class PythonCostAdapter(CostAdapter):
         # generic engine (fastcheck/drivers/dask.py).
         state = self.__dict__.copy()
         state["compiled"], state["_buffers"], state["_views"] = {}, {}, {}
+        state["pending"] = state["beside"] = None
         return state
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         """The ``EngineChoice`` of "python" or "generic" for this check, compiling the
-        cost when that is chosen.
+        cost when that is asked.
 
         ``jit`` True or ``engine="generic"`` compile or fail with the reason
         (``CompileError``); ``jit`` False or ``engine="python"`` never compile;
-        otherwise ``auto_compile`` decides, and a cost Numba cannot compile runs
-        in Python with a note that says why.
+        otherwise a compiled cost found in memory or on disk is used, and if
+        there is none the check starts on "python" with the compile pending
+        (``upgrade``). A cost Numba cannot compile runs in Python with a note
+        that says why.
         """
         if name not in ENGINES:
             raise OptionError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
@@ -86,67 +95,98 @@ class PythonCostAdapter(CostAdapter):
         if name == "generic" and jit is False:
             raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
         complex_step = method_record(method).complex_step
-        forced = name == "generic" or jit in (True, "trace")
+        kept = self.pending
+        if kept is not None and kept.complex_step == complex_step and name == "auto" \
+                and jit is None:
+            # A later plan of the same call (locate's confirmation after its search):
+            # the compile started beside the first goes on.
+            return EngineChoice("python", (), 0.0)
+        self.cancel_pending()
+        self.beside, self.beside_notes = None, ()
         if name == "python" or jit is False:
             return EngineChoice("python", (), 0.0)
-        notes = ()
-        if not forced:
-            wanted, notes = self.auto_compile(complex_step, seconds_per_coordinate, count,
-                                              method=method)
-            if not wanted:
-                return EngineChoice("python", notes, 0.0)
+        forced = name == "generic" or jit in (True, "trace")
+        pending = self.pending_compile(complex_step)
+        if forced:
+            pending.wait()  # raises the CompileError
+        elif not pending.finished:
+            # Not in memory nor on disk: the child starts at the first ``upgrade``,
+            # after the first block, so a check of one block never compiles.
+            self.pending = pending
+            return EngineChoice("python", (), 0.0)
+        return self._settled(pending, ())
+
+    def _settled(self, pending, notes):
+        """The ``EngineChoice`` of a finished compile: "generic" once compiled and
+        trusted, else "python" with the reason."""
         from ..compiler.trust import Untrusted
-        try:
-            compiled = self.compilation(complex_step)
-        except CompileError as exc:
-            if forced:
-                raise
-            if isinstance(exc, Untrusted):  # compiled, and then found to differ
-                notes, seconds = notes + exc.notes, exc.seconds
-            else:
-                seconds = 0.0
-            return EngineChoice("python", notes + (f"ran in Python: {exc}",), seconds)
-        return EngineChoice("generic", notes + compiled.notes, compiled.seconds)
+        exc = pending.error
+        if exc is None:
+            self.compiled[pending.complex_step] = pending.compiled.cost
+            return EngineChoice("generic", notes + pending.compiled.notes,
+                                pending.compiled.seconds)
+        if isinstance(exc, Untrusted):  # compiled, and then found to differ
+            notes, seconds = notes + exc.notes, exc.seconds
+        else:
+            seconds = 0.0
+        return EngineChoice("python", notes + (f"ran in Python: {exc}",), seconds)
 
-    def auto_compile(self, complex_step, seconds_per_coordinate, count, method=CENTRAL_METHOD):
-        """``(compile, notes)``: whether "auto" compiles: when the compiled cost is cached
-        already, or when the check's predicted Python time is ``COMPILE_PAYS``
-        times the predicted compile time of code of this size on this machine
-        (``compiler.timing``). Near the line, the Python time is measured again
-        on more evaluations and the note says which was chosen and why."""
-        from ..compiler import outlook
-        try:
-            cached, compile_seconds = outlook(self.func, self.layout.names, self.layout.shapes,
-                                              self.args, flat=self.flat,
-                                              complex_step=complex_step)
-        except CompileError:  # the source compiler cannot (a method, an object): tracing may
-            if complex_step:
-                return False, ()
-            cached, compile_seconds = False, TRACE_COMPILE_SECONDS
-        if cached:
-            return True, ()
-        per_coordinate = seconds_per_coordinate or 0.0
-        python_seconds = per_coordinate * (count or 0)
-        ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
-        if not CLOSE[0] < ratio < CLOSE[1]:
-            return ratio > 1, ()
-        # One evaluation's time is noisy (a cold first call, a busy machine):
-        # near the line, take the median of a few more before deciding.
-        python_seconds = self._python_seconds(complex_step, method, count)
-        ratio = python_seconds / (COMPILE_PAYS * max(compile_seconds, 1e-9))
-        choice = ("compiled the cost" if ratio > 1 else "ran in Python without compiling")
-        return ratio > 1, (f"{choice}: the check was predicted to take {python_seconds:.1f} s "
-                           f"in Python and a compile about {compile_seconds:.1f} s here",)
+    def pending_compile(self, complex_step):
+        """A ``compiler.route.Pending`` compile of this cost for this check; finished
+        already when it was in memory or on disk (or failed at once)."""
+        from ..compiler.route import Compiled, Pending, routing
+        cc = self.compiled.get(complex_step)
+        if cc is not None:  # compiled once per adapter: no notes, no seconds again
+            pending = Pending(_finished(Compiled(cc, (), 0.0)))
+        else:
+            pending = Pending(routing(
+                self.func, self.layout.names, self.layout.shapes, self.theta, self.args,
+                flat=self.flat, complex_step=complex_step, evaluate=self.evaluate,
+                route=getattr(self, "route", "auto")))
+        pending.complex_step = complex_step
+        return pending
 
-    def _python_seconds(self, complex_step, method, count):
-        """The check's Python time from the median of ``RETIMES`` timed evaluations."""
-        theta = self.theta.astype(np.complex128) if complex_step else self.theta
-        times = []
-        for _ in range(RETIMES):
-            tick = time.perf_counter()
-            self.evaluate(theta, "at the given parameters")
-            times.append(time.perf_counter() - tick)
-        return float(np.median(times)) * method_record(method).evaluations * (count or 0)
+    def upgrade(self, method, remaining=float("inf")):
+        """Between blocks (``drivers.blocks.run_blocks``): "generic" once the compile
+        pending beside the check is compiled and trusted (or was, for an earlier
+        pass of this check), else None. When the compile ends its notes go to
+        ``beside_notes``: how it was compiled, or why the check stays in Python.
+
+        The compile's child starts at the first call where the check's seconds so
+        far and ``remaining`` (its pass's seconds left in Python, measured) reach
+        ``START_SECONDS``: a shorter check ends before any compile could, and a
+        child started for nothing takes a share of a loaded machine's cores.
+        (``locate`` runs many short passes: its seconds so far count.)"""
+        complex_step = method_record(method).complex_step
+        pending = self.pending
+        if pending is None:
+            tiered = self.beside is not None
+            return "generic" if tiered and complex_step in self.compiled else None
+        if pending.complex_step != complex_step or (
+                not pending.polled and pending.seconds + remaining < START_SECONDS):
+            return None
+        if pending.poll() is None and not pending.finished:
+            return None
+        self.pending, self.beside = None, pending
+        choice = self._settled(pending, ())
+        self.beside_notes = choice.notes
+        return choice.name if choice.name != "python" else None
+
+    def compile_beside(self):
+        """Seconds the compile that ran beside the check took, once it was taken up."""
+        beside = self.beside
+        return beside.seconds if beside is not None and beside.error is None else 0.0
+
+    def compiling(self):
+        """True while a compile is pending beside the check (``upgrade`` may take it)."""
+        return self.pending is not None
+
+    def cancel_pending(self):
+        """Stop a compile still running beside the check (the check is over)."""
+        pending = self.pending
+        if pending is not None:
+            pending.cancel()
+            self.pending = None
 
     def compile(self, complex_step):
         """The ``CompiledCost``, compiled (or loaded) and checked against the Python
@@ -157,13 +197,7 @@ class PythonCostAdapter(CostAdapter):
         """The compiler's ``Compiled``: the cost as ``compile`` gives it, the notes
         about how it was compiled and the seconds it took. Compiled once per
         adapter: a second call gives the same cost, with no notes and no seconds."""
-        from ..compiler.route import Compiled, compile_routed
-        cc = self.compiled.get(complex_step)
-        if cc is not None:
-            return Compiled(cc, (), 0.0)
-        compiled = compile_routed(self.func, self.layout.names, self.layout.shapes, self.theta,
-                                  self.args, flat=self.flat, complex_step=complex_step,
-                                  evaluate=self.evaluate, route=getattr(self, "route", "auto"))
+        compiled = self.pending_compile(complex_step).wait()
         self.compiled[complex_step] = compiled.cost
         return compiled
 

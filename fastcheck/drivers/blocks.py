@@ -26,14 +26,20 @@ class Estimates(NamedTuple):
     """What a driver's run of a pass returns for the n items it was given: the
     pass's values ``out`` ((n,) + the pass's shape: (n,) estimates, (n, 4)
     slopes, (n, 2) points), the kink flags (n,), ``done`` (n,), False where a
-    deadline stopped the run first, the engine that ran and its scratch in
-    bytes."""
+    deadline stopped the run first, the engine that ran (the last, when the run
+    moved to a faster one) and its scratch in bytes. ``engines`` counts the
+    items each engine ran ({name: items}; None: all on ``engine``);
+    ``compile_seconds`` is the wall time of a compile that ran beside the
+    check and was taken up (0.0: none), ``notes`` the report's lines about it."""
 
     out: np.ndarray
     kinks: np.ndarray
     done: np.ndarray
     engine: str
     scratch_bytes: int
+    engines: dict = None
+    compile_seconds: float = 0.0
+    notes: tuple = ()
 
 
 def seconds_per_item(plan, record):
@@ -82,7 +88,7 @@ def thread_count(threads):
 
 
 def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None,
-               progress=None):
+               progress=None, switch=None, tally=None):
     """Run pass ``record`` (an ``engines.passes.Pass``) of ``engine`` over all of
     ``work``, a block at a time, starting none after ``deadline``
     (perf_counter seconds).
@@ -95,11 +101,24 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
     work's shape, naming the item (``describe(i)`` names flat index i).
     ``rows`` is the engine's threads, ``first`` the first block's items;
     ``progress`` (a ``progress.Progress``, or None) counts the items done.
+
+    ``switch(remaining)``, if given, is asked before the first block and between
+    blocks for a faster engine that is ready now (or None): the remaining
+    blocks run on it. ``remaining``
+    is the pass's seconds left at the last block's rate. Its values agree with
+    the first's to the compiled cost's trust tolerance, so where an item ran
+    changes nothing but rounding. ``tally`` (a dict) counts the items each
+    engine ran, by its name.
     """
     step = getattr(engine, record.method)
     n = items(work)
     out, kinks = np.full((n,) + record.shape, np.nan), np.zeros(n, dtype=bool)
     size, done = max(1, first), 0
+    # Asked before the first block too: a call of many short passes (locate's
+    # search) moves between them.
+    faster = switch(0.0) if switch is not None and n else None
+    if faster is not None:
+        engine, step = faster, getattr(faster, record.method)
     while done < n and not (deadline is not None and done and time.perf_counter() > deadline):
         args, stop = record.work.cut(work, done, size, rows)
         tick = time.perf_counter()
@@ -110,7 +129,13 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
             # A compiled cost that raised stopped its row at the first unfinished item.
             record.work.fail(work, done + int(np.argmax(bad)), block.error, describe)
         out[done:stop], kinks[done:stop] = block.out, block.kinks
+        if tally is not None:
+            tally[engine.name] = tally.get(engine.name, 0) + stop - done
         if progress is not None:
             progress.advance(stop - done)
+        remaining = (n - stop) * took / max(stop - done, 1)
         size, done = next_block(stop - done, took), stop
+        faster = switch(remaining) if switch is not None and done < n else None
+        if faster is not None:
+            engine, step = faster, getattr(faster, record.method)
     return out, kinks, done

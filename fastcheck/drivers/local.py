@@ -1,5 +1,7 @@
 """The local driver: runs an engine's passes here, on this machine's Numba threads,
-a block at a time (``blocks.run_blocks``)."""
+a block at a time (``blocks.run_blocks``), moving to a faster engine between
+blocks as soon as the adapter has one ready (a Python cost compiled beside
+the check: ``costs.python.PythonCostAdapter.upgrade``)."""
 
 import contextlib
 
@@ -36,6 +38,11 @@ class LocalDriver:
     expected, from the plan's ``seconds_per_coordinate``, to take less than
     ``SERIAL_SECONDS``.
 
+    Between blocks it asks the adapter for a faster engine (``upgrade``) and
+    builds it (its scratch checked first). A compile still running beside the
+    check goes on to the call's next plan (locate's confirmation); the call
+    stops it when it ends (``check.held``).
+
     It reads from ``plan`` only ``layout``, ``engine``, ``method``, ``j0`` and
     ``seconds_per_coordinate``.
     """
@@ -65,6 +72,22 @@ class LocalDriver:
             self._stack = stack.pop_all()
         return self
 
+    def _switch(self, remaining):
+        """The faster engine the adapter has ready now, built; else None.
+        ``remaining``: the pass's seconds left on the current engine."""
+        name = self.adapter.upgrade(self.plan.method, remaining)
+        if name is None or name == self.engine.name:
+            return None
+        plan, count = self.plan, self.numba_threads
+        needed = self.adapter.scratch_bytes(name, plan.method, count)
+        ensure_fits(needed, f"the {name} engine on {plan.layout.size} parameters with "
+                            f"{count} threads")
+        engine = self.adapter.engine(name, plan.method, count, plan.j0)
+        if engine.parallel and count > 1 and not self.engine.parallel:
+            self._stack.enter_context(single_threaded_blas())
+        self.engine, self.needed = engine, max(self.needed, needed)
+        return engine
+
     def __exit__(self, *exc):
         return self._stack.__exit__(*exc)
 
@@ -77,9 +100,11 @@ class LocalDriver:
         count = self.numba_threads
         bar = self.bars.of(pass_name, record.work.unit)
         bar.expect(items(work))
+        tally = {}
         out, kinks, done = run_blocks(
             self.engine, record, work, describe=self.plan.layout.describe, rows=count,
             first=first_block(seconds_per_item(self.plan, record), count), deadline=deadline,
-            progress=bar)
+            progress=bar, switch=self._switch, tally=tally)
         return Estimates(out, kinks, np.arange(items(work)) < done, self.engine.name,
-                         self.needed)
+                         self.needed, tally, self.adapter.compile_beside(),
+                         tuple(self.adapter.beside_notes))

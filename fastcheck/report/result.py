@@ -5,7 +5,7 @@ format the report and serialise to JSON, and decide nothing themselves.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -239,6 +239,12 @@ class CheckResult(Judged):
     #: U, how well J(theta) is known (its measured noise, with a margin): the
     #: error estimates are U over the steps.
     noise: float = None
+    #: Coordinates each engine estimated, {name: count}: a check that started in
+    #: Python and moved to the compiled cost once it was ready names both.
+    engines: dict = field(default_factory=dict)
+    #: Seconds of ``compile_seconds`` that ran beside the check (counted in
+    #: ``seconds`` too, since the check ran meanwhile); the rest it waited for.
+    compile_beside: float = 0.0
     #: The coordinates judged wrong, worst (largest |gradient - estimate|) first.
     located: list = field(default_factory=list, repr=False)
     #: Why this engine and route: one line (empty where nobody said).
@@ -274,6 +280,7 @@ class CheckResult(Judged):
             "eps": self.eps, "parameters": self.layout.size, "checked": self.checked,
             "evaluations": self.evaluations, "seconds": self.seconds,
             "compile_seconds": self.compile_seconds, "scratch_bytes": self.scratch_bytes,
+            "engines": dict(self.engines), "compile_beside": self.compile_beside,
             "noise": self.noise,
             "per_tensor": [row.to_dict() for row in self.per_tensor],
             "suspects": self.suspects,
@@ -360,6 +367,25 @@ def _short_repr(res, visited):
             f"difference {res.difference:.3e}, {visited}{wrong}>")
 
 
+def engines_text(engines, engine, beside):
+    """``engine generic`` or, for a check that moved engines, ``engines python 120,
+    generic 3880 (compiled beside the check in 5.2 s)``."""
+    if len(engines) < 2:
+        return f"engine {engine}"
+    ran = ", ".join(f"{name} {count}" for name, count in engines.items())
+    return f"engines {ran}" + (f" (compiled beside the check in {beside:.3g} s)"
+                               if beside else "")
+
+
+def took_engines(res, estimates):
+    """``res`` with where its coordinates ran (``estimates``, a driver's
+    ``Estimates`` of its coordinates) and the compile that ran beside it."""
+    engines = dict(estimates.engines or {estimates.engine: res.checked})
+    return replace(res, engines=engines, compile_beside=estimates.compile_seconds,
+                   compile_seconds=res.compile_seconds + estimates.compile_seconds,
+                   notes=list(res.notes) + list(estimates.notes))
+
+
 def headline(res):
     """The report's first line, in words that agree with the verdict:
     "fastcheck PASSED: difference = 1.2e-08 (< threshold 1e-07)"; a difference at
@@ -400,12 +426,15 @@ def count_words(n, noun):
 def _head(res, visited, step, scratch_bytes=0, compile_seconds=0.0):
     """The report's first lines: the verdict, the settings, the advice, the notes."""
     reason = getattr(res, "engine_reason", "")
+    beside = getattr(res, "compile_beside", 0.0)
+    waited = compile_seconds - beside
     return [
         headline(res),
-        f"  {visited}, engine {res.engine}, method {res.method}, eps {step}, "
+        f"  {visited}, {engines_text(getattr(res, 'engines', {}), res.engine, beside)}, "
+        f"method {res.method}, eps {step}, "
         f"{res.evaluations} cost evaluations in {res.seconds:.3g} s"
         + (f", scratch {format_bytes(scratch_bytes)}" if scratch_bytes else "")
-        + (f" (and {compile_seconds:.3g} s compiling)" if compile_seconds >= 0.01 else ""),
+        + (f" (and {waited:.3g} s compiling)" if waited >= 0.01 else ""),
         f"  verdict: {res.verdict}: {res.advice}",
     ] + ([f"  engine: {reason}"] if reason else []) + [f"  note: {note}" for note in res.notes]
 

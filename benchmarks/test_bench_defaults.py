@@ -1,0 +1,135 @@
+"""The default call against the naive loop and each forced route, cold and warm.
+
+Costs as users write them: a BLAS-bound MLP function (``usercosts.mlp_l2``), a
+loop-bound RNN (``usercosts.lstm_cost``), a layer-class network
+(``tests/oonets.layer_mlp``, compiled by tracing) and a small one of those
+(``small``, 227 parameters: the warm traced check against the Python engine). Each is checked four ways, labelled in
+``extra_info["route"]``: ``naive`` (``fc.naive_check``), ``default``
+(``jit=None``: Python at once, the compiled cost taken up between blocks once
+ready), ``python`` (``jit=False``) and ``compiled`` (``jit=True``: waits for
+the compile). ``cold`` runs in a fresh process with an empty
+``FASTCHECK_CACHE_DIR``; ``warm`` in a fresh process on the cache the cold run
+filled. Every run is a fresh process, timed end to end inside it (imports
+excluded); ``extra_info`` keeps the check's seconds, its compile seconds apart
+and where its coordinates ran (``engines``). ``test_budget_child_start``
+times the compile budget's fresh interpreter alone.
+
+``FASTCHECK_BENCH_ROUNDS`` sets the rounds of a measured run (3).
+
+With the benchmarks disabled (the suite's smoke run) every cost is small and
+each route runs once, warm only.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+#: name -> (setup code defining cost, params, grads, args; smoke variant, measured variant)
+COSTS = {
+    "mlp": ("""
+        from fastcheck.app.usercosts import mlp_workload
+        cost, params, args = mlp_workload(sizes={sizes})
+        """, {"sizes": (20, 8, 3)}, {"sizes": (784, 64, 10)}),
+    "rnn": ("""
+        from fastcheck.app.usercosts import lstm_workload
+        cost, params, args = lstm_workload(n_x={n_x}, n_h={n_h}, T={T})
+        """, {"n_x": 4, "n_h": 4, "T": 3}, {"n_x": 16, "n_h": 32, "T": 20}),
+    "layers": ("""
+        from oonets import layer_mlp
+        model, X, y = layer_mlp(sizes={sizes}, batch=32, dropout=0.0)
+        params = model.get_params()
+        def cost(p, X, y):
+            model.set_params(p)
+            return model.loss(X, y)[0]
+        args = (X, y)
+        """, {"sizes": (6, 5, 3)}, {"sizes": (64, 128, 128, 10)}),
+}
+COSTS["small"] = (COSTS["layers"][0], {"sizes": (10, 16, 3)}, {"sizes": (10, 16, 3)})
+ROUTES = {"naive": None, "default": "None", "python": "False", "compiled": "True"}
+
+SCRIPT = """
+import json, sys, time
+sys.path[:0] = [{tests!r}]
+import numpy as np
+import fastcheck as fc
+{setup}
+grads = {{k: np.zeros(np.shape(v)) for k, v in params.items()}}
+tick = time.perf_counter()
+if {route!r} == "naive":
+    res = fc.naive_check(cost, params, grads, *args)
+    out = {{"compile_seconds": 0.0, "engines": {{"naive": res.checked}}}}
+else:
+    res = fc.check(cost, params, grads, *args, jit={jit})
+    out = {{"compile_seconds": res.compile_seconds, "engines": res.engines}}
+out["seconds"] = time.perf_counter() - tick
+print(json.dumps(out))
+"""
+
+
+def run_route(name, route, cache, measured):
+    setup, smoke, big = COSTS[name]
+    script = SCRIPT.format(tests=os.path.join(ROOT, "tests"),
+                           setup=textwrap.dedent(setup).format(**(big if measured else smoke)),
+                           route=route, jit=ROUTES[route])
+    env = dict(os.environ, FASTCHECK_CACHE_DIR=str(cache),
+               PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, check=True, timeout=3600)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    log = os.environ.get("FASTCHECK_BENCH_LOG")  # each run as it ends, for a long session
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(dict(out, cost=name, route=route, cache=str(cache))) + "\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory):
+    """One cache directory per cost, empty at first: its first compiled run is cold."""
+    return {name: tmp_path_factory.mktemp(f"cache-{name}") for name in COSTS}
+
+
+@pytest.mark.parametrize("temperature", ["cold", "warm"])
+@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.parametrize("name", list(COSTS))
+def test_default_against_naive(benchmark, caches, name, route, temperature, request):
+    measured = bool(getattr(request.config.option, "benchmark_enable", False))
+    if not measured and temperature == "cold":
+        cache = caches[name] / "smoke-cold"  # a smoke run checks the cold path once too
+    else:
+        cache = caches[name] / ("cold" if temperature == "cold" else "warm")
+    if temperature == "warm" and not cache.exists():
+        run_route(name, "compiled", cache, measured)  # fills the cache, outside the timing
+    results = []
+
+    def once():
+        if temperature == "cold":  # each cold round starts from an empty cache
+            shutil.rmtree(cache, ignore_errors=True)
+        results.append(run_route(name, route, cache, measured))
+
+    rounds = int(os.environ.get("FASTCHECK_BENCH_ROUNDS", "3")) if measured else 1
+    benchmark.pedantic(once, rounds=rounds, iterations=1)
+    last = results[-1]
+    benchmark.extra_info.update(cost=name, route=route, temperature=temperature,
+                                seconds=[r["seconds"] for r in results],
+                                compile_seconds=[r["compile_seconds"] for r in results],
+                                engines=last["engines"])
+    assert sum(last["engines"].values()) > 0
+
+
+def test_budget_child_start(benchmark):
+    """The compile budget's child: a fresh interpreter importing fastcheck."""
+    from fastcheck.compiler import budget
+
+    tick = time.perf_counter()
+    benchmark.pedantic(lambda: budget.over_budget(int), rounds=5, iterations=1)
+    assert time.perf_counter() - tick > 0

@@ -1,0 +1,182 @@
+"""Tiered runs: the local driver's blocks move to a faster engine between blocks."""
+
+import time
+
+import numpy as np
+import pytest
+
+import fastcheck as fc
+from fastcheck.compiler import budget
+from fastcheck.costs import python as python_costs
+from fastcheck.drivers.blocks import run_blocks
+from fastcheck.engines.base import Block
+from fastcheck.engines.passes import pass_record
+
+
+class Fixed:
+    """An engine whose estimate at coordinate i is i + offset (offset 0 for both,
+    as a compiled cost agrees with Python's)."""
+
+    parallel = False
+
+    def __init__(self, name):
+        self.name, self.calls = name, 0
+
+    def block(self, idx, h):
+        self.calls += 1
+        return Block(idx.astype(float), np.zeros(idx.size, dtype=bool))
+
+
+def test_blocks_move_to_the_faster_engine_and_count_where_items_ran():
+    slow, fast = Fixed("python"), Fixed("generic")
+    asked = []
+
+    def switch(remaining):
+        assert remaining >= 0
+        asked.append(1)
+        return fast if len(asked) == 3 else None  # asked before block 1, ready after block 2
+
+    n = 200
+    tally = {}
+    out, kinks, done = run_blocks(slow, pass_record("block"), (np.arange(n), np.ones(n)),
+                                  describe=str, first=4, switch=switch, tally=tally)
+    assert done == n and np.array_equal(out, np.arange(n))  # the same values, either engine
+    assert slow.calls == 2 and fast.calls >= 1
+    assert tally["python"] == 4 + 16 and tally["python"] + tally["generic"] == n
+
+
+def test_no_switch_keeps_one_engine():
+    slow = Fixed("python")
+    tally = {}
+    run_blocks(slow, pass_record("block"), (np.arange(10), np.ones(10)), describe=str,
+               first=4, switch=lambda remaining: None, tally=tally)
+    assert tally == {"python": 10}
+
+
+# ---- end to end: a default check of a user's cost moves to the compiled cost ----------
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def rnn_cost(params, X, y):
+    """A many-to-one RNN as tutorials write it: a helper, a loop over time, (n, 1) biases."""
+    h = np.zeros((params["Wh"].shape[0], 1))
+    for t in range(X.shape[1]):
+        h = np.tanh(params["Wx"] @ X[:, t:t + 1] + params["Wh"] @ h + params["bh"])
+    p = sigmoid(params["Wy"] @ h + params["by"])
+    return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def rnn_problem(n_h=40, n_x=8, T=6):
+    rng = np.random.default_rng(7)
+    params = {"Wx": 0.3 * rng.standard_normal((n_h, n_x)),
+              "Wh": 0.3 * rng.standard_normal((n_h, n_h)),
+              "bh": 0.1 * rng.standard_normal((n_h, 1)),
+              "Wy": 0.3 * rng.standard_normal((1, n_h)),
+              "by": np.zeros((1, 1))}
+    return params, (rng.standard_normal((n_x, T)), np.array([[1.0]]))
+
+
+@pytest.fixture
+def compile_done_at_first_poll(monkeypatch, tmp_path):
+    """A cold cache, and the compile child as if it always finished during the
+    check's first block: the first poll (before the first block) starts the real
+    child (its compile, in a fresh interpreter under the budget), and the next
+    waits for it instead of finding it still running. The order of events is
+    then fixed: one block in Python, the rest compiled. No wall-clock time is
+    asserted. The child starts however short the check (``START_SECONDS`` 0)."""
+    monkeypatch.setenv("FASTCHECK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
+    done = budget.Child.done
+    polls = []
+
+    def done_when_finished(child):
+        polls.append(child)
+        if len(polls) == 1:
+            return done(child)
+        while not done(child):
+            time.sleep(0.05)
+        return True
+
+    monkeypatch.setattr(budget.Child, "done", done_when_finished)
+    return polls
+
+
+def test_a_default_check_starts_in_python_and_ends_compiled(compile_done_at_first_poll):
+    params, args = rnn_problem()
+    python = fc.check(rnn_cost, params, {k: np.zeros_like(v) for k, v in params.items()},
+                      *args, jit=False)
+    assert python.engines == {"python": python.checked} and python.compile_seconds == 0.0
+    grads = python.gradapprox  # what a correct backward pass would give, to its rounding
+    res = fc.check(rnn_cost, params, grads, *args)
+    assert compile_done_at_first_poll, "no compile ran beside the check"
+    # In order: the first block in Python, every later one on the compiled cost.
+    assert list(res.engines) == ["python", "generic"]
+    assert res.engines["python"] > 0 and res.engines["generic"] > 0
+    assert sum(res.engines.values()) == res.checked == python.checked
+    assert res.engine == "generic" and res.compile_beside > 0
+    assert res.compile_seconds >= res.compile_beside
+    assert "compiled beside the check" in str(res)
+    # The same estimates as Python's, within the check's own error estimates.
+    a, b = res.gradapprox_flat, python.gradapprox_flat
+    assert np.all(np.abs(a - b) <= np.maximum(res.error_flat, python.error_flat))
+    assert res.passed and not python.passed  # python was given zeros
+    # The cost now in memory is used from the first block of the next check.
+    again = fc.check(rnn_cost, params, grads, *args)
+    assert again.engines == {"generic": again.checked}
+
+
+def test_jit_false_never_compiles_and_jit_true_waits(compile_done_at_first_poll):
+    params, args = rnn_problem(n_h=6, T=3)
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    fc.check(rnn_cost, params, grads, *args, jit=False)
+    assert compile_done_at_first_poll == []
+    res = fc.check(rnn_cost, params, grads, *args, jit=True)
+    assert res.engines == {"generic": res.checked} and res.compile_beside == 0.0
+
+
+def test_a_check_too_short_for_a_compile_starts_none(compile_done_at_first_poll, monkeypatch):
+    monkeypatch.setattr(python_costs, "START_SECONDS", float("inf"))
+    params, args = rnn_problem(n_h=12)  # a layout not compiled by the tests above
+    res = fc.check(rnn_cost, params, {k: np.zeros_like(v) for k, v in params.items()}, *args)
+    assert compile_done_at_first_poll == []  # no child was started, or polled
+    assert res.engines == {"python": res.checked} and res.compile_seconds == 0.0
+
+
+def dense_tanh(inputs):
+    """A layer's forward as a course writes it: (N, D) @ (D, M) + (M,), then tanh."""
+    return np.tanh(inputs["x"] @ inputs["W"] + inputs["b"])
+
+
+def test_check_vjp_by_default_starts_in_python_and_ends_compiled(compile_done_at_first_poll):
+    rng = np.random.default_rng(3)
+    inputs = {"x": rng.standard_normal((64, 100)), "W": 0.1 * rng.standard_normal((100, 64)),
+              "b": 0.1 * rng.standard_normal(64)}
+    dout = rng.standard_normal((64, 64))
+    da = dout * (1 - dense_tanh(inputs) ** 2)  # the hand-written backward pass
+    grads = {"x": da @ inputs["W"].T, "W": inputs["x"].T @ da, "b": da.sum(axis=0)}
+    python = fc.check_vjp(dense_tanh, inputs, grads, dout=dout, jit=False)
+    res = fc.check_vjp(dense_tanh, inputs, grads, dout=dout)
+    assert python.engines == {"python": python.checked}
+    assert list(res.engines) == ["python", "generic"] and res.compile_beside > 0
+    assert sum(res.engines.values()) == res.checked == python.checked
+    a, b = res.gradapprox_flat, python.gradapprox_flat
+    assert np.all(np.abs(a - b) <= np.maximum(res.error_flat, python.error_flat))
+    assert res.passed and python.passed
+    grads["b"] = grads["b"] * 1.01  # a wrong bias gradient is seen on either engine
+    assert fc.check_vjp(dense_tanh, inputs, grads, dout=dout).suspects == ["b"]
+
+
+def test_locate_by_default_moves_to_the_compiled_cost(compile_done_at_first_poll):
+    params, args = rnn_problem(n_h=24)
+    grads = fc.check(rnn_cost, params, {k: np.zeros_like(v) for k, v in params.items()},
+                     *args, jit=False).gradapprox
+    grads["Wh"][3, 5] += 0.05  # one wrong coordinate
+    python = fc.locate(rnn_cost, params, grads, *args, jit=False)
+    assert compile_done_at_first_poll == []
+    res = fc.locate(rnn_cost, params, grads, *args)
+    assert len(compile_done_at_first_poll) >= 2  # started, then taken up
+    assert res.check.engine == "generic"  # the confirmation runs compiled
+    assert [(w.tensor, w.index) for w in res.located] == \
+        [(w.tensor, w.index) for w in python.located] == [("Wh", (3, 5))]
