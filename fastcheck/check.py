@@ -9,7 +9,7 @@ import time
 from . import verdict as V
 from .costs import adapt
 from .costs.base import left_at_theta
-from .errors import FastcheckError, OptionError
+from .errors import FastcheckError, MemoryBudgetError, OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
 from .drivers import driver, validate_cluster, validate_threads
@@ -143,6 +143,8 @@ def held(adapter, complex_step=False):
                 yield
             finally:
                 adapter.cancel_pending()
+    except MemoryBudgetError:
+        raise
     except MemoryError as exc:
         raise ran_out(exc) from None
     except Exception as exc:

@@ -52,8 +52,9 @@ class CompileError(SignatureError):
     """Numba cannot compile a user's cost; the message names the file, line and cause."""
 
 
-class MemoryBudgetError(FastcheckError, ValueError):
-    """A check would need more scratch memory than allowed."""
+class MemoryBudgetError(FastcheckError, ValueError, MemoryError):
+    """A check would need more scratch memory than allowed, or ran out of it. Also
+    a ``MemoryError``, so that ``except MemoryError`` around a check keeps working."""
 
 
 class ClusterError(FastcheckError, RuntimeError):

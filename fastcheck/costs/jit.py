@@ -12,7 +12,7 @@ served stale from the cache.
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from ..errors import DataError
+from ..errors import CompileError, DataError
 from ..planning.layout import as_numeric_array
 from ..planning.methods import method_record
 from .calling import translated
@@ -98,7 +98,19 @@ class JitCostAdapter(PythonCostAdapter):
         return self.func(theta, *self.args) if self.flat else super().call(theta)
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
-        # Compiling must succeed for the real methods; for the complex step it may not.
-        if jit is None and name == "auto" and not method_record(method).complex_step:
+        # Compiling must succeed for the real methods; for the complex step it may
+        # not, and then the check runs in Python with the reason. Either way a cost
+        # its author decorated is compiled before the check, never tiered.
+        complex_step = method_record(method).complex_step
+        if jit is None and name == "auto" and not complex_step:
             jit = True
-        return super().resolve_engine(name, method, seconds_per_coordinate, count, jit=jit)
+        choice = super().resolve_engine(name, method, seconds_per_coordinate, count, jit=jit)
+        pending = self.pending
+        if jit is None and name == "auto" and pending is not None:
+            self.pending = None
+            try:
+                pending.wait()
+            except CompileError:
+                pass  # pending.error: the reason _settled gives
+            return self._settled(pending, ())
+        return choice

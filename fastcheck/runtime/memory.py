@@ -195,9 +195,13 @@ def ensure_fits(needed, what):
 def ran_out(exc, what="the check"):
     """The ``MemoryBudgetError`` for a ``MemoryError`` raised inside ``what``: an
     allocation no budget foresaw (a temporary of the cost or of NumPy) did not
-    fit. Said in the budget's terms, with what this process may still allocate."""
-    return MemoryBudgetError(
+    fit. Said in the budget's terms, with what this process may still allocate;
+    the notes on ``exc`` (where in the cost it was raised) are kept."""
+    error = MemoryBudgetError(
         f"{what} ran out of memory ({str(exc) or 'MemoryError'}); this process may allocate "
         f"about {format_bytes(available_bytes())} more (free memory, ulimit -v and -d, the "
         "container's limit). Check a sample (sample=10_000) or fewer tensors (only=), use "
         "fewer threads, or give the process more memory")
+    for note in getattr(exc, "__notes__", ()):
+        error.add_note(note)
+    return error
