@@ -57,6 +57,9 @@ TANGENT_STREAM = 1
 #: ||jvp(t)|| ||u|| + ||t|| ||vjp(u)|| (each inner product is within Cauchy-Schwarz
 #: of that, and each rule rounds relative to the magnitudes flowing through it).
 DOT_ULPS = 1000
+#: The steps a tangent is tried at again, in turn, when its first left it "unsure":
+#: finer for truncation and kinks, coarser for an allowance too wide (rule 6).
+RETRY_FACTORS = (0.1, 10.0, 0.01)
 ADVICE = {
     "pass": "the forward-mode rule agrees with the central differences of f within their "
             "error estimates.",
@@ -326,11 +329,12 @@ class Forward:
 
 
 def noise_and_step(forward, x, kept, seed, eps):
-    """(U, h0, notes): how well f's output elements are known (the
-    measured noise of a random unit projection of the output, with the rules of
-    ``verdict.measured_noise``) and the step by which a tangent's largest entry
-    moves (float64's best central step scaled to the inputs, larger for an f
-    noisier than float64, or ``eps``)."""
+    """(U, steps, notes): how well f's output elements are known (the measured
+    noise of a random unit projection of the output, with the rules of
+    ``verdict.measured_noise``) and {input: the step by which the largest entry of
+    its tangent moves} (float64's best central step scaled to the input, larger
+    for an f noisier than float64, or ``eps``); a tangent moving several inputs
+    takes the smallest of their steps (``step_along``)."""
     theta = np.concatenate([x[name].ravel() for name in kept])
     w = cotangent([forward.out_shape], seed, 0)[0]
     w = np.asarray(w, dtype=np.float64) / max(norm(w), np.finfo(np.float64).tiny)
@@ -354,14 +358,23 @@ def noise_and_step(forward, x, kept, seed, eps):
     if measured.usable:
         U = max(U, ROUNDING_ULPS * float(np.finfo(np.float64).eps) * top)
     rms = norm(forward.f0) / np.sqrt(max(forward.f0.size, 1))
-    relative = measured.sigma / rms if rms > 0 else 0.0
+    # Unmeasured, the noise is taken as the output's precision (a float32 layer's
+    # values are known to about its epsilon), which sets the step as a measured one would.
+    relative = (measured.sigma / rms if rms > 0 else 0.0) if measured.usable else value_eps
     boost = noise_boost(relative)
-    h0 = eps if eps is not None else \
-        CENTRAL_METHOD.relative_step * boost * max(floor, float(np.max(np.abs(theta))))
+    # Each input's step in proportion to its own size (as fastcheck.check scales each
+    # coordinate's, from one floor for all): a weight of 1 beside data of 1e3 moved by
+    # the data's step would cross most of a tanh's curve.
+    # The floor is check's (one for all, so a bias of 5e-5 is not stepped in its own
+    # tiny units), except that huge data does not lend its floor to weights of 1.
+    steps = {name: eps if eps is not None else CENTRAL_METHOD.relative_step * boost * max(
+        min(floor, max(1.0, scale_floor(x[name].ravel()))),
+        float(np.max(np.abs(x[name]), initial=0.0))) for name in kept}
     if boost > 1.0 and eps is None:
         notes = list(notes) + [f"f's measured noise is {relative:.2g} of its outputs (float64 "
-                               f"rounding is about 1e-16): the step fitted to it is {h0:.2g}"]
-    return U, h0, list(notes)
+                               f"rounding is about 1e-16): steps fitted to it, up to "
+                               f"{max(steps.values()):.2g}"]
+    return U, steps, list(notes)
 
 
 def judge_tangent(name, shape, out_shape, y, slopes, h, U, threshold, rounding):
@@ -386,6 +399,14 @@ def judge_tangent(name, shape, out_shape, y, slopes, h, U, threshold, rounding):
     return row, D, allowed, codes
 
 
+def step_along(t, steps):
+    """The step along the tangents ``t``: the smallest over the inputs it moves of
+    that input's step over its tangent's largest |entry|; None if t is zero."""
+    hs = [steps[name] / top for name, value in t.items()
+          for top in [float(np.max(np.abs(value), initial=0.0))] if top > 0.0]
+    return min(hs) if hs else None
+
+
 def slopes_along(forward, t, h, label):
     """(M, 4) one-sided slopes R(h), R(h/2), L(h), L(h/2) of f along ``t`` (four
     forward passes serve every output element)."""
@@ -402,7 +423,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     start = time.perf_counter()
     rule.out_shape = forward.out_shape
     kept = list(draw)
-    U, h0, notes = noise[0], noise[1], list(noise[2])
+    U, steps, notes = noise[0], noise[1], list(noise[2])
     joint = " + ".join(kept)
     tangents = [(joint, (), draw)]
     if len(kept) > 1 and rule.can_split():
@@ -413,31 +434,48 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
                      "dict {input: its contribution} or the rule itself to find out")
     if len(kept) == 1:
         tangents = [(kept[0], x[kept[0]].shape, draw)]
-    outputs, judged = [], []
+    outputs, measured = [], []
     for name, shape, t in tangents:
-        top = max(float(np.max(np.abs(v), initial=0.0)) for v in t.values())
-        if top == 0.0:
+        h = step_along(t, steps)
+        if h is None:
             continue
-        h = h0 / top
         y = rule.tangent_of(t, None if t is draw else name).ravel()
         outputs.append((name, t, y))
-        judged.append((name, shape, y, slopes_along(forward, t, h, f"the tangent of {name}"), h))
+        measured.append((name, shape, t, y, h))
     grad_eps = max([float(np.finfo(d).eps) for d in rule.dtypes if d.kind == "f"]
                    + [float(np.finfo(forward.out_dtype).eps)])
-    rows, located, extra = [], [], []
-    results = []
-    for name, shape, y, slopes, h in judged:
+
+    def judged_at(name, shape, t, y, h):
         rounding = (GRAD_ULPS * grad_eps * float(np.max(np.abs(y), initial=0.0))
                     if grad_eps > np.finfo(np.float64).eps else 0.0)
-        results.append((name, shape, y, h, *judge_tangent(name, shape, forward.out_shape, y, slopes,
-                                                          h, U, threshold, rounding)))
-    overall = max((float(np.max(np.maximum(np.abs(r[2]), np.abs(r[5])), initial=0.0))
-                   for r in results), default=0.0)
-    for name, shape, y, h, row, D, allowed, codes in results:
-        row = blind(row, y, D, overall, extra)
+        slopes = slopes_along(forward, t, h, f"the tangent of {name}")
+        return (*judge_tangent(name, shape, forward.out_shape, y, slopes, h, U, threshold,
+                               rounding), h)
+
+    first = [judged_at(*m) for m in measured]
+    overall = max((float(np.max(np.maximum(np.abs(m[3]), np.abs(r[1])), initial=0.0))
+                   for m, r in zip(measured, first)), default=0.0)
+    rows, located, extra, results = [], [], [], []
+    for (name, shape, t, y, h), judged in zip(measured, first):
+        row, D, allowed, codes, h = judged
+        row, why = blind(row, y, D, overall)
+        if row.status == "unsure" and eps is None:
+            # Elements the closer look could not resolve (kinks on both sides, truncation
+            # at a step too coarse for f's curvature) or an allowance too wide for the
+            # rule's size: the same tangent at other steps, the first clean one kept.
+            for factor in RETRY_FACTORS:
+                again = judged_at(name, shape, t, y, h * factor)
+                retried, again_why = blind(again[0], y, again[1], overall)
+                if retried.status != "unsure":
+                    extra.append(f"along {name}, the step {h:.2g} left output elements "
+                                 f"unresolved; judged at {h * factor:.2g}")
+                    row, (_, D, allowed, codes, h), why = retried, again, None
+                    break
+        if why:
+            extra.append(why)
         rows.append(row)
-        per_input = len(results) == 1 or name != joint
-        if per_input:
+        results.append((name, shape, y, h, row, D, allowed, codes))
+        if len(measured) == 1 or name != joint:
             for k in np.flatnonzero(codes == MISTAKE):
                 index = tuple(int(i) for i in np.unravel_index(k, forward.out_shape)) \
                     if forward.out_shape else ()
@@ -450,7 +488,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     located.sort(key=lambda loc: -abs(loc.gradient - loc.estimate))
     dot = []
     if vjp is not None:
-        estimates = {r[0]: (r[5], r[6]) for r in results}
+        estimates = {r[0]: (r[5], r[6], row.status) for r, row in zip(results, rows)}
         dot = dot_rows(rule, vjp, outputs, forward.out_shape, seed, j, threshold, grad_eps,
                        estimates, x.keys(), joint, extra)
     statuses = [row.status for row in rows] + ["WRONG" for row in dot if row.status != "ok"]
@@ -460,29 +498,29 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     return JvpResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
         verdict=verdict, advice=ADVICE[verdict], layout=None, rows=rows, dot=dot,
-        located=located, output_shape=forward.out_shape, draw=j, h=h0, noise=U,
+        located=located, output_shape=forward.out_shape, draw=j, h=results[0][3] if results else float('nan'), noise=U,
         evaluations=forward.evaluations, eps=eps,
         seconds=time.perf_counter() - start, notes=notes + extra,
         engine_reason="python: f is evaluated as it is, four times per tangent and on the "
                       "noise line (nothing to compile for a handful of forward passes)")
 
 
-def blind(row, y, D, overall, notes):
-    """Rule 6 for a tangent's row: an allowance above ``BLIND`` of the row's
-    largest entry could hide an error of the output tangent's own size
-    ("unsure"), unless the rule says 0 there and the allowance is below
-    ``BLIND_FLOOR`` of the largest entry of every row (an input f ignores)."""
+def blind(row, y, D, overall):
+    """Rule 6 for a tangent's row, ``(row, note or None)``: an allowance above
+    ``BLIND`` of the row's largest entry could hide an error of the output
+    tangent's own size ("unsure"), unless the rule says 0 there and the allowance
+    is below ``BLIND_FLOOR`` of the largest entry of every row (an input f ignores)."""
     if row.status not in ("ok", "kinks"):
-        return row
+        return row, None
     top = float(np.max(np.maximum(np.abs(y), np.abs(D)), initial=0.0))
     if row.detectable <= BLIND * top:
-        return row
+        return row, None
     if float(np.max(np.abs(y), initial=0.0)) <= BLIND * row.detectable and \
             row.detectable <= BLIND_FLOOR * overall:
-        return row
-    notes.append(f"an error up to {row.detectable:.2g} could hide in the output tangent along "
-                 f"{row.name}, of at most {top:.2g}: try a larger eps")
-    return _replace(row, status="unsure")
+        return row, None
+    return _replace(row, status="unsure"), (
+        f"an error up to {row.detectable:.2g} could hide in the output tangent along "
+        f"{row.name}, of at most {top:.2g}: try a larger eps")
 
 
 def reverse_rule(vjp, u, shapes, out_shape):
@@ -513,7 +551,8 @@ def reverse_rule(vjp, u, shapes, out_shape):
 def dot_rows(rule, vjp, outputs, out_shape, seed, j, threshold, grad_eps, estimates, names,
              joint, notes):
     """A ``DotRow`` per input: <jvp(t_x), u> against <t_x, vjp(u)_x>, and, with the
-    finite differences of f along t_x (``estimates``: {name: (D, allowed)}), which
+    finite differences of f along t_x (``estimates``: {name: (D, allowed, the
+    JVP row's status)}), which
     rule is off where they disagree."""
     u = cotangent([out_shape], seed, j)[0]
     u = np.asarray(u, dtype=np.float64)
@@ -531,14 +570,19 @@ def dot_rows(rule, vjp, outputs, out_shape, seed, j, threshold, grad_eps, estima
         status = "ok" if abs(forward - reverse) <= bound else "INCONSISTENT"
         wrong = "-" if status == "ok" else "?"
         if name in estimates:
-            D, allowed = estimates[name]
+            D, allowed, judged = estimates[name]
+            # The JVP's row says whether the forward side is right (element by element,
+            # kinks told from mistakes); the reverse side is then judged against the
+            # same finite differences, projected on u, only where those were clean.
             truth, slack = float(np.dot(D, u)), float(np.dot(allowed, np.abs(u))) + bound
-            forward_off, reverse_off = abs(forward - truth) > slack, abs(reverse - truth) > slack
-            if status != "ok":
-                wrong = {(True, True): "both", (True, False): "jvp",
-                         (False, True): "vjp"}.get((forward_off, reverse_off), "?")
-            elif reverse_off:  # both rules wrong alike: the finite differences still see it
-                wrong, status = "both", "INCONSISTENT"
+            reverse_off = abs(reverse - truth) > slack
+            if judged == "WRONG":
+                wrong = "both" if reverse_off or status == "ok" else "jvp"
+            elif judged in ("ok", "kinks") and status != "ok":
+                wrong = "vjp"
+            if status == "ok" and wrong == "both":
+                notes.append(f"jvp and vjp agree with each other for {name} but not with f's "
+                             "finite differences: the same mistake is in both rules")
         rows.append(DotRow(name, forward, reverse, bound, status, wrong))
     if len(outputs) > 1 and not rule.can_split():
         notes.append("the dot-product test could only be taken over all inputs at once")
