@@ -399,6 +399,12 @@ def judge_tangent(name, shape, out_shape, y, slopes, h, U, threshold, rounding):
     return row, D, allowed, codes
 
 
+def joint_name(kept):
+    """The name of the row of the tangent that moves every input checked: "all"
+    (unless an input has that name)."""
+    return "all" if "all" not in kept else "(all)"
+
+
 def step_along(t, steps):
     """The step along the tangents ``t``: the smallest over the inputs it moves of
     that input's step over its tangent's largest |entry|; None if t is zero."""
@@ -424,8 +430,8 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     rule.out_shape = forward.out_shape
     kept = list(draw)
     U, steps, notes = noise[0], noise[1], list(noise[2])
-    joint = " + ".join(kept)
-    tangents = [(joint, (), draw)]
+    joint = joint_name(kept)
+    tangents = [(joint, tuple(kept), draw)]
     if len(kept) > 1 and rule.can_split():
         tangents += [(name, x[name].shape, {name: draw[name]}) for name in kept]
     elif len(kept) > 1:
@@ -594,7 +600,7 @@ def dot_only(rule, vjp, draw, shapes, seed, j, threshold):
     inconsistency is found but not blamed on either rule."""
     start = time.perf_counter()
     kept = list(draw)
-    joint = " + ".join(kept)
+    joint = joint_name(kept)
     outputs = []
     first = rule.tangent_of(draw)
     rule.out_shape = first.shape

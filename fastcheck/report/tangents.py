@@ -22,8 +22,9 @@ REPORT_LOCATED = 8
 class TangentRow:
     """One tangent's comparison, output element by output element.
 
-    ``name`` is the input the tangent moves (``"x + w + b"`` for the tangent
-    that moves them all), ``shape`` that input's shape (() for the joint one),
+    ``name`` is the input the tangent moves (``"all"`` for the tangent that
+    moves them all), ``shape`` that input's shape (for "all", the names of the
+    inputs it moves: the report shows "(x, w, b)"),
     ``checked`` the output elements compared, ``difference`` the relative
     difference of the JVP and its central-difference estimate over them,
     ``max_abs_error`` the largest |jvp - estimate|, ``worst_index`` the output
@@ -41,11 +42,13 @@ class TangentRow:
     status: str = "ok"
     kinks: int = 0
 
-    HEADER = ("tangent along", "checked", "difference", "max abs error", "worst at",
+    HEADER = ("tangent along", "shape", "checked", "difference", "max abs error", "worst at",
               "detectable", "verdict")
 
     def cells(self):
-        return (self.name, str(self.checked), f"{self.difference:.3e}",
+        shape = (f"({', '.join(self.shape)})" if self.shape and isinstance(self.shape[0], str)
+                 else str(self.shape))
+        return (self.name, shape, str(self.checked), f"{self.difference:.3e}",
                 f"{self.max_abs_error:.3e}", f"out{format_index(self.worst_index)}",
                 f"{self.detectable:.1e}", self.status)
 
