@@ -15,7 +15,7 @@ from .result import SCHEMA_VERSION, Judged, _head, _short_repr, json_ready
 
 
 #: A report lists at most this many located output elements (``res.located`` has them all).
-REPORT_LOCATED = 8
+REPORT_LOCATED = 5
 
 
 @dataclass(frozen=True)
