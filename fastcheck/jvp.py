@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import CostError, GradientError, InputTypeError, OptionError
+from .errors import CostError, FastcheckError, GradientError, InputTypeError, OptionError
 from .planning.layout import Layout, as_numeric_array, first_nonfinite, format_index
 from .planning.methods import CENTRAL_METHOD
 from .planning.noise import measure
@@ -253,6 +253,8 @@ class Rule:
                     for name, shape in self.shapes.items()}
             try:
                 value = self.jvp(full)
+            except FastcheckError:
+                raise  # a wrapper's own words (fastcheck.hvp), already naming the rule
             except Exception as exc:
                 raise CostError(f"{what} raised {type(exc).__name__}: {exc}") from exc
         elif self.per_input:
@@ -309,6 +311,8 @@ class Forward:
         self.evaluations += 1
         try:
             return self.f({name: value.copy() for name, value in x.items()}, *self.args)
+        except FastcheckError:
+            raise
         except Exception as exc:
             raise CostError(f"f raised {type(exc).__name__} {where}: {exc}") from exc
 
@@ -461,7 +465,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     first = [judged_at(*m) for m in measured]
     overall = max((float(np.max(np.maximum(np.abs(m[3]), np.abs(r[1])), initial=0.0))
                    for m, r in zip(measured, first)), default=0.0)
-    rows, located, extra, results = [], [], [], []
+    rows, located, extra, results, elements = [], [], [], [], {}
     for (name, shape, t, y, h), judged in zip(measured, first):
         row, D, allowed, codes, h = judged
         row, why = blind(row, y, D, overall)
@@ -481,6 +485,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
             extra.append(why)
         rows.append(row)
         results.append((name, shape, y, h, row, D, allowed, codes))
+        elements[name] = (y, D, allowed, codes)
         if len(measured) == 1 or name != joint:
             for k in np.flatnonzero(codes == MISTAKE):
                 index = tuple(int(i) for i in np.unravel_index(k, forward.out_shape)) \
@@ -504,7 +509,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     return JvpResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
         verdict=verdict, advice=ADVICE[verdict], layout=None, rows=rows, dot=dot,
-        located=located, output_shape=forward.out_shape, draw=j, h=results[0][3] if results else float('nan'), noise=U,
+        located=located, elements=elements, output_shape=forward.out_shape, draw=j, h=results[0][3] if results else float('nan'), noise=U,
         evaluations=forward.evaluations, eps=eps,
         seconds=time.perf_counter() - start, notes=notes + extra,
         engine_reason="python: f is evaluated as it is, four times per tangent and on the "

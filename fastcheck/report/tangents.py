@@ -102,6 +102,9 @@ class JvpResult(Judged):
     rows: list = field(default_factory=list, repr=False)
     dot: list = field(default_factory=list, repr=False)
     located: list = field(default_factory=list, repr=False)
+    #: {row name: (jvp, estimate, allowance, judgement codes)}, each (M,) over the
+    #: flattened output: what the rows sum up, element by element.
+    elements: dict = field(default_factory=dict, repr=False)
     output_shape: tuple = ()
     draw: int = 0
     h: float = float("nan")
