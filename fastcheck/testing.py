@@ -12,6 +12,7 @@
 """
 
 from .check import check
+from .hvp import check_hvp
 from .jvp import check_jvp
 from .vjp import check_vjp
 
@@ -107,4 +108,35 @@ def assert_jvp_match(f, inputs, jvp, *args, **options):
     if not res.passed:
         raise AssertionError(f"the forward-mode rule does not match the central differences "
                              f"of f along the tangents\n{res}")
+    return res
+
+
+def assert_hvp_match(grad, params, hvp, *args, **options):
+    """Check a Hessian-vector product like ``fastcheck.check_hvp`` and fail the test
+    if it is wrong.
+
+    Parameters
+    ----------
+    grad, params, hvp, *args
+        As for ``fastcheck.check_hvp``: the gradient ``grad(params, *args)``, the
+        parameters, and ``hvp(v)`` (or the dense Hessian).
+    **options
+        Any keyword of ``fastcheck.check_hvp`` (n, seed, eps, threshold, only, exclude).
+
+    Returns
+    -------
+    HvpResult
+        The result, when the check passes.
+
+    Raises
+    ------
+    AssertionError
+        When it fails; the message is the report, which names the wrong tensors
+        of the product and their entries.
+    """
+    __tracebackhide__ = True
+    res = check_hvp(grad, params, hvp, *args, **options)
+    if not res.passed:
+        raise AssertionError(f"the Hessian-vector product does not match the central "
+                             f"differences of the gradient\n{res}")
     return res

@@ -195,3 +195,13 @@ def test_bad_hvp_input_is_named(logistic):
         fc.check_hvp(lambda p, *a: 3.0, params, H, X, y, lam)
     with pytest.raises(InputTypeError, match="hvp must be the rule"):
         fc.check_hvp(logistic_grad, params, {"dw": 1}, X, y, lam)
+
+
+def test_assert_hvp_match(net):
+    from fastcheck.testing import assert_hvp_match
+
+    params, X, Y, H = net
+    assert assert_hvp_match(net_grad, params, H, X, Y).passed
+    with pytest.raises(AssertionError) as failure:
+        assert_hvp_match(net_grad, params, lambda v: net_hvp(v, params, X, Y, mistake=True), X, Y)
+    assert "wrong Hessian-vector product in: W1, b1" in str(failure.value)
