@@ -22,14 +22,15 @@ rows marked WRONG are the inputs whose contribution ``J_x dx`` is wrong.
 
 The dot-product test. With the backward rule ``vjp(u) -> {"dx": ..., ...}``,
 ``<jvp(t), u> == <t, vjp(u)>`` for every t and u: no finite difference at all.
-It is checked per input, within a rounding bound from the norms; where it
-fails, the finite differences of f along t (projected on u) say which side is
-off.
+It is checked per input, within a rounding bound from the norms
+(``fastcheck.dotproduct``); where it fails, the finite differences of f along t
+(projected on u) say which side is off.
 """
 
 import numbers
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -40,12 +41,13 @@ from .planning.noise import measure
 from .planning.sampling import chosen_tensors, validate_seed
 from .planning.step import noise_boost, positive_finite, scale_floor
 from .report.result import Located
-from .report.tangents import DotRow, JvpResult, TangentRow, worst_rank
+from .report.tangents import JvpResult, TangentRow, worst_rank
 from .verdict import measured_noise, relative_difference, resolve_threshold
 from .verdict.norms import norm
 from .verdict.precision import GRAD_ULPS, ROUNDING_ULPS, precision_notes
 from .verdict.rules import BLIND, BLIND_FLOOR, KINK, MISTAKE, UNRESOLVED, allowance, judge_probes
-from .vjp import MAX_DRAWS, as_grads, cotangent, describe_outputs, validate_inputs
+from .dotproduct import dot_rows
+from .vjp import MAX_DRAWS, cotangent, describe_outputs, validate_inputs
 
 #: The keywords ``check_jvp`` takes besides its own (``fastcheck.check``'s others,
 #: engine, method, sample, ..., have nothing to do with a handful of forward passes).
@@ -53,10 +55,6 @@ OPTIONS = ("eps", "threshold", "only", "exclude")
 #: Tangents draw from the stream ``[seed, draw, TANGENT_STREAM]``: independent of
 #: the cotangents (``vjp.cotangent``, stream ``[seed, draw]``) the dot test pairs them with.
 TANGENT_STREAM = 1
-#: The dot-product test's rounding bound, in ulps of the coarsest precision, of
-#: ||jvp(t)|| ||u|| + ||t|| ||vjp(u)|| (each inner product is within Cauchy-Schwarz
-#: of that, and each rule rounds relative to the magnitudes flowing through it).
-DOT_ULPS = 1000
 #: The steps a tangent is tried at again, in turn, when its first left it "unsure":
 #: finer for truncation and kinks, coarser for an allowance too wide (rule 6).
 RETRY_FACTORS = (0.1, 10.0, 0.01)
@@ -173,7 +171,7 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
         noise = noise_and_step(forward, x, list(draws[0]), seed, eps)
         results = [check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise)
                    for j, draw in enumerate(draws)]
-        results = [_replace(r, evaluations=forward.evaluations) for r in results]
+        results = [replace(r, evaluations=forward.evaluations) for r in results]
     worst = max(range(len(results)), key=lambda j: worst_rank(results[j]))
     res = results[worst]
     notes = list(res.notes) + precision_notes(inputs)
@@ -184,12 +182,7 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
         notes.append(f"tangents drawn by fastcheck: standard normal, draw {worst}, which "
                      f"fastcheck.jvp.tangent(shapes, seed={seed}, draw={worst}) reproduces"
                      f"{tally}")
-    return _replace(res, notes=notes, draw=worst)
-
-
-def _replace(res, **changes):
-    import dataclasses
-    return dataclasses.replace(res, **changes)
+    return replace(res, notes=notes, draw=worst)
 
 
 def given_tangents(tangents, shapes, kept):
@@ -421,7 +414,8 @@ def slopes_along(forward, t, h, label):
     """(M, 4) one-sided slopes R(h), R(h/2), L(h), L(h/2) of f along ``t`` (four
     forward passes serve every output element)."""
     f0 = forward.f0
-    plus, half = forward.at(t, h, f"along {label} (+h)"), forward.at(t, h / 2, f"along {label} (+h/2)")
+    plus, half = forward.at(t, h, f"along {label} (+h)"), forward.at(t, h / 2,
+                                                                     f"along {label} (+h/2)")
     minus, mhalf = forward.at(t, -h, f"along {label} (-h)"), forward.at(t, -h / 2,
                                                                         f"along {label} (-h/2)")
     return np.stack([(plus - f0) / h, (half - f0) / (h / 2), (f0 - minus) / h,
@@ -509,7 +503,8 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     return JvpResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
         verdict=verdict, advice=ADVICE[verdict], layout=None, rows=rows, dot=dot,
-        located=located, elements=elements, output_shape=forward.out_shape, draw=j, h=results[0][3] if results else float('nan'), noise=U,
+        located=located, elements=elements, output_shape=forward.out_shape, draw=j,
+        h=results[0][3] if results else float("nan"), noise=U,
         evaluations=forward.evaluations, eps=eps,
         seconds=time.perf_counter() - start, notes=notes + extra,
         engine_reason="python: f is evaluated as it is, four times per tangent and on the "
@@ -529,75 +524,9 @@ def blind(row, y, D, overall):
     if float(np.max(np.abs(y), initial=0.0)) <= BLIND * row.detectable and \
             row.detectable <= BLIND_FLOOR * overall:
         return row, None
-    return _replace(row, status="unsure"), (
+    return replace(row, status="unsure"), (
         f"an error up to {row.detectable:.2g} could hide in the output tangent along "
         f"{row.name}, of at most {top:.2g}: try a larger eps")
-
-
-def reverse_rule(vjp, u, shapes, out_shape):
-    """{name: float64 gradient} from ``vjp(u)`` (a copy of u), or an error naming
-    what is wrong with it."""
-    try:
-        given = vjp(u.copy())
-    except Exception as exc:
-        raise CostError(f"vjp(u) raised {type(exc).__name__}: {exc}") from exc
-    grads = as_grads(given, shapes)
-    out = {}
-    for name, shape in shapes.items():
-        key = "d" + name if "d" + name in grads else name
-        if key not in grads:
-            raise GradientError(f"vjp(u) has no gradient for the input {name!r} (keyed "
-                                f"'d{name}' or '{name}')")
-        array = as_numeric_array(grads[key], f"vjp(u)[{key!r}]", error=GradientError)
-        if array.shape != shape:
-            raise GradientError(f"vjp(u)[{key!r}] has shape {array.shape} but inputs[{name!r}] "
-                                f"has shape {shape}; the gradient has its input's shape")
-        bad = first_nonfinite(array)
-        if bad is not None:
-            raise GradientError(f"vjp(u)[{key!r}] is not finite at {key}{format_index(bad)}")
-        out[name] = array.astype(np.float64)
-    return out
-
-
-def dot_rows(rule, vjp, outputs, out_shape, seed, j, threshold, grad_eps, estimates, names,
-             joint, notes):
-    """A ``DotRow`` per input: <jvp(t_x), u> against <t_x, vjp(u)_x>, and, with the
-    finite differences of f along t_x (``estimates``: {name: (D, allowed, the
-    JVP row's status)}), which
-    rule is off where they disagree."""
-    u = cotangent([out_shape], seed, j)[0]
-    u = np.asarray(u, dtype=np.float64)
-    grads = reverse_rule(vjp, u, {name: s for name, s in rule.shapes.items()}, out_shape)
-    u = u.ravel()
-    per_input = [(name, t, y) for name, t, y in outputs if name != joint or len(outputs) == 1]
-    rows = []
-    tol = max(threshold, DOT_ULPS * grad_eps)
-    for name, t, y in per_input:
-        forward = float(np.dot(y, u))
-        reverse = float(sum(np.dot(t[k].ravel(), grads[k].ravel()) for k in t))
-        tnorm = norm(np.concatenate([t[k].ravel() for k in t]))
-        gnorm = norm(np.concatenate([grads[k].ravel() for k in t]))
-        bound = tol * (norm(y) * norm(u) + tnorm * gnorm)
-        status = "ok" if abs(forward - reverse) <= bound else "INCONSISTENT"
-        wrong = "-" if status == "ok" else "?"
-        if name in estimates:
-            D, allowed, judged = estimates[name]
-            # The JVP's row says whether the forward side is right (element by element,
-            # kinks told from mistakes); the reverse side is then judged against the
-            # same finite differences, projected on u, only where those were clean.
-            truth, slack = float(np.dot(D, u)), float(np.dot(allowed, np.abs(u))) + bound
-            reverse_off = abs(reverse - truth) > slack
-            if judged == "WRONG":
-                wrong = "both" if reverse_off or status == "ok" else "jvp"
-            elif judged in ("ok", "kinks") and status != "ok":
-                wrong = "vjp"
-            if status == "ok" and wrong == "both":
-                notes.append(f"jvp and vjp agree with each other for {name} but not with f's "
-                             "finite differences: the same mistake is in both rules")
-        rows.append(DotRow(name, forward, reverse, bound, status, wrong))
-    if len(outputs) > 1 and not rule.can_split():
-        notes.append("the dot-product test could only be taken over all inputs at once")
-    return rows
 
 
 def dot_only(rule, vjp, draw, shapes, seed, j, threshold):

@@ -374,7 +374,8 @@ def test_bad_rules_and_tangents_are_errors_that_say_what_to_do(dense):
         fc.check_jvp(*args, rule, HYPER, vjp=lambda u: {**dense_vjp(u, cache, HYPER),
                                                         "dw": np.ones((4, 5))})
     with pytest.raises(GradientError, match="no gradient for the input 'b'"):
-        fc.check_jvp(*args, rule, HYPER, vjp=lambda u: {"dx": np.zeros((5, 4)), "dw": np.zeros((4, 4)),
+        fc.check_jvp(*args, rule, HYPER, vjp=lambda u: {"dx": np.zeros((5, 4)),
+                                                        "dw": np.zeros((4, 4)),
                                                         "db2": np.zeros((1, 4))})
     with pytest.raises(CostError, match="not deterministic"):
         fc.check_jvp(lambda p, h: dense_layer(p, h)[0] + np.random.rand(), inputs, rule, HYPER)
