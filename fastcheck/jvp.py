@@ -499,7 +499,8 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     statuses = [row.status for row in rows] + ["WRONG" for row in dot if row.status != "ok"]
     verdict = ("mistake" if "WRONG" in statuses else "unsure" if "unsure" in statuses
                else "kinks" if "kinks" in statuses else "pass")
-    difference = rows[0].difference if rows else float("nan")
+    difference = max([rows[0].difference if rows else float("nan")]
+                     + [dot_difference(row) for row in dot if row.status != "ok"])
     return JvpResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
         verdict=verdict, advice=ADVICE[verdict], layout=None, rows=rows, dot=dot,
@@ -509,6 +510,11 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
         seconds=time.perf_counter() - start, notes=notes + extra,
         engine_reason="python: f is evaluated as it is, four times per tangent and on the "
                       "noise line (nothing to compile for a handful of forward passes)")
+
+
+def dot_difference(row):
+    """|<jvp(t), u> - <t, vjp(u)>| relative to their sum of magnitudes (0 for two zeros)."""
+    return abs(row.forward - row.reverse) / max(abs(row.forward) + abs(row.reverse), 1e-300)
 
 
 def blind(row, y, D, overall):
@@ -551,8 +557,7 @@ def dot_only(rule, vjp, draw, shapes, seed, j, threshold):
     if verdict == "mistake":
         notes.append("without f, fastcheck cannot say which of jvp and vjp is wrong: pass f "
                      "to compare both with its finite differences")
-    worst = max((abs(r.forward - r.reverse) / max(abs(r.forward) + abs(r.reverse), 1e-300)
-                 for r in dot), default=0.0)
+    worst = max((dot_difference(r) for r in dot), default=0.0)
     return JvpResult(
         difference=worst, threshold=threshold, passed=verdict == "pass", verdict=verdict,
         advice=ADVICE[verdict], layout=None, dot=dot, output_shape=first.shape, draw=j,

@@ -134,6 +134,10 @@ def test_the_dot_product_test_names_the_inconsistent_rule(dense):
     res = fc.check_jvp(dense_layer, inputs, right_jvp, HYPER,
                        vjp=lambda u: dense_vjp(u, cache, HYPER, "dw"))
     assert res.verdict == "mistake" and res.suspects == [] and res.vjp_suspects == ["w"]
+    w_row = res.dot[1]
+    assert res.difference == pytest.approx(abs(w_row.forward - w_row.reverse)
+                                           / (abs(w_row.forward) + abs(w_row.reverse)))
+    assert res.difference > 1e-3 and str(res).startswith("fastcheck FAILED: difference")
     assert [(r.name, r.status, r.wrong) for r in res.dot] == [
         ("x", "ok", "-"), ("w", "INCONSISTENT", "vjp"), ("b", "ok", "-")]
     res = fc.check_jvp(dense_layer, inputs, lambda t: dense_jvp(t, cache, HYPER, "sign"), HYPER,
@@ -404,3 +408,27 @@ def test_nothing_of_the_users_is_modified(dense):
     assert res.passed, str(res)
     for name in inputs:
         np.testing.assert_array_equal(inputs[name], before[name])
+
+
+def test_drawn_tangents_are_seeded_and_reproducible(dense):
+    inputs, cache, _ = dense
+    seen = []
+
+    def recording(t):
+        seen.append({k: v.copy() for k, v in t.items()})
+        return dense_jvp(t, cache, HYPER)
+
+    res = fc.check_jvp(dense_layer, inputs, recording, HYPER, n=2, seed=7)
+    assert res.passed and len(seen) == 2 * 4  # per draw: the joint tangent, then each input
+    shapes = {k: v.shape for k, v in inputs.items()}
+    for draw in range(2):
+        expected = tangent(shapes, seed=7, draw=draw)
+        joint, *alone = seen[4 * draw:4 * draw + 4]
+        for name in inputs:
+            np.testing.assert_array_equal(joint[name], expected[name])
+        for name, t in zip(inputs, alone):
+            for other in inputs:
+                np.testing.assert_array_equal(
+                    t[other], expected[other] if other == name else np.zeros(shapes[other]))
+    assert not np.array_equal(seen[0]["x"], seen[4]["x"])
+    assert "tangent(shapes, seed=7, draw=" in res.notes[-1]

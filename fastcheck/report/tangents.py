@@ -96,7 +96,8 @@ class JvpResult(Judged):
     VJP was given, ``located`` the output elements judged wrong as
     ``(tangent, index, jvp, estimate)``, worst first. ``h`` is the step along
     the tangent (scaled so its largest entry moves by the step), ``noise`` U,
-    how well f's outputs are known. ``difference`` is the joint tangent's.
+    how well f's outputs are known. ``difference`` is the joint tangent's, or an
+    inconsistent dot product's relative difference where that is larger.
     """
 
     rows: list = field(default_factory=list, repr=False)
