@@ -171,6 +171,7 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
         noise = noise_and_step(forward, x, list(draws[0]), seed, eps)
         results = [check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise)
                    for j, draw in enumerate(draws)]
+        forward.restore()  # the layer left at the given inputs, as the user gave them
         results = [replace(r, evaluations=forward.evaluations) for r in results]
     worst = max(range(len(results)), key=lambda j: worst_rank(results[j]))
     res = results[worst]
@@ -289,7 +290,7 @@ class Forward:
 
     def __init__(self, f, args, x):
         self.f, self.args, self.x = f, args, x
-        self.evaluations = 0
+        self.evaluations, self.moved = 0, False
         value = self.call(x, "at the given inputs")
         self.tupled, (out,) = describe_outputs(value, 1)
         self.out_shape, self.out_dtype = out.shape, out.dtype
@@ -313,7 +314,17 @@ class Forward:
         out = value[0] if self.tupled else value
         return np.asarray(out, dtype=np.float64).reshape(self.out_shape)
 
+    def restore(self):
+        """f at the given inputs again, if it was last called elsewhere: a layer object
+        that keeps its last inputs (``self.cache = x``) for its own rules must hold
+        the given ones when the rules run (``fastcheck.check`` leaves a cost at theta
+        the same way)."""
+        if self.moved:
+            self.call(self.x, "at the given inputs, after the steps")
+            self.moved = False
+
     def at(self, t, s, where="along the tangent"):
+        self.moved = True
         moved = {name: (value + s * t[name] if name in t else value)
                  for name, value in self.x.items()}
         out = self.pick(self.call(moved, where))
@@ -443,6 +454,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
         h = step_along(t, steps)
         if h is None:
             continue
+        forward.restore()
         y = rule.tangent_of(t, None if t is draw else name).ravel()
         outputs.append((name, t, y))
         measured.append((name, shape, t, y, h))
@@ -492,6 +504,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
                      "whole)")
     located.sort(key=lambda loc: -abs(loc.gradient - loc.estimate))
     dot = []
+    forward.restore()
     if vjp is not None:
         estimates = {r[0]: (r[5], r[6], row.status) for r, row in zip(results, rows)}
         dot = dot_rows(rule, vjp, outputs, forward.out_shape, seed, j, threshold, grad_eps,
