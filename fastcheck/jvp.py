@@ -121,28 +121,7 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
         of the dot-product test, the located output elements, ``suspects``
         (inputs whose forward contribution is wrong) and ``vjp_suspects``.
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise OptionError(f"check_jvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
-                          f"{', '.join(o + '=' for o in unknown)} (fastcheck.check's engines, "
-                          "methods and sampling do not apply to a few forward passes)")
-    threshold = resolve_threshold(options.get("threshold"))
-    eps = options.get("eps")
-    eps = None if eps is None else positive_finite(eps, "eps")
-    if f is not None and not callable(f):
-        raise InputTypeError(f"f must be the layer's forward function, got {type(f).__name__}")
-    if f is None and vjp is None:
-        raise OptionError("f=None leaves nothing to compare jvp with: pass the forward "
-                          "function, or vjp= for the dot-product test alone")
-    if vjp is not None and not callable(vjp):
-        raise InputTypeError(f"vjp must be the backward rule vjp(u) -> gradients, got "
-                             f"{type(vjp).__name__}")
-    if not isinstance(inputs, Mapping):
-        raise InputTypeError(f"inputs must be a mapping of name -> array, got "
-                             f"{type(inputs).__name__}; e.g. {{'x': x, 'w': w, 'b': b}}")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_DRAWS:
-        raise OptionError(f"n must be an integer from 1 to {MAX_DRAWS} (how many tangents to "
-                          f"draw, each a whole check), got {n!r}")
+    threshold, eps = validate(f, inputs, vjp, n, options)
     validate_seed(seed)
     validate_inputs(inputs)
     layout = Layout.from_params(inputs)
@@ -184,6 +163,34 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
                      f"fastcheck.jvp.tangent(shapes, seed={seed}, draw={worst}) reproduces"
                      f"{tally}")
     return replace(res, notes=notes, draw=worst)
+
+
+def validate(f, inputs, vjp, n, options):
+    """(threshold, eps) from ``options``, after refusing, by name, an unknown option,
+    an ``f``, ``vjp`` or ``inputs`` of the wrong kind, or a bad ``n``."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise OptionError(f"check_jvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
+                          f"{', '.join(o + '=' for o in unknown)} (fastcheck.check's engines, "
+                          "methods and sampling do not apply to a few forward passes)")
+    threshold = resolve_threshold(options.get("threshold"))
+    eps = options.get("eps")
+    eps = None if eps is None else positive_finite(eps, "eps")
+    if f is not None and not callable(f):
+        raise InputTypeError(f"f must be the layer's forward function, got {type(f).__name__}")
+    if f is None and vjp is None:
+        raise OptionError("f=None leaves nothing to compare jvp with: pass the forward "
+                          "function, or vjp= for the dot-product test alone")
+    if vjp is not None and not callable(vjp):
+        raise InputTypeError(f"vjp must be the backward rule vjp(u) -> gradients, got "
+                             f"{type(vjp).__name__}")
+    if not isinstance(inputs, Mapping):
+        raise InputTypeError(f"inputs must be a mapping of name -> array, got "
+                             f"{type(inputs).__name__}; e.g. {{'x': x, 'w': w, 'b': b}}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_DRAWS:
+        raise OptionError(f"n must be an integer from 1 to {MAX_DRAWS} (how many tangents to "
+                          f"draw, each a whole check), got {n!r}")
+    return threshold, eps
 
 
 def given_tangents(tangents, shapes, kept):
