@@ -460,3 +460,27 @@ def test_a_layer_object_that_caches_its_inputs(dense):
     # Left as it was given: its cache holds the given inputs, not a step's.
     np.testing.assert_array_equal(layer.cache[0], inputs["x"])
     np.testing.assert_array_equal(layer.cache[1], inputs["w"])
+
+
+def test_relu_layers_near_their_kinks_across_seeds():
+    """Pre-activations planted within 1e-6 of ReLU's kink (and exactly on it): a
+    correct rule is never called a mistake, the forgotten bias always is."""
+    verdicts = []
+    for seed in range(12):
+        rng = np.random.default_rng(300 + seed)
+        x, w, b = rng.standard_normal((6, 5)), rng.standard_normal((5, 4)), \
+            rng.standard_normal((1, 4))
+        b = b - (x @ w + b)[:1] + rng.choice([1e-9, -1e-9, 1e-6, -1e-6, 0.0], size=(1, 4))
+        on = (x @ w + b) > 0
+        inputs = {"x": x, "w": w, "b": b}
+
+        def relu_dense(p):
+            return np.maximum(p["x"] @ p["w"] + p["b"], 0.0)
+
+        res = fc.check_jvp(relu_dense, inputs, lambda t: on * (t["x"] @ w + x @ t["w"] + t["b"]),
+                           seed=seed)
+        verdicts.append(res.verdict)
+        wrong = fc.check_jvp(relu_dense, inputs, lambda t: on * (t["x"] @ w + x @ t["w"]),
+                             seed=seed)
+        assert wrong.verdict == "mistake" and wrong.suspects == ["b"], str(wrong)
+    assert "mistake" not in verdicts and "kinks" in verdicts, verdicts
