@@ -24,11 +24,11 @@ from .vjp import as_grads, cotangent
 DOT_ULPS = 1000
 
 
-def reverse_rule(vjp, u, shapes, out_shape):
-    """{name: float64 gradient} from ``vjp(u)`` (a copy of u), or an error naming
-    what is wrong with it."""
+def reverse_rule(vjp, us, shapes):
+    """{name: float64 gradient} from ``vjp(*us)`` (copies of the cotangents, one
+    per output), or an error naming what is wrong with it."""
     try:
-        given = vjp(u.copy())
+        given = vjp(*(np.copy(u) for u in us))
     except Exception as exc:
         raise CostError(f"vjp(u) raised {type(exc).__name__}: {exc}") from exc
     grads = as_grads(given, shapes)
@@ -49,16 +49,16 @@ def reverse_rule(vjp, u, shapes, out_shape):
     return out
 
 
-def dot_rows(rule, vjp, outputs, out_shape, seed, j, threshold, grad_eps, estimates, names,
+def dot_rows(rule, vjp, outputs, outs, seed, j, threshold, grad_eps, estimates, names,
              joint, notes):
-    """A ``DotRow`` per input: <jvp(t_x), u> against <t_x, vjp(u)_x>, and, with the
+    """A ``DotRow`` per input: <jvp(t_x), u> against <t_x, vjp(u)_x> (u over every
+    output of ``outs``, an ``OutputLayout``), and, with the
     finite differences of f along t_x (``estimates``: {name: (D, allowed, the
     JVP row's status)}), which
     rule is off where they disagree."""
-    u = cotangent([out_shape], seed, j)[0]
-    u = np.asarray(u, dtype=np.float64)
-    grads = reverse_rule(vjp, u, {name: s for name, s in rule.shapes.items()}, out_shape)
-    u = u.ravel()
+    us = cotangent(outs.shapes, seed, j)  # as check_vjp draws them: one per output
+    grads = reverse_rule(vjp, us, dict(rule.shapes))
+    u = np.concatenate([np.ravel(np.asarray(u, dtype=np.float64)) for u in us])
     per_input = [(name, t, y) for name, t, y in outputs if name != joint or len(outputs) == 1]
     rows = []
     tol = max(threshold, DOT_ULPS * grad_eps)

@@ -47,7 +47,8 @@ from .verdict.norms import norm
 from .verdict.precision import GRAD_ULPS, ROUNDING_ULPS, precision_notes
 from .verdict.rules import BLIND, BLIND_FLOOR, KINK, MISTAKE, UNRESOLVED, allowance, judge_probes
 from .dotproduct import dot_rows
-from .vjp import MAX_DRAWS, cotangent, describe_outputs, validate_inputs
+from .outputs import OutputLayout
+from .vjp import MAX_DRAWS, cotangent, count_outputs, describe_outputs, validate_inputs
 
 #: The keywords ``check_jvp`` takes besides its own (``fastcheck.check``'s others,
 #: engine, method, sample, ..., have nothing to do with a handful of forward passes).
@@ -78,7 +79,8 @@ def tangent(shapes, seed=0, draw=0):
     return {name: rng.standard_normal(shape) for name, shape in shapes.items()}
 
 
-def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **options):
+def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, outputs=None,
+              **options):
     """Check a forward-mode rule: ``jvp(t)`` against central differences of ``f``
     along ``t``, output element by output element; with ``vjp=``, the
     dot-product test ``<jvp(t), u> == <t, vjp(u)>`` too.
@@ -110,6 +112,10 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
         returning gradients as ``check_vjp`` takes them (a dict keyed ``dx``
         or ``x``, or a tuple in the order of ``inputs``). u is drawn as
         ``check_vjp`` draws it (``fastcheck.vjp.cotangent``).
+    outputs : int, optional
+        For a layer of several outputs (an LSTM step's ``next_h, next_c``): f
+        returns a tuple whose first ``outputs`` elements are them, ``jvp`` a
+        tuple of as many output tangents, ``vjp`` takes as many cotangents.
     **options
         eps (the step: the tangent's largest entry moves by it; default scaled
         to the inputs and f's measured noise), threshold, only, exclude.
@@ -129,7 +135,8 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
                                                     options.get("exclude"))]
     x = {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
     shapes = {name: value.shape for name, value in x.items()}
-    rule = Rule(jvp, shapes)
+    k = count_outputs(outputs, None)
+    rule = Rule(jvp, shapes, k)
     if tangents is None:
         if not rule.callable:
             raise OptionError("jvp holds the rule's result for tangents fastcheck does not "
@@ -146,7 +153,7 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, **opt
         results = [dot_only(rule, vjp, draw, shapes, seed, j, threshold)
                    for j, draw in enumerate(draws)]
     else:
-        forward = Forward(f, args, x)
+        forward = Forward(f, args, x, k)
         noise = noise_and_step(forward, x, list(draws[0]), seed, eps)
         results = [check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise)
                    for j, draw in enumerate(draws)]
@@ -224,21 +231,21 @@ def given_tangents(tangents, shapes, kept):
 class Rule:
     """The user's forward rule: a callable, one output tangent, or a dict of
     contributions per input; ``tangent_of(t)`` gives its output tangent for the
-    tangents ``t`` (a dict over some inputs), validated and as float64."""
+    tangents ``t`` (a dict over some inputs), validated and flattened (float64)
+    over ``outs``, the ``OutputLayout`` (learnt from the rule's first result when
+    there is no ``f``)."""
 
-    def __init__(self, jvp, shapes):
+    def __init__(self, jvp, shapes, k=1):
         self.callable = callable(jvp) and not isinstance(jvp, Mapping)
         self.per_input = isinstance(jvp, Mapping)
-        if not (self.callable or self.per_input):
-            self.total = as_numeric_array(jvp, "jvp", error=GradientError)
-        elif self.per_input:
+        if self.per_input:
             for name in jvp:
                 if name not in shapes:
                     raise InputTypeError(f"jvp is keyed by input names (each input's "
                                          f"contribution); {name!r} is not an input, the inputs "
                                          f"are {', '.join(map(repr, shapes))}")
-        self.jvp, self.shapes = jvp, shapes
-        self.out_shape = None
+        self.jvp, self.shapes, self.k = jvp, shapes, k
+        self.outs = None
         self.dtypes = set()
 
     def can_split(self):
@@ -246,8 +253,8 @@ class Rule:
         return self.callable or self.per_input
 
     def tangent_of(self, t, moved=None):
-        """The output tangent for tangents ``t`` ({name: array}); ``moved`` names the
-        one input the tangent is restricted to (for the messages)."""
+        """The output tangent (M,) for tangents ``t`` ({name: array}); ``moved``
+        names the one input the tangent is restricted to (for the messages)."""
         what = "jvp(tangents)" if moved is None else f"jvp(tangents along {moved!r} only)"
         if self.callable:
             full = {name: (t[name].copy() if name in t else np.zeros(shape))
@@ -267,40 +274,41 @@ class Rule:
             parts = [self.output(self.jvp[name], f"jvp[{name!r}]") for name in names]
             return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
         else:
-            value = self.total
-            what = "jvp"
+            value, what = self.jvp, "jvp"
         return self.output(value, what)
 
     def output(self, value, what):
-        """``value`` as the output tangent (float64), or an error naming ``what``."""
-        if isinstance(value, tuple):
+        """``value`` (the rule's result) as the flat output tangent, or an error
+        naming ``what``."""
+        if self.k == 1 and isinstance(value, tuple):
             raise GradientError(f"{what} returned a tuple of {len(value)}; return the output "
                                 "tangent alone (for a rule returning (out, out_dot), pass "
-                                "jvp=lambda t: rule(t)[1])")
-        array = as_numeric_array(value, what, error=GradientError)
-        if self.out_shape is not None and array.shape != self.out_shape and not (
-                self.out_shape == () and array.size == 1):
-            raise GradientError(f"{what} has shape {array.shape} but the output of f has shape "
-                                f"{self.out_shape}; the output tangent has the output's shape")
-        bad = first_nonfinite(array)
-        if bad is not None:
-            raise GradientError(f"{what} is not finite at out{format_index(bad)}")
-        self.dtypes.add(array.dtype)
-        return array.astype(np.float64).reshape(self.out_shape if self.out_shape is not None
-                                                else array.shape)
+                                "jvp=lambda t: rule(t)[1]; for a layer of several outputs, "
+                                "outputs=k)")
+        if self.k > 1 and (not isinstance(value, (tuple, list)) or len(value) != self.k):
+            raise GradientError(f"{what} must return a tuple of {self.k} output tangents, one "
+                                f"per output (outputs={self.k}); it returned "
+                                f"{type(value).__name__}"
+                                + (f" of {len(value)}" if isinstance(value, (tuple, list))
+                                   else ""))
+        items = value if self.k > 1 else (value,)
+        if self.outs is None:  # no f: the rule's first result says what the outputs are
+            self.outs = OutputLayout([np.shape(item) for item in items], several=self.k > 1)
+        return self.outs.flatten(items, what, self.dtypes)
 
 
 class Forward:
     """The layer's forward pass at perturbed inputs, counted: ``at(t, s)`` is
-    f(x + s t) as a float64 array of the output's shape (a fresh copy of the
-    inputs every call, so the user's arrays are never touched)."""
+    f(x + s t), its first ``k`` outputs flattened into one float64 vector (a fresh
+    copy of the inputs every call, so the user's arrays are never touched)."""
 
-    def __init__(self, f, args, x):
-        self.f, self.args, self.x = f, args, x
+    def __init__(self, f, args, x, k=1):
+        self.f, self.args, self.x, self.k = f, args, x, k
         self.evaluations, self.moved = 0, False
         value = self.call(x, "at the given inputs")
-        self.tupled, (out,) = describe_outputs(value, 1)
-        self.out_shape, self.out_dtype = out.shape, out.dtype
+        self.tupled, outs = describe_outputs(value, k, f"outputs={k}" if k > 1 else None)
+        self.outs = OutputLayout([o.shape for o in outs], [o.dtype for o in outs],
+                                 several=k > 1)
         self.f0 = self.pick(value)
         again = self.pick(self.call(x, "at the given inputs, a second time"))
         if not np.array_equal(again, self.f0, equal_nan=True):
@@ -318,8 +326,9 @@ class Forward:
             raise CostError(f"f raised {type(exc).__name__} {where}: {exc}") from exc
 
     def pick(self, value):
-        out = value[0] if self.tupled else value
-        return np.asarray(out, dtype=np.float64).reshape(self.out_shape)
+        items = value[:self.k] if self.tupled else (value,)
+        parts = [np.asarray(item, dtype=np.float64).ravel() for item in items]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def restore(self):
         """f at the given inputs again, if it was last called elsewhere: a layer object
@@ -351,7 +360,7 @@ def noise_and_step(forward, x, kept, seed, eps):
     for an f noisier than float64, or ``eps``); a tangent moving several inputs
     takes the smallest of their steps (``step_along``)."""
     theta = np.concatenate([x[name].ravel() for name in kept])
-    w = cotangent([forward.out_shape], seed, 0)[0]
+    w = cotangent([(forward.outs.size,)], seed, 0)[0]
     w = np.asarray(w, dtype=np.float64) / max(norm(w), np.finfo(np.float64).tiny)
     names = list(kept)
 
@@ -366,7 +375,7 @@ def noise_and_step(forward, x, kept, seed, eps):
     j0 = float(np.sum(forward.f0 * w))
     floor = scale_floor(theta)
     measured = measure(projected, theta, j0, np.maximum(floor, np.abs(theta)), seed)
-    value_eps = float(np.finfo(forward.out_dtype).eps)
+    value_eps = forward.outs.eps
     top = float(np.max(np.abs(forward.f0), initial=0.0))
     scale_j = max(top, np.finfo(np.float64).tiny)
     U, notes = measured_noise(scale_j if not measured.usable else j0, value_eps, measured)
@@ -392,7 +401,7 @@ def noise_and_step(forward, x, kept, seed, eps):
     return U, steps, list(notes)
 
 
-def judge_tangent(name, shape, out_shape, y, slopes, h, U, threshold, rounding):
+def judge_tangent(name, shape, outs, y, slopes, h, U, threshold, rounding):
     """The row of one tangent: its output tangent ``y`` (M,) against the central
     differences of the one-sided ``slopes`` (M, 4) with step ``h``, as
     ``fastcheck.check`` judges a coordinate (first look, then the closer look
@@ -405,12 +414,13 @@ def judge_tangent(name, shape, out_shape, y, slopes, h, U, threshold, rounding):
     if bad.any():
         codes[bad], _ = judge_probes(y[bad], slopes[bad], h, U, threshold, rounding)
     error = np.abs(y - D)
-    worst = np.unravel_index(int(np.argmax(error)), out_shape) if out_shape else ()
+    worst = outs.index(int(np.argmax(error))) if y.size else ()
     status = ("WRONG" if (codes == MISTAKE).any() else "unsure" if (codes == UNRESOLVED).any()
               else "kinks" if (codes == KINK).any() else "ok")
     row = TangentRow(name, shape, int(y.size), relative_difference(y, D),
                      float(error.max(initial=0.0)), tuple(int(i) for i in worst),
-                     float(allowed.max(initial=0.0)), status, int((codes == KINK).sum()))
+                     float(allowed.max(initial=0.0)), status, int((codes == KINK).sum()),
+                     outs.several)
     return row, D, allowed, codes
 
 
@@ -443,7 +453,7 @@ def slopes_along(forward, t, h, label):
 def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     """The ``JvpResult`` of one draw of tangents ``draw`` ({name: tangent})."""
     start = time.perf_counter()
-    rule.out_shape = forward.out_shape
+    rule.outs = forward.outs
     kept = list(draw)
     U, steps, notes = noise[0], noise[1], list(noise[2])
     joint = joint_name(kept)
@@ -466,13 +476,13 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
         outputs.append((name, t, y))
         measured.append((name, shape, t, y, h))
     grad_eps = max([float(np.finfo(d).eps) for d in rule.dtypes if d.kind == "f"]
-                   + [float(np.finfo(forward.out_dtype).eps)])
+                   + [forward.outs.eps])
 
     def judged_at(name, shape, t, y, h):
         rounding = (GRAD_ULPS * grad_eps * float(np.max(np.abs(y), initial=0.0))
                     if grad_eps > np.finfo(np.float64).eps else 0.0)
         slopes = slopes_along(forward, t, h, f"the tangent of {name}")
-        return (*judge_tangent(name, shape, forward.out_shape, y, slopes, h, U, threshold,
+        return (*judge_tangent(name, shape, forward.outs, y, slopes, h, U, threshold,
                                rounding), h)
 
     first = [judged_at(*m) for m in measured]
@@ -501,8 +511,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
         elements[name] = (y, D, allowed, codes)
         if len(measured) == 1 or name != joint:
             for k in np.flatnonzero(codes == MISTAKE):
-                index = tuple(int(i) for i in np.unravel_index(k, forward.out_shape)) \
-                    if forward.out_shape else ()
+                index = forward.outs.index(k)
                 located.append(Located(name, index, float(y[k]), float(D[k])))
     if len(rows) > 1 and rows[0].status == "WRONG" and not any(
             row.status == "WRONG" for row in rows[1:]):
@@ -514,7 +523,7 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     forward.restore()
     if vjp is not None:
         estimates = {r[0]: (r[5], r[6], row.status) for r, row in zip(results, rows)}
-        dot = dot_rows(rule, vjp, outputs, forward.out_shape, seed, j, threshold, grad_eps,
+        dot = dot_rows(rule, vjp, outputs, forward.outs, seed, j, threshold, grad_eps,
                        estimates, x.keys(), joint, extra)
     statuses = [row.status for row in rows] + ["WRONG" for row in dot if row.status != "ok"]
     verdict = ("mistake" if "WRONG" in statuses else "unsure" if "unsure" in statuses
@@ -524,7 +533,8 @@ def check_draw(forward, rule, vjp, draw, x, seed, j, threshold, eps, noise):
     return JvpResult(
         difference=difference, threshold=threshold, passed=verdict in ("pass", "kinks"),
         verdict=verdict, advice=ADVICE[verdict], layout=None, rows=rows, dot=dot,
-        located=located, elements=elements, output_shape=forward.out_shape, draw=j,
+        located=located, elements=elements, output_shape=forward.outs.shape,
+        several=forward.outs.several, draw=j,
         h=results[0][3] if results else float("nan"), noise=U,
         evaluations=forward.evaluations, eps=eps,
         seconds=time.perf_counter() - start, notes=notes + extra,
@@ -563,7 +573,6 @@ def dot_only(rule, vjp, draw, shapes, seed, j, threshold):
     joint = joint_name(kept)
     outputs = []
     first = rule.tangent_of(draw)
-    rule.out_shape = first.shape
     outputs.append((joint, draw, first.ravel()))
     if len(kept) > 1 and rule.can_split():
         outputs += [(name, {name: draw[name]}, rule.tangent_of({name: draw[name]}, name).ravel())
@@ -571,7 +580,7 @@ def dot_only(rule, vjp, draw, shapes, seed, j, threshold):
     grad_eps = max([float(np.finfo(d).eps) for d in rule.dtypes if d.kind == "f"]
                    + [float(np.finfo(np.float64).eps)])
     notes = []
-    dot = dot_rows(rule, vjp, outputs, first.shape, seed, j, threshold, grad_eps, {}, shapes,
+    dot = dot_rows(rule, vjp, outputs, rule.outs, seed, j, threshold, grad_eps, {}, shapes,
                    joint, notes)
     verdict = "mistake" if any(row.status != "ok" for row in dot) else "pass"
     if verdict == "mistake":
@@ -580,6 +589,7 @@ def dot_only(rule, vjp, draw, shapes, seed, j, threshold):
     worst = max((dot_difference(r) for r in dot), default=0.0)
     return JvpResult(
         difference=worst, threshold=threshold, passed=verdict == "pass", verdict=verdict,
-        advice=ADVICE[verdict], layout=None, dot=dot, output_shape=first.shape, draw=j,
+        advice=ADVICE[verdict], layout=None, dot=dot, output_shape=rule.outs.shape,
+        several=rule.outs.several, draw=j,
         seconds=time.perf_counter() - start, notes=notes, engine="none",
         engine_reason="the dot-product test evaluates no function: jvp and vjp only")

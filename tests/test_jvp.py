@@ -484,3 +484,46 @@ def test_relu_layers_near_their_kinks_across_seeds():
                              seed=seed)
         assert wrong.verdict == "mistake" and wrong.suspects == ["b"], str(wrong)
     assert "mistake" not in verdicts and "kinks" in verdicts, verdicts
+
+
+# ---- a layer of several outputs: an LSTM step ------------------------------------------
+
+def lstm_step_jvp(t, cache, mistake=False):
+    """The forward-mode rule of ``layers.lstm_step_forward``: (dnext_h, dnext_c).
+    Mistake: the forget gate's tangent is left out of dnext_c (f's own term kept)."""
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c = cache
+    H = prev_h.shape[1]
+    da = t["x"] @ Wx + x @ t["Wx"] + t["prev_h"] @ Wh + prev_h @ t["Wh"] + t["b"]
+    di, df = i * (1 - i) * da[:, :H], f * (1 - f) * da[:, H:2 * H]
+    do, dg = o * (1 - o) * da[:, 2 * H:3 * H], (1 - g ** 2) * da[:, 3 * H:]
+    dc = (0.0 if mistake else df * prev_c) + f * t["prev_c"] + di * g + i * dg
+    tc = np.tanh(next_c)
+    return do * tc + o * (1 - tc ** 2) * dc, dc
+
+
+def test_an_lstm_step_with_two_outputs():
+    from layers import lstm_layer, lstm_step_backward, problem
+
+    _, inputs, _, _ = problem("lstm")
+    _, _, cache = lstm_layer(inputs)
+    res = fc.check_jvp(lstm_layer, inputs, lambda t: lstm_step_jvp(t, cache), outputs=2, n=2,
+                       vjp=lambda dh, dc: lstm_step_backward(dh, dc, cache))
+    assert res.passed, str(res)
+    assert res.several and res.output_shape == ((3, 5), (3, 5))
+    assert [row.checked for row in res.rows] == [30] * 7
+    assert [row.status for row in res.dot] == ["ok"] * 6
+    res = fc.check_jvp(lstm_layer, inputs, lambda t: lstm_step_jvp(t, cache, mistake=True),
+                       outputs=2, vjp=lambda dh, dc: lstm_step_backward(dh, dc, cache, True))
+    # Without the forget gate's tangent, only the inputs that move the gates' pre-
+    # activations are wrong; prev_c's own term f * dprev_c is kept.
+    assert res.suspects == ["x", "prev_h", "Wx", "Wh", "b"], str(res)
+    assert res.vjp_suspects == ["Wh"]  # the backward's planted mistake: dWh * 1.1
+    assert {loc.index[0] for loc in res.located} == {0, 1}  # both outputs are off
+    assert "out1[" in str(res) and "2 outputs of shapes (3, 5), (3, 5)" in str(res)
+    with pytest.raises(GradientError, match=r"must return a tuple of 2 output tangents"):
+        fc.check_jvp(lstm_layer, inputs, lambda t: lstm_step_jvp(t, cache)[0], outputs=2)
+    with pytest.raises(GradientError, match=r"jvp\(tangents\)\[1\] has shape \(5, 3\) but "
+                                            r"output 1 of f has shape \(3, 5\)"):
+        fc.check_jvp(lstm_layer, inputs,
+                     lambda t: (lstm_step_jvp(t, cache)[0], lstm_step_jvp(t, cache)[1].T),
+                     outputs=2)

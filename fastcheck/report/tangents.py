@@ -14,6 +14,14 @@ from .html import report_html, table_html
 from .result import SCHEMA_VERSION, Judged, _head, _short_repr, json_ready
 
 
+def element_label(index, several=False):
+    """"out[2, 3]" for one output, "out1[0, 4]" for output 1 of several (whose
+    ``index`` starts with the output's number)."""
+    if several:
+        return f"out{index[0]}{format_index(tuple(index[1:]))}"
+    return f"out{format_index(tuple(index))}"
+
+
 #: A report lists at most this many located output elements (``res.located`` has them all).
 REPORT_LOCATED = 5
 
@@ -41,6 +49,8 @@ class TangentRow:
     detectable: float
     status: str = "ok"
     kinks: int = 0
+    #: The layer has several outputs: ``worst_index`` starts with the output's number.
+    several: bool = False
 
     HEADER = ("tangent along", "shape", "checked", "difference", "max abs error", "worst at",
               "detectable", "verdict")
@@ -49,7 +59,7 @@ class TangentRow:
         shape = (f"({', '.join(self.shape)})" if self.shape and isinstance(self.shape[0], str)
                  else str(self.shape))
         return (self.name, shape, str(self.checked), f"{self.difference:.3e}",
-                f"{self.max_abs_error:.3e}", f"out{format_index(self.worst_index)}",
+                f"{self.max_abs_error:.3e}", element_label(self.worst_index, self.several),
                 f"{self.detectable:.1e}", self.status)
 
     def to_dict(self):
@@ -107,6 +117,8 @@ class JvpResult(Judged):
     #: flattened output: what the rows sum up, element by element.
     elements: dict = field(default_factory=dict, repr=False)
     output_shape: tuple = ()
+    #: ``output_shape`` is a tuple of several outputs' shapes (``outputs=k``).
+    several: bool = False
     draw: int = 0
     h: float = float("nan")
     noise: float = None
@@ -150,8 +162,11 @@ class JvpResult(Judged):
     def head(self):
         """The report's lines before its tables."""
         step = "auto" if self.eps is None else f"{self.eps:g}"
-        visited = (f"{len(self.rows)} tangent{'s' if len(self.rows) != 1 else ''} of an output "
-                   f"of shape {self.output_shape}") if self.rows else \
+        what = (f"{len(self.output_shape)} outputs of shapes "
+                f"{', '.join(str(shape) for shape in self.output_shape)}" if self.several
+                else f"an output of shape {self.output_shape}")
+        visited = (f"{len(self.rows)} tangent{'s' if len(self.rows) != 1 else ''} of "
+                   f"{what}") if self.rows else \
             f"the dot-product test over {len(self.dot)} inputs"
         lines = _head(self, visited, step)
         notes = lines[3:]
@@ -165,7 +180,8 @@ class JvpResult(Judged):
                     if len(self.located) > REPORT_LOCATED else "")
             lines.append(f"  located: {len(self.located)} output element"
                          f"{'s' if len(self.located) != 1 else ''} wrong{more}")
-            lines += [f"    out{format_index(i)} along {t}: jvp {g: .4e}, estimate {e: .4e}"
+            lines += [f"    {element_label(i, self.several)} along {t}: jvp {g: .4e}, "
+                      f"estimate {e: .4e}"
                       for t, i, g, e in self.located[:REPORT_LOCATED]]
         return lines + notes
 
