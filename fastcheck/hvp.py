@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .errors import CostError, FastcheckError, GradientError, InputTypeError
-from .jvp import check_jvp
+from .errors import CostError, FastcheckError, GradientError, InputTypeError, OptionError
+from .jvp import OPTIONS, check_jvp
 from .planning.layout import Layout, as_numeric_array, first_nonfinite, format_index
 from .report.html import report_html, table_html
 from .report.result import TensorRow
@@ -97,6 +97,10 @@ def check_hvp(grad, params, hvp, *args, n=1, seed=0, **options):
             raise CostError(f"grad raised {type(exc).__name__}: {exc}") from exc
         return flat_gradient(value, layout, "grad(params)")
 
+    foreign = sorted(set(options) - set(OPTIONS))
+    if foreign:
+        raise OptionError(f"check_hvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
+                          f"{', '.join(o + '=' for o in foreign)}")
     res = check_jvp(gradient, params, rule, *args, n=n, seed=seed, **options)
     return as_hvp_result(res, layout)
 

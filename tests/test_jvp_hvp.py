@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck.errors import CostError, GradientError, InputTypeError
+from fastcheck.errors import CostError, GradientError, InputTypeError, OptionError
 from fastcheck.jvp import tangent
 
 
@@ -193,6 +193,8 @@ def test_bad_hvp_input_is_named(logistic):
         fc.check_hvp(lambda p, *a: p["z"], params, H, X, y, lam)
     with pytest.raises(GradientError, match=r"grad\(params\) must be a dict"):
         fc.check_hvp(lambda p, *a: 3.0, params, H, X, y, lam)
+    with pytest.raises(OptionError, match="check_hvp takes eps=.*got outputs="):
+        fc.check_hvp(logistic_grad, params, H, X, y, lam, outputs=2)
     with pytest.raises(InputTypeError, match="hvp must be the rule"):
         fc.check_hvp(logistic_grad, params, {"dw": 1}, X, y, lam)
 
