@@ -7,9 +7,13 @@
 ...     out, cache = affine_forward(x, w, b)
 ...     assert_vjp_match(lambda p: affine_forward(p["x"], p["w"], p["b"]),
 ...                      {"x": x, "w": w, "b": b}, lambda dout: affine_backward(dout, cache))
+>>> def test_my_forward_rule():                               # doctest: +SKIP
+...     assert_jvp_match(layer, inputs, lambda t: layer_jvp(t, cache), vjp=layer_vjp)
 """
 
 from .check import check
+from .hvp import check_hvp
+from .jvp import check_jvp
 from .vjp import check_vjp
 
 
@@ -71,4 +75,68 @@ def assert_vjp_match(f, inputs, grads, *args, **options):
     if not res.passed:
         raise AssertionError(f"the layer's backward pass does not match the numerical "
                              f"derivatives of sum(f(inputs) * dout)\n{res}")
+    return res
+
+
+def assert_jvp_match(f, inputs, jvp, *args, **options):
+    """Check a layer's forward-mode rule like ``fastcheck.check_jvp`` (and, with
+    ``vjp=``, the dot-product test) and fail the test if it is wrong.
+
+    Parameters
+    ----------
+    f, inputs, jvp, *args
+        As for ``fastcheck.check_jvp``: the forward ``f(inputs, *args)``, the dict
+        of inputs, and the rule ``jvp(tangents)`` (or its result for ``tangents=``).
+    **options
+        Any keyword of ``fastcheck.check_jvp`` (tangents, n, seed, vjp, eps,
+        threshold, only, exclude).
+
+    Returns
+    -------
+    JvpResult
+        The result, when the check passes (the worst draw's, for ``n`` > 1).
+
+    Raises
+    ------
+    AssertionError
+        When it fails; the message is the report, which names the inputs whose
+        contribution is wrong, the output elements, and the rule the dot-product
+        test blames.
+    """
+    __tracebackhide__ = True
+    res = check_jvp(f, inputs, jvp, *args, **options)
+    if not res.passed:
+        raise AssertionError(f"the forward-mode rule does not match the central differences "
+                             f"of f along the tangents\n{res}")
+    return res
+
+
+def assert_hvp_match(grad, params, hvp, *args, **options):
+    """Check a Hessian-vector product like ``fastcheck.check_hvp`` and fail the test
+    if it is wrong.
+
+    Parameters
+    ----------
+    grad, params, hvp, *args
+        As for ``fastcheck.check_hvp``: the gradient ``grad(params, *args)``, the
+        parameters, and ``hvp(v)`` (or the dense Hessian).
+    **options
+        Any keyword of ``fastcheck.check_hvp`` (n, seed, eps, threshold, only, exclude).
+
+    Returns
+    -------
+    HvpResult
+        The result, when the check passes.
+
+    Raises
+    ------
+    AssertionError
+        When it fails; the message is the report, which names the wrong tensors
+        of the product and their entries.
+    """
+    __tracebackhide__ = True
+    res = check_hvp(grad, params, hvp, *args, **options)
+    if not res.passed:
+        raise AssertionError(f"the Hessian-vector product does not match the central "
+                             f"differences of the gradient\n{res}")
     return res

@@ -69,6 +69,9 @@ _MASKS = [(re.compile(r"\bin \d[\d.]*(?:e[+-]?\d+)? s\b"), "in <s> s"),
                       r"\S+?(?:\[[^\]]*\])?(\s+\d\.\de[+-]\d+\s+ok)$", re.M),
            r"\1<rounding>\2"),
           (re.compile(r"(difference = )\d\.\d+e[+-]\d+( \(< threshold)"), r"\1<rounding>\2"),
+          # check_jvp's dot-product rows that agree: |<jvp(t), u> - <t, vjp(u)>| is rounding.
+          (re.compile(r"^(\s+\S+\s+\S+\s+\S+\s+)\d\.\d+e[+-]\d+(\s+\d\.\de[+-]\d+\s+ok\s+-)$",
+                      re.M), r"\1<rounding>\2"),
           (re.compile(r"(measured noise is )\S+( of \|J\|.*median )[\d.e+-]+"),
            r"\1<rounding>\2<step>")]
 
@@ -237,6 +240,11 @@ def test_normalise_masks_timings_and_collapses_spaces():
         "steps fitted to it, median 0.0044")
     assert normalise("W1  (5, 4)   ok") == normalise("W1 (5, 4) ok")
     assert normalise("difference = 2.850932e-01") != normalise("difference = 2.850933e-01")
+    agree = "  x   5.026290e-01   5.026290e-01  {}  1.9e-06  {}  {}"
+    assert normalise(agree.format("6.66e-16", "ok", "-")) == \
+        normalise(agree.format("1.11e-16", "ok", "-"))
+    assert normalise(agree.format("5.28e-01", "INCONSISTENT", "jvp")) != \
+        normalise(agree.format("5.27e-01", "INCONSISTENT", "jvp"))
 
 
 def update():
