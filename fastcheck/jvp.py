@@ -47,7 +47,7 @@ from .verdict.norms import norm
 from .verdict.precision import GRAD_ULPS, ROUNDING_ULPS, precision_notes
 from .verdict.rules import BLIND, BLIND_FLOOR, KINK, MISTAKE, UNRESOLVED, allowance, judge_probes
 from .dotproduct import dot_rows
-from .outputs import OutputLayout
+from .planning.outputs import OutputLayout
 from .vjp import MAX_DRAWS, cotangent, count_outputs, describe_outputs, validate_inputs
 
 #: The keywords ``check_jvp`` takes besides its own (``fastcheck.check``'s others,

@@ -10,9 +10,9 @@ position back into the output element it is (``out[2, 3]``, ``out1[0, 4]``).
 
 import numpy as np
 
-from .errors import GradientError
-from .planning.layout import as_numeric_array, first_nonfinite
-from .report.tangents import element_label
+from ..errors import GradientError
+from .layout import as_numeric_array, first_nonfinite
+from ..report.tangents import element_label
 
 
 class OutputLayout:
