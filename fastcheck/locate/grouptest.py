@@ -32,16 +32,20 @@ LEAF = 64
 DENSE_DEPTH, DENSE_SHARE = 3, 0.9
 #: A node with this many ambiguous trials outnumbering its passes is ambiguous.
 AMBIG_TRIALS = 3
+#: Direction entries drawn and evaluated at once: a batch of whole-vector trials
+#: over P = 10M holds one chunk of directions, not r (32 MB of deltas here).
+CHUNK_ENTRIES = 1 << 22
 
 
 class Found:
     """What a search found among its items: ``items``, the (a, b) ranges left
     failing or ambiguous at the leaves (or pending when the search stopped);
     ``diffuse``, ranges that failed while both their halves passed; ``stop``,
-    how it ended ('exact', 'dense', 'budget')."""
+    how it ended ('exact', 'dense', 'budget'); ``outcomes``, the outcome of
+    each (a, b) range tested."""
 
     def __init__(self):
-        self.items, self.diffuse, self.stop = [], [], "exact"
+        self.items, self.diffuse, self.stop, self.outcomes = [], [], "exact", {}
 
 
 class GroupTest:
@@ -88,7 +92,23 @@ class GroupTest:
         return rho, allowed
 
     def trials(self, subsets):
-        """One trial on each flat index array of ``subsets``: PASS, FAIL or AMBIG each."""
+        """One trial on each flat index array of ``subsets``: PASS, FAIL or AMBIG each.
+
+        Run in chunks of at most ``CHUNK_ENTRIES`` direction entries, so the
+        directions held at once stay bounded whatever P and the repeats; the
+        draws come from the generator in the same order either way."""
+        outcome, start = [], 0
+        while start < len(subsets):
+            stop, entries = start, 0
+            while stop < len(subsets) and (stop == start
+                                           or entries + subsets[stop].size <= CHUNK_ENTRIES):
+                entries += subsets[stop].size
+                stop += 1
+            outcome += self._trials(subsets[start:stop])
+            start = stop
+        return outcome
+
+    def _trials(self, subsets):
         deltas, local, cache = [], [], {}
         for S in subsets:
             # A subset's r trials share one array object: gather theta, grad, h once.
@@ -111,13 +131,17 @@ class GroupTest:
                     outcome[k] = FAIL       # the same at two steps: real
         return outcome
 
-    def test(self, subsets):
+    def test(self, subsets, repeats=None):
         """The outcome of each subset: trials until ``repeats`` pass (PASS), one
         fails (FAIL) or ambiguous ones outnumber the passes (AMBIG).
 
         The first round draws one trial per subset, so a failing subset costs
         2-4 evaluations; subsets that passed it get the rest in one batch.
+        ``repeats`` defaults to the test's own r; fewer (a quick test inside a
+        search) count in no miss bound: the clean test that follows does.
         """
+        full = repeats is None or repeats >= self.repeats
+        repeats = self.repeats if repeats is None else int(repeats)
         n = len(subsets)
         passes, ambig, result = [0] * n, [0] * n, [None] * n
         while True:
@@ -127,7 +151,7 @@ class GroupTest:
             batch, owner = [], []
             for k in todo:
                 first = passes[k] == 0 and ambig[k] == 0
-                want = 1 if first or ambig[k] else self.repeats - passes[k]
+                want = 1 if first or ambig[k] else repeats - passes[k]
                 batch += [subsets[k]] * want
                 owner += [k] * want
             for k, outcome in zip(owner, self.trials(batch)):
@@ -144,13 +168,13 @@ class GroupTest:
                     continue
                 if ambig[k] >= AMBIG_TRIALS and ambig[k] > passes[k]:
                     result[k] = AMBIG
-                elif passes[k] >= self.repeats:
+                elif passes[k] >= repeats:
                     result[k] = PASS
-                    self.clean_tests += 1
-                elif ambig[k] > 3 * self.repeats:
+                    self.clean_tests += full
+                elif ambig[k] > 3 * repeats:
                     result[k] = AMBIG
 
-    def search(self, count, subset, leaf, budget):
+    def search(self, count, subset, leaf, budget, repeats=None, dense=(DENSE_DEPTH, DENSE_SHARE)):
         """Bisect items 0..``count``-1 whose union failed (or was ambiguous).
 
         ``subset(a, b)`` gives the flat indices of items a..b-1; ranges of at
@@ -158,8 +182,11 @@ class GroupTest:
         split again; a parent whose halves both pass is retested (FAIL: a
         'diffuse' block, PASS: an artifact). Stops 'dense' when most halves
         fail, 'budget' when ``budget`` evaluations are spent. Returns ``Found``.
+        ``repeats`` are the clean trials of each half (``test``), ``dense`` the
+        (depth, share of failed halves) at which the search stops as dense.
         """
         found, start = Found(), self.evaluations
+        dense_depth, dense_share = dense
         level, depth, tested, failed = [(0, count)], 0, 0, 0
         while level:
             parents, children = [], []
@@ -172,7 +199,8 @@ class GroupTest:
                     children += [(a, mid), (mid, b)]
             if not children:
                 break
-            outcome = self.test([subset(a, b) for a, b in children])
+            outcome = self.test([subset(a, b) for a, b in children], repeats)
+            found.outcomes.update(zip(children, outcome))
             depth += 1
             tested += len(children)
             failed += outcome.count(FAIL)
@@ -183,9 +211,9 @@ class GroupTest:
                     clean_pairs.append(parent)
                 level += [children[2 * p + c] for c in (0, 1) if pair[c] != PASS]
             if clean_pairs:
-                again = self.test([subset(a, b) for a, b in clean_pairs])
+                again = self.test([subset(a, b) for a, b in clean_pairs], repeats)
                 found.diffuse += [p for p, o in zip(clean_pairs, again) if o != PASS]
-            if depth >= DENSE_DEPTH and failed >= DENSE_SHARE * tested and level:
+            if depth >= dense_depth and failed >= dense_share * tested and level:
                 found.items += level
                 found.stop = "dense"
                 break
