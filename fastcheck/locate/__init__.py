@@ -77,7 +77,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
         return V.judge_located(
             layout=plan.layout, confirmed=confirmed, tested=found.tested, blocks=found.blocks,
             repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
-            tensors=plan.tensors,
+            tensors=plan.tensors, detectable=found.detectable,
             evaluations=found.evaluations + plan.baseline.evaluations + confirmed.evaluations,
             seconds=searched + confirmed.seconds, engine=plan.engine,
             compile_seconds=plan.baseline.compile_seconds,

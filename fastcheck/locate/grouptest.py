@@ -32,6 +32,8 @@ LEAF = 64
 DENSE_DEPTH, DENSE_SHARE = 3, 0.9
 #: A node with this many ambiguous trials outnumbering its passes is ambiguous.
 AMBIG_TRIALS = 3
+#: Standard deviations of a float32 gradient's summed rounding a trial allows.
+SLACK_SIGMAS = 8.0
 #: Direction entries drawn and evaluated at once: a batch of whole-vector trials
 #: over P = 10M holds one chunk of directions, not r (32 MB of deltas here).
 CHUNK_ENTRIES = 1 << 22
@@ -65,15 +67,23 @@ class GroupTest:
         Clean trials needed to pass a subset.
     rng : numpy.random.Generator
         The only source of randomness.
-    slack : float
-        How far each gradient entry may be off from its own rounding (a float32
-        backward pass); a trial allows 4 slack ||d||_2 more, its RMS effect.
+    slack : (P,) float64 or None
+        How far each gradient entry may be off by its own rounding (a float32
+        backward pass), about one ulp of its tensor's largest entry; a trial
+        allows ``SLACK_SIGMAS`` ||slack * d||_2 more: the rounding errors add
+        up as a random sum, and a sum that large still fails consistently at
+        two steps, so a rounding-sized failure costs a bisection, never blame.
+
+    ``detectable`` is the smallest error in one coordinate every clean test
+    passed so far was sure to see (its allowance over the coordinate's step,
+    the largest over the clean tests): the bound the report gives.
     """
 
-    def __init__(self, points, theta, grad, h, tau, repeats, rng, slack=0.0):
+    def __init__(self, points, theta, grad, h, tau, repeats, rng, slack=None):
         self.points, self.theta, self.grad, self.h = points, theta, grad, h
         self.tau, self.repeats, self.rng = float(tau), int(repeats), rng
-        self.slack = float(slack)
+        self.slack = slack
+        self.detectable = 0.0
         self.evaluations = 0
         self.clean_tests = 0     # subsets passed after r clean trials (each may miss 2^-r)
 
@@ -84,11 +94,11 @@ class GroupTest:
                                       else deltas)
         self.evaluations += 2 * len(subsets)
         rho, allowed = np.empty(len(subsets)), np.full(len(subsets), self.tau)
-        for k, (d, (base, g)) in enumerate(zip(deltas, local)):
+        for k, (d, (base, g, slack)) in enumerate(zip(deltas, local)):
             moved = ((base + scale * d) - base) - ((base - scale * d) - base)
             rho[k] = (0.5 * (j_plus[k] - j_minus[k]) - 0.5 * (g @ moved)) / scale
-            if self.slack:
-                allowed[k] += 2.0 * self.slack * np.linalg.norm(moved) / scale
+            if slack is not None:
+                allowed[k] += SLACK_SIGMAS * 0.5 * np.linalg.norm(slack * moved) / scale
         return rho, allowed
 
     def trials(self, subsets):
@@ -97,7 +107,7 @@ class GroupTest:
         Run in chunks of at most ``CHUNK_ENTRIES`` direction entries, so the
         directions held at once stay bounded whatever P and the repeats; the
         draws come from the generator in the same order either way."""
-        outcome, start = [], 0
+        outcome, sees, start = [], [], 0
         while start < len(subsets):
             stop, entries = start, 0
             while stop < len(subsets) and (stop == start
@@ -105,7 +115,9 @@ class GroupTest:
                 entries += subsets[stop].size
                 stop += 1
             outcome += self._trials(subsets[start:stop])
+            sees += self.sees
             start = stop
+        self.sees = sees
         return outcome
 
     def _trials(self, subsets):
@@ -113,12 +125,17 @@ class GroupTest:
         for S in subsets:
             # A subset's r trials share one array object: gather theta, grad, h once.
             if id(S) not in cache:
-                cache[id(S)] = (self.theta[S], self.grad[S], self.h[S])
-            base, g, h = cache[id(S)]
+                cache[id(S)] = (self.theta[S], self.grad[S], self.h[S],
+                                None if self.slack is None else self.slack[S])
+            base, g, h, slack = cache[id(S)]
             w = self.rng.uniform(-1.0, 1.0, S.size)
             deltas.append(h * np.copysign(1.0 + np.abs(w), w))
-            local.append((base, g))
+            local.append((base, g, slack))
         rho1, tau = self._residuals(subsets, deltas, 1.0, local)
+        # The smallest error in one coordinate of S this trial surely sees: its
+        # allowance over the smallest step (|v_j| >= 1).
+        self.sees = [t / float(np.min(cache[id(S)][2], initial=np.inf))
+                     for t, S in zip(tau, subsets)]
         outcome = [PASS] * len(subsets)
         again = [k for k in range(len(subsets)) if abs(rho1[k]) > tau[k]]
         if again:
@@ -144,6 +161,7 @@ class GroupTest:
         repeats = self.repeats if repeats is None else int(repeats)
         n = len(subsets)
         passes, ambig, result = [0] * n, [0] * n, [None] * n
+        sees = [0.0] * n
         while True:
             todo = [k for k in range(n) if result[k] is None]
             if not todo:
@@ -154,9 +172,10 @@ class GroupTest:
                 want = 1 if first or ambig[k] else repeats - passes[k]
                 batch += [subsets[k]] * want
                 owner += [k] * want
-            for k, outcome in zip(owner, self.trials(batch)):
+            for k, outcome, seen in zip(owner, self.trials(batch), self.sees):
                 if result[k] is not None:
                     continue
+                sees[k] = max(sees[k], seen)
                 if outcome == FAIL:
                     result[k] = FAIL
                 elif outcome == AMBIG:
@@ -171,6 +190,8 @@ class GroupTest:
                 elif passes[k] >= repeats:
                     result[k] = PASS
                     self.clean_tests += full
+                    if full:
+                        self.detectable = max(self.detectable, sees[k])
                 elif ambig[k] > 3 * repeats:
                     result[k] = AMBIG
 

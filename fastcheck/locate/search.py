@@ -42,13 +42,16 @@ class Found(NamedTuple):
     """What a search found: ``tested`` (a ``TensorTest`` per tensor tested),
     ``blocks`` (tensors wrong almost everywhere), ``candidates`` (sorted flat
     indices for the coordinate check), the ``evaluations`` it made and its
-    ``clean_tests`` (tests passed after r clean trials, each of which may miss)."""
+    ``clean_tests`` (tests passed after r clean trials, each of which may miss)
+    and ``detectable``, the smallest error in one coordinate they were all sure
+    to see (0.0 when none passed)."""
 
     tested: list
     blocks: list
     candidates: np.ndarray
     evaluations: int
     clean_tests: int
+    detectable: float
 
 
 class _Tally:
@@ -139,7 +142,7 @@ def search(plan, points):
     candidates = (np.unique(np.concatenate(confirm)).astype(np.int64) if confirm
                   else np.zeros(0, dtype=np.int64))
     return Found(tally.rows(layout, tensors), blocks, candidates, test.evaluations,
-                 test.clean_tests)
+                 test.clean_tests, test.detectable)
 
 
 def expected_search(total, repeats):
