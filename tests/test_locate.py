@@ -69,14 +69,18 @@ def test_a_tensor_wrong_everywhere_is_a_block(mistake):
     assert "wrong almost everywhere" in str(res)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(24))
 def test_correct_relu_code_with_kinks_next_to_theta_is_never_blamed(seed):
     params, X, Y = N.init(SIZES, seed=seed, m=12)
     params = N.plant_kinks(params, X, count=3, seed=seed)
     _, cache = N.forward(params, X, Y)
     grads = N.backward(params, X, Y, cache)
     res = fc.locate(N.cost, params, grads, X, Y, seed=seed)
-    assert res.verdict in ("pass", "kinks"), str(res)
+    # Never "mistake"; "unsure" only where the confirming coordinate check could
+    # not resolve a kink coordinate (seed 15: the full check says the same).
+    assert res.verdict in ("pass", "kinks", "unsure"), str(res)
+    if res.verdict == "unsure":
+        assert any("not examined closer" in note for note in res.notes), str(res)
     assert res.located == [] and res.suspects == []
 
 

@@ -17,7 +17,25 @@ from ..check import held, prepare, run_plan, validate_options
 from ..planning.methods import CENTRAL_METHOD
 from ..planning.plan import make_plan
 from ..planning.search import make_search
+from ..planning.search import resolve_repeats
+from ..runtime.memory import ensure_fits
+from .grouptest import CHUNK_ENTRIES
 from .search import points_driver, search
+
+#: Bytes per direction entry held while a chunk of trials runs: its flat index,
+#: delta, the gathered theta, gradient, step and slack, the moved steps, and the
+#: driver's packed copy of index and delta.
+ENTRY_BYTES = 80
+#: (P,) arrays a search holds besides the parameters: steps, slack, the indices
+#: left per tensor and of the whole screen, the candidates.
+SEARCH_ARRAYS = 6
+
+
+def search_bytes(P, repeats):
+    """Bytes of scratch a search over P parameters with ``repeats`` trials holds
+    at most: a chunk of directions (never all r at once) and a few (P,) arrays."""
+    entries = min(CHUNK_ENTRIES, max(P, repeats * P))
+    return ENTRY_BYTES * entries + 8 * SEARCH_ARRAYS * P
 
 
 def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, seed=0,
@@ -61,6 +79,10 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
     threshold = V.resolve_threshold(threshold)
     threads = validate_options(CENTRAL_METHOD.name, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
+    # Before the cost runs at all: the directions are drawn chunk by chunk, so
+    # what must fit is one chunk and the search's (P,) arrays.
+    ensure_fits(search_bytes(adapter.layout.size, resolve_repeats(repeats)),
+                f"fastcheck.locate over {adapter.layout.size} parameters")
     start = time.perf_counter()
     with held(adapter):
         plan = make_search(adapter, grad_flat, params, grads, eps=eps, repeats=repeats,

@@ -27,8 +27,9 @@ BLOCK_CANDIDATES, BLOCK_SAMPLE = 4096, 8
 QUICK = 2
 #: Rounds of (clean test of what is left, search where it fails).
 ROUNDS = 4
-#: Tensors (what is left of them) this small go to the coordinate check whole:
-#: 2 n evaluations, no more than a quick test and a bisection would spend.
+#: Tensors (what is left of them) this small go to the coordinate check whole
+#: once their probes did not find them dense: 2 n evaluations, no more than a
+#: quick test and a bisection would spend.
 SMALL = 8
 #: Coordinates probed one by one in a failing tensor: when every probe fails, the
 #: tensor is wrong almost everywhere (a block) and its probes are its sample.
@@ -185,11 +186,15 @@ def search_tensor(test, layout, k, idx, known, *, whole, budget):
     ``budget`` evaluations on the bisection.
     """
     n = idx.size
-    if n <= SMALL:
+    if n <= PROBES:
         return idx, False, "", "checked"
     probes = probe_coordinates(test, idx, k)
-    if probes.size and test.test([np.array([j]) for j in probes], 1).count(FAIL) == probes.size:
-        return probes, True, "dense", "failed"
+    if test.test([np.array([j]) for j in probes], 1).count(FAIL) == probes.size:
+        # Wrong wherever it was probed: a block, confirmed on one probe (the
+        # confirming check takes up to six evaluations a wrong coordinate).
+        return probes[:1], True, "dense", "failed"
+    if n <= SMALL:
+        return idx, False, "", "checked"
     if known is None:
         known = test.test([idx], QUICK)[0]
         if known == PASS:

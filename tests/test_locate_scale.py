@@ -1,0 +1,219 @@
+"""fastcheck.locate near its floor, evaluations counted (a counter around the
+cost, never a clock): a network of many small tensors (a residual block
+stack with per-feature gains and biases, as a user writes a Transformer-like
+model) confirmed correct in one screen, one wrong coordinate located, a
+gradient wrong by one factor everywhere named tensor by tensor, a float32
+network's wrong coordinate located, and never more than the full check plus
+60. References: the planted mistake's own coordinates, and the hand-written
+backward pass checked against a slow NumPy central-difference twin."""
+
+import numpy as np
+import pytest
+
+import fastcheck as fc
+from fastcheck.errors import MemoryBudgetError
+
+D, H, BLOCKS, M = 6, 8, 6, 5
+
+
+class Counted:
+    """The cost, counting its calls: the evaluations a run really made."""
+
+    def __init__(self, cost):
+        self.cost, self.calls = cost, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.cost(*args)
+
+
+def init_blocks(seed):
+    """(params, X, Y): ``BLOCKS`` residual blocks of width D (gain g, shift s,
+    W1 (H, D), b1 (H, 1), W2 (D, H), b2 (D, 1)) and a head Wo (1, D), bo (1, 1);
+    6 * BLOCKS + 2 = 38 tensors."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(BLOCKS):
+        params[f"g{l}"] = 1.0 + 0.1 * rng.standard_normal((D, 1))
+        params[f"s{l}"] = 0.1 * rng.standard_normal((D, 1))
+        params[f"W1_{l}"] = rng.standard_normal((H, D)) / np.sqrt(D)
+        params[f"b1_{l}"] = 0.1 * rng.standard_normal((H, 1))
+        params[f"W2_{l}"] = 0.5 * rng.standard_normal((D, H)) / np.sqrt(H)
+        params[f"b2_{l}"] = 0.1 * rng.standard_normal((D, 1))
+    params["Wo"] = rng.standard_normal((1, D)) / np.sqrt(D)
+    params["bo"] = np.zeros((1, 1))
+    X = rng.standard_normal((D, M))
+    Y = rng.standard_normal((1, M))
+    return params, X, Y
+
+
+def block_forward(p, l, x):
+    u = p[f"g{l}"] * x + p[f"s{l}"]
+    z = p[f"W1_{l}"] @ u + p[f"b1_{l}"]
+    a = np.tanh(z)
+    return x + p[f"W2_{l}"] @ a + p[f"b2_{l}"], (x, u, a)
+
+
+def forward(p, X, Y):
+    x, caches = X, []
+    for l in range(BLOCKS):
+        x, cache = block_forward(p, l, x)
+        caches.append(cache)
+    out = p["Wo"] @ x + p["bo"]
+    return 0.5 * np.mean((out - Y) ** 2), (caches, x, out)
+
+
+def cost(p, X, Y):
+    return forward(p, X, Y)[0]
+
+
+def backward(p, X, Y):
+    caches, x, out = forward(p, X, Y)[1]
+    grads = {}
+    dout = (out - Y) / Y.shape[1]
+    grads["dWo"] = dout @ x.T
+    grads["dbo"] = dout.sum(axis=1, keepdims=True)
+    dx = p["Wo"].T @ dout
+    for l in reversed(range(BLOCKS)):
+        x_in, u, a = caches[l]
+        grads[f"dW2_{l}"] = dx @ a.T
+        grads[f"db2_{l}"] = dx.sum(axis=1, keepdims=True)
+        dz = (p[f"W2_{l}"].T @ dx) * (1.0 - a ** 2)
+        grads[f"dW1_{l}"] = dz @ u.T
+        grads[f"db1_{l}"] = dz.sum(axis=1, keepdims=True)
+        du = p[f"W1_{l}"].T @ dz
+        grads[f"dg{l}"] = (du * x_in).sum(axis=1, keepdims=True)
+        grads[f"ds{l}"] = du.sum(axis=1, keepdims=True)
+        dx = dx + du * p[f"g{l}"]
+    return grads
+
+
+def naive_gradient(p, X, Y, h=1e-6):
+    """The slow twin: every coordinate by central differences in NumPy."""
+    grads = {}
+    for name, value in p.items():
+        g = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            keep = value[i]
+            value[i] = keep + h
+            plus = cost(p, X, Y)
+            value[i] = keep - h
+            minus = cost(p, X, Y)
+            value[i] = keep
+            g[i] = (plus - minus) / (2 * h)
+        grads["d" + name] = g
+    return grads
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    params, X, Y = init_blocks(0)
+    grads = backward(params, X, Y)
+    twin = naive_gradient({k: v.copy() for k, v in params.items()}, X, Y)
+    for k in grads:   # the hand-written backward pass is right: the reference holds
+        assert np.allclose(grads[k], twin[k], rtol=1e-5, atol=1e-8), k
+    assert len(params) >= 30
+    full = Counted(cost)
+    checked = fc.check(full, params, grads, X, Y)
+    assert checked.passed
+    return params, X, Y, grads, full.calls
+
+
+def test_many_tensors_correct_wrong_coordinate_and_wrong_factor(blocks):
+    params, X, Y, grads, full_calls = blocks
+    P = sum(v.size for v in params.values())
+    # Correct: one screen of the whole gradient, not a test per tensor.
+    counted = Counted(cost)
+    res = fc.locate(counted, params, grads, X, Y)
+    assert res.passed and res.verdict == "pass", str(res)
+    assert counted.calls <= 100 + 40          # 2 r = 40, the noise line and J at theta
+    assert all(t.outcome == "pass" for t in res.tested)
+    assert {row.status for row in res.per_tensor} == {"passed by directions"}
+    assert "nan" not in str(res) and res.compile_seconds == 0.0   # a Python cost: none
+
+    # One wrong coordinate, in a middle block's small first layer.
+    wrong = {k: v.copy() for k, v in grads.items()}
+    wrong["dW1_3"][5, 2] += 1e-3 * max(1e-2, abs(wrong["dW1_3"][5, 2]))
+    counted = Counted(cost)
+    res = fc.locate(counted, params, wrong, X, Y)
+    assert [(t, i) for t, i, _, _ in res.located] == [("W1_3", (5, 2))], str(res)
+    assert res.suspects == ["W1_3"] and not res.blocks
+    assert counted.calls <= 400 and counted.calls <= full_calls + 60
+    assert "1 coordinate confirmed" in str(res)
+
+    # The whole gradient 3 times too large (a mean where a sum belongs, everywhere).
+    scaled = {k: 3.0 * v for k, v in grads.items()}
+    counted = Counted(cost)
+    res = fc.locate(counted, params, scaled, X, Y)
+    assert res.verdict == "mistake"
+    # Every tensor probed wrong at two coordinates is named as a block; one of a
+    # single coordinate (bo) is checked outright.
+    assert sorted(b.name for b in res.blocks) == sorted(k for k in params
+                                                         if params[k].size > 2), str(res)
+    assert sorted(res.suspects) == sorted(params)
+    assert counted.calls <= 600 and counted.calls <= full_calls + 60
+    assert any("3x the estimate" in note for note in res.notes + res.check.notes), str(res)
+    assert res.evaluations < 2 * P
+
+
+def f32_network(seed, sizes=(64, 48, 10), m=16):
+    """A mini framework's float32 MLP: params, gradients and data all float32."""
+    rng = np.random.default_rng(seed)
+    p = {}
+    for l in (1, 2):
+        p[f"W{l}"] = (rng.standard_normal((sizes[l], sizes[l - 1]))
+                      * np.sqrt(2 / sizes[l - 1])).astype(np.float32)
+        p[f"b{l}"] = np.zeros((sizes[l], 1), np.float32)
+    X = (0.3 * rng.standard_normal((sizes[0], m))).astype(np.float32)
+    Y = np.eye(sizes[-1], dtype=np.float32)[:, rng.integers(0, sizes[-1], m)]
+    return p, X, Y
+
+
+def f32_forward(p, X, Y):
+    Z1 = p["W1"] @ X + p["b1"]
+    A1 = np.maximum(Z1, 0)
+    Z2 = p["W2"] @ A1 + p["b2"]
+    e = np.exp(Z2 - Z2.max(0))
+    A2 = e / e.sum(0)
+    return -np.sum(Y * np.log(A2)) / X.shape[1], (Z1, A1, A2)
+
+
+def f32_cost(p, X, Y):
+    return f32_forward(p, X, Y)[0]
+
+
+def f32_backward(p, X, Y):
+    _, (Z1, A1, A2) = f32_forward(p, X, Y)
+    dZ2 = (A2 - Y) / X.shape[1]
+    g = {"dW2": dZ2 @ A1.T, "db2": dZ2.sum(1, keepdims=True)}
+    dZ1 = (p["W2"].T @ dZ2) * (Z1 > 0)
+    g["dW1"] = dZ1 @ X.T
+    g["db1"] = dZ1.sum(1, keepdims=True)
+    return g
+
+
+def test_float32_network_one_wrong_coordinate_is_located_never_passed():
+    p, X, Y = f32_network(0)
+    grads = f32_backward(p, X, Y)
+    assert grads["dW1"].dtype == np.float32
+    res = fc.locate(f32_cost, p, grads, X, Y)
+    assert res.passed, str(res)
+    # The bound the report gives is the one the clean tests used: at most 2e-5 here.
+    assert 0.0 < res.detectable < 2e-5
+    wrong = {k: v.copy() for k, v in grads.items()}
+    wrong["dW1"][4, 7] += np.float32(1e-5)     # the gradient is of order 1e-2 to 1e-3
+    res = fc.locate(f32_cost, p, wrong, X, Y)
+    assert not res.passed
+    assert [(t, i) for t, i, _, _ in res.located] == [("W1", (4, 7))], str(res)
+
+
+def test_a_search_that_cannot_fit_says_so_before_it_runs(monkeypatch):
+    params, X, Y = init_blocks(1)
+    grads = backward(params, X, Y)
+    import fastcheck.runtime.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    counted = Counted(cost)
+    with pytest.raises(MemoryBudgetError, match="locate"):
+        fc.locate(counted, params, grads, X, Y, repeats=50_000)
+    assert counted.calls <= 1    # the validating call only: nothing ran
