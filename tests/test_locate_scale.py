@@ -214,6 +214,6 @@ def test_a_search_that_cannot_fit_says_so_before_it_runs(monkeypatch):
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
     counted = Counted(cost)
-    with pytest.raises(MemoryBudgetError, match="locate"):
+    with pytest.raises(MemoryBudgetError, match="locate over .* parameters needs"):
         fc.locate(counted, params, grads, X, Y, repeats=50_000)
     assert counted.calls <= 1    # the validating call only: nothing ran

@@ -18,7 +18,8 @@ from ..planning.methods import CENTRAL_METHOD
 from ..planning.plan import make_plan
 from ..planning.search import make_search
 from ..planning.search import resolve_repeats
-from ..runtime.memory import ensure_fits
+from ..errors import MemoryBudgetError
+from ..runtime.memory import available_bytes, ensure_fits, format_bytes
 from .grouptest import CHUNK_ENTRIES
 from .search import points_driver, search
 
@@ -81,8 +82,16 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
     adapter, grad_flat = prepare(cost, params, grads, args)
     # Before the cost runs at all: the directions are drawn chunk by chunk, so
     # what must fit is one chunk and the search's (P,) arrays.
-    ensure_fits(search_bytes(adapter.layout.size, resolve_repeats(repeats)),
-                f"fastcheck.locate over {adapter.layout.size} parameters")
+    needed = search_bytes(adapter.layout.size, resolve_repeats(repeats))
+    try:
+        ensure_fits(needed, "fastcheck.locate")
+    except MemoryBudgetError:
+        raise MemoryBudgetError(
+            f"fastcheck.locate over {adapter.layout.size} parameters needs about "
+            f"{format_bytes(needed)} of scratch (one chunk of directions and a few copies "
+            f"of theta), but only {format_bytes(available_bytes())} is available: search "
+            "fewer tensors at a time (only=[...] or exclude=[...]) or give the process "
+            "more memory") from None
     start = time.perf_counter()
     with held(adapter):
         plan = make_search(adapter, grad_flat, params, grads, eps=eps, repeats=repeats,

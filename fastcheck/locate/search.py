@@ -192,7 +192,7 @@ def search_tensor(test, layout, k, idx, known, *, whole, budget):
     if test.test([np.array([j]) for j in probes], 1).count(FAIL) == probes.size:
         # Wrong wherever it was probed: a block, confirmed on one probe (the
         # confirming check takes up to six evaluations a wrong coordinate).
-        return probes[:1], True, "dense", "failed"
+        return probes[:1], True, "probed", "failed"
     if n <= SMALL:
         return idx, False, "", "checked"
     if known is None:
