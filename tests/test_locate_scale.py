@@ -12,8 +12,9 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.errors import MemoryBudgetError
-
-D, H, BLOCKS, M = 6, 8, 6, 5
+from fastcheck.locate.nets import (blocks_backward as backward, blocks_cost as cost,
+                                   blocks_init as init_blocks, f32_backward, f32_cost,
+                                   f32_init as f32_network)
 
 
 class Counted:
@@ -25,67 +26,6 @@ class Counted:
     def __call__(self, *args):
         self.calls += 1
         return self.cost(*args)
-
-
-def init_blocks(seed):
-    """(params, X, Y): ``BLOCKS`` residual blocks of width D (gain g, shift s,
-    W1 (H, D), b1 (H, 1), W2 (D, H), b2 (D, 1)) and a head Wo (1, D), bo (1, 1);
-    6 * BLOCKS + 2 = 38 tensors."""
-    rng = np.random.default_rng(seed)
-    params = {}
-    for l in range(BLOCKS):
-        params[f"g{l}"] = 1.0 + 0.1 * rng.standard_normal((D, 1))
-        params[f"s{l}"] = 0.1 * rng.standard_normal((D, 1))
-        params[f"W1_{l}"] = rng.standard_normal((H, D)) / np.sqrt(D)
-        params[f"b1_{l}"] = 0.1 * rng.standard_normal((H, 1))
-        params[f"W2_{l}"] = 0.5 * rng.standard_normal((D, H)) / np.sqrt(H)
-        params[f"b2_{l}"] = 0.1 * rng.standard_normal((D, 1))
-    params["Wo"] = rng.standard_normal((1, D)) / np.sqrt(D)
-    params["bo"] = np.zeros((1, 1))
-    X = rng.standard_normal((D, M))
-    Y = rng.standard_normal((1, M))
-    return params, X, Y
-
-
-def block_forward(p, l, x):
-    u = p[f"g{l}"] * x + p[f"s{l}"]
-    z = p[f"W1_{l}"] @ u + p[f"b1_{l}"]
-    a = np.tanh(z)
-    return x + p[f"W2_{l}"] @ a + p[f"b2_{l}"], (x, u, a)
-
-
-def forward(p, X, Y):
-    x, caches = X, []
-    for l in range(BLOCKS):
-        x, cache = block_forward(p, l, x)
-        caches.append(cache)
-    out = p["Wo"] @ x + p["bo"]
-    return 0.5 * np.mean((out - Y) ** 2), (caches, x, out)
-
-
-def cost(p, X, Y):
-    return forward(p, X, Y)[0]
-
-
-def backward(p, X, Y):
-    caches, x, out = forward(p, X, Y)[1]
-    grads = {}
-    dout = (out - Y) / Y.shape[1]
-    grads["dWo"] = dout @ x.T
-    grads["dbo"] = dout.sum(axis=1, keepdims=True)
-    dx = p["Wo"].T @ dout
-    for l in reversed(range(BLOCKS)):
-        x_in, u, a = caches[l]
-        grads[f"dW2_{l}"] = dx @ a.T
-        grads[f"db2_{l}"] = dx.sum(axis=1, keepdims=True)
-        dz = (p[f"W2_{l}"].T @ dx) * (1.0 - a ** 2)
-        grads[f"dW1_{l}"] = dz @ u.T
-        grads[f"db1_{l}"] = dz.sum(axis=1, keepdims=True)
-        du = p[f"W1_{l}"].T @ dz
-        grads[f"dg{l}"] = (du * x_in).sum(axis=1, keepdims=True)
-        grads[f"ds{l}"] = du.sum(axis=1, keepdims=True)
-        dx = dx + du * p[f"g{l}"]
-    return grads
 
 
 def naive_gradient(p, X, Y, h=1e-6):
@@ -154,42 +94,6 @@ def test_many_tensors_correct_wrong_coordinate_and_wrong_factor(blocks):
     assert counted.calls <= 600 and counted.calls <= full_calls + 60
     assert any("3x the estimate" in note for note in res.notes + res.check.notes), str(res)
     assert res.evaluations < 2 * P
-
-
-def f32_network(seed, sizes=(64, 48, 10), m=16):
-    """A mini framework's float32 MLP: params, gradients and data all float32."""
-    rng = np.random.default_rng(seed)
-    p = {}
-    for l in (1, 2):
-        p[f"W{l}"] = (rng.standard_normal((sizes[l], sizes[l - 1]))
-                      * np.sqrt(2 / sizes[l - 1])).astype(np.float32)
-        p[f"b{l}"] = np.zeros((sizes[l], 1), np.float32)
-    X = (0.3 * rng.standard_normal((sizes[0], m))).astype(np.float32)
-    Y = np.eye(sizes[-1], dtype=np.float32)[:, rng.integers(0, sizes[-1], m)]
-    return p, X, Y
-
-
-def f32_forward(p, X, Y):
-    Z1 = p["W1"] @ X + p["b1"]
-    A1 = np.maximum(Z1, 0)
-    Z2 = p["W2"] @ A1 + p["b2"]
-    e = np.exp(Z2 - Z2.max(0))
-    A2 = e / e.sum(0)
-    return -np.sum(Y * np.log(A2)) / X.shape[1], (Z1, A1, A2)
-
-
-def f32_cost(p, X, Y):
-    return f32_forward(p, X, Y)[0]
-
-
-def f32_backward(p, X, Y):
-    _, (Z1, A1, A2) = f32_forward(p, X, Y)
-    dZ2 = (A2 - Y) / X.shape[1]
-    g = {"dW2": dZ2 @ A1.T, "db2": dZ2.sum(1, keepdims=True)}
-    dZ1 = (p["W2"].T @ dZ2) * (Z1 > 0)
-    g["dW1"] = dZ1 @ X.T
-    g["db1"] = dZ1.sum(1, keepdims=True)
-    return g
 
 
 def test_float32_network_one_wrong_coordinate_is_located_never_passed():
