@@ -1,13 +1,13 @@
-"""``locate``: where a large network's gradient is wrong, in about one percent
-of the full check's evaluations.
+"""``locate``: where a large network's gradient is wrong, in a few hundred
+evaluations whatever its size and number of tensors.
 
-Validate the options, make a search plan on the cost's baseline
-(``planning.search``), test every tensor along random-sign directions and
-bisect those that fail (``locate.search``, J from a driver's ``points`` pass),
-then confirm the candidates with a coordinate plan on the same baseline, run
-and judged as ``fastcheck.check`` runs and judges its own
-(``check.run_plan``): a coordinate is blamed on the same evidence, error
-estimate and closer look.
+Validate the options and the memory budget, make a search plan on the cost's
+baseline (``planning.search``: steps and trial threshold from the measured
+noise), screen the whole gradient along random-sign directions and search
+where it fails (``locate.search``, J from a driver's ``points`` pass), then
+confirm the candidates with a coordinate plan on the same baseline, run and
+judged as ``fastcheck.check`` runs and judges its own (``check.run_plan``): a
+coordinate is blamed on the same evidence, error estimate and closer look.
 """
 
 import time
@@ -44,11 +44,14 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
            client=None, workers=None):
     """Find where ``grads`` is wrong without checking every coordinate.
 
-    Every tensor is tested along ``repeats`` random-sign directions (signs
-    +-1, magnitudes uniform in [1, 2], steps h_i = 1e-7 max(1, |theta_i|));
-    a tensor that fails is bisected over its rows and columns (then
-    coordinates), and every candidate is confirmed by the coordinate check of
-    ``fastcheck.check``. About 2 r evaluations per clean tensor.
+    The whole gradient is tested along ``repeats`` random-sign directions
+    (signs +-1, magnitudes uniform in [1, 2], steps h_i = 1e-7 max(1,
+    |theta_i|), longer for a cost coarser than float64); where it fails, the
+    failing tensors are found by halving the tensor list, probed for a dense
+    error (a block) and otherwise bisected over rows, columns and coordinates,
+    and a clean test of what is left ends each round. Every candidate is
+    confirmed by the coordinate check of ``fastcheck.check``. About 2 r
+    evaluations and the noise line for a correct gradient.
 
     Parameters
     ----------

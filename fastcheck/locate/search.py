@@ -1,7 +1,14 @@
-"""The search of ``fastcheck.locate``: every tensor tested along random-sign
-directions (``grouptest.GroupTest``, J from a driver's ``points`` pass), the
-tensors that fail bisected over rows, columns and coordinates down to the
-candidates the coordinate check confirms.
+"""The search of ``fastcheck.locate``: the whole gradient tested along
+random-sign directions (``grouptest.GroupTest``, J from a driver's ``points``
+pass); where it fails, the failing tensors found by halving the tensor list,
+each probed at two coordinates (wrong at both: a block) and otherwise bisected
+over rows, columns and coordinates down to the candidates the coordinate check
+confirms; then a clean test of what is left, round after round.
+
+Quick tests (``QUICK`` trials) steer the search; only clean tests of r trials
+pass anything, so a half that slipped through a quick test is caught by the
+clean test that ends the round. Costs, one wrong coordinate among P: about
+4 + 6 log2(P) for the search and 2 r for the clean test.
 """
 
 import contextlib
