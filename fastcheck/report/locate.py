@@ -144,10 +144,12 @@ class LocateResult:
                      "full check); coordinates whose steps cross a kink (reported as kinks); "
                      "tensors excluded by only/exclude")
         for block in self.blocks:
-            how = ("every coordinate probed failed" if block.stop == "probed" else
-                   f"coordinates failed together, bisection stopped: {block.stop}")
-            lines.append(f"  block: {block.name} is wrong almost everywhere ({block.candidates} "
-                         f"{how}); its confirmed sample is listed below")
+            how = (f"{count_words(block.candidates, 'coordinate')}, wrong wherever probed"
+                   if block.stop == "probed" else
+                   f"{block.candidates} coordinates failed together, bisection stopped: "
+                   f"{block.stop}")
+            lines.append(f"  block: {block.name} is wrong almost everywhere ({how}); its "
+                         "confirmed sample is listed below")
         if self.located:
             lines.append(f"  located: {count_words(len(self.located), 'coordinate')} confirmed "
                          "wrong" + (f" (the {REPORT_LOCATED} worst shown)"
