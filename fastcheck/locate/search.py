@@ -27,7 +27,7 @@ EXACT_CANDIDATES = 1024
 #: Candidate sets larger than this, or left by a bisection stopped as dense or
 #: over budget, are reported as a block; a sample of ``BLOCK_SAMPLE`` of their
 #: coordinates is confirmed (enough for the factor note; the rest is the block).
-BLOCK_CANDIDATES, BLOCK_SAMPLE = 4096, 8
+BLOCK_CANDIDATES, BLOCK_SAMPLE = 4096, 32
 #: Clean trials of a half inside a search: few, since nothing is passed on them
 #: alone; the clean test of everything left (``repeats`` trials) that ends each
 #: round is what the miss bound counts.
