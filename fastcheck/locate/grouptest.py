@@ -32,8 +32,9 @@ LEAF = 64
 DENSE_DEPTH, DENSE_SHARE = 3, 0.9
 #: A node with this many ambiguous trials outnumbering its passes is ambiguous.
 AMBIG_TRIALS = 3
-#: The step of the look at half the step after a step-inconsistent trial.
-HALF = 0.5
+#: The shorter steps a clean test's failing trial is looked at again at
+#: (fractions of the unit step), before the look at twice the step.
+SHORTER = (0.5, 0.25)
 #: Standard deviations of a float32 gradient's summed rounding a trial allows.
 SLACK_SIGMAS = 8.0
 #: Direction entries drawn and evaluated at once: a batch of whole-vector trials
@@ -142,6 +143,25 @@ class GroupTest:
                      for t, S in zip(tau, subsets)]
         outcome = [PASS] * len(subsets)
         again = [k for k in range(len(subsets)) if abs(rho1[k]) > tau[k]]
+        if again and self._half:
+            # Clean tests only (inside a search an ambiguous half is split, so a
+            # kink's coordinates end in the coordinate check, not in the next
+            # clean test): a kink crossed at the unit step is often not crossed
+            # at half of it. The same direction, half as long, is a trial in its
+            # own right (an error above twice the allowance still shows there),
+            # so a trial may pass there; it never fails there.
+            for scale in SHORTER:
+                if not again:
+                    break
+                rho_s, allowed = self._residuals([subsets[k] for k in again],
+                                                 [deltas[k] for k in again], scale,
+                                                 [local[k] for k in again])
+                passed = {k for k, r, t in zip(again, rho_s, allowed) if abs(r) <= t}
+                for k, t in zip(again, allowed):
+                    if k in passed:
+                        self.sees[k] = t / float(np.min(cache[id(subsets[k])][2],
+                                                        initial=np.inf))
+                again = [k for k in again if k not in passed]
         if again:
             rho2, _ = self._residuals([subsets[k] for k in again], [deltas[k] for k in again],
                                       2.0, [local[k] for k in again])
@@ -150,21 +170,6 @@ class GroupTest:
                     outcome[k] = AMBIG      # a kink (or truncation): split, never blame
                 elif abs(r2) > 0.5 * tau[k]:
                     outcome[k] = FAIL       # the same at two steps: real
-        kinked = [k for k in again if outcome[k] == AMBIG and self._half]
-        if kinked:
-            # (Clean tests only: inside a search an ambiguous half is split, so
-            # the kink's coordinates end in the coordinate check, not in the
-            # next clean test.) A kink crossed at the unit step is often not crossed at half of it:
-            # the same direction, half as long, is a trial in its own right (an
-            # error above twice the allowance still shows), so it may pass there;
-            # it never fails there (an inconsistent pair says nothing).
-            rho_half, half = self._residuals([subsets[k] for k in kinked],
-                                             [deltas[k] for k in kinked], HALF,
-                                             [local[k] for k in kinked])
-            for k, r, t in zip(kinked, rho_half, half):
-                if abs(r) <= t:
-                    outcome[k] = PASS
-                    self.sees[k] = t / float(np.min(cache[id(subsets[k])][2], initial=np.inf))
         return outcome
 
     def test(self, subsets, repeats=None):
