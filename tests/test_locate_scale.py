@@ -121,3 +121,23 @@ def test_a_search_that_cannot_fit_says_so_before_it_runs(monkeypatch):
     with pytest.raises(MemoryBudgetError, match="locate over .* parameters needs"):
         fc.locate(counted, params, grads, X, Y, repeats=50_000)
     assert counted.calls <= 1    # the validating call only: nothing ran
+
+
+def test_never_more_than_the_full_check_plus_60():
+    """Small networks, where a search barely pays: locate checks every
+    coordinate rather than search when that is cheaper, and stops a search
+    that has spent half the full check."""
+    from fastcheck.app import locatenet as N
+
+    for sizes in ([8, 6, 3], [10, 10, 3], [20, 24, 5]):
+        for mistake in ["coordinate", "column", "mask", "scale"]:
+            params, X, Y = N.init(sizes, seed=2, m=6)
+            grads = N.backward(params, X, Y, N.forward(params, X, Y)[1], mistake)
+            located, full = Counted(N.cost), Counted(N.cost)
+            res = fc.locate(located, params, grads, X, Y, seed=2)
+            checked = fc.check(full, params, grads, X, Y)
+            # The same verdict as the full check where either says mistake (a
+            # ReLU mask wrong next to the kink may show in neither).
+            assert (res.verdict == "mistake") == (checked.verdict == "mistake"), \
+                (sizes, mistake, str(res), str(checked))
+            assert located.calls <= full.calls + 60, (sizes, mistake, located.calls, full.calls)

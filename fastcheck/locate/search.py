@@ -32,6 +32,10 @@ BLOCK_CANDIDATES, BLOCK_SAMPLE = 4096, 32
 #: alone; the clean test of everything left (``repeats`` trials) that ends each
 #: round is what the miss bound counts.
 QUICK = 2
+#: A search is made only where checking every coordinate left would cost this
+#: many times what finding one wrong coordinate does (``expected_search``): a
+#: search that finds several costs several times that, and must still pay.
+PAYS = 4
 #: Rounds of (clean test of what is left, search where it fails).
 ROUNDS = 4
 #: Tensors (what is left of them) this small go to the coordinate check whole
@@ -97,7 +101,7 @@ def search(plan, points):
             for k in tensors}
     # What the search may spend before everything left goes to the coordinate
     # check: a search that has not freed the gradient by then would not pay.
-    budget = sum(sizes.values())
+    budget = sum(sizes.values()) // 2
     blocks, confirm = [], []
     for round_ in range(ROUNDS + 1):
         live = [k for k in tensors if left[k].size]
@@ -106,7 +110,7 @@ def search(plan, points):
             break
         if total <= plan.repeats or (round_ and (
                 test.evaluations + 2 * plan.repeats > budget
-                or expected_search(total, plan.repeats) >= 2 * total)):
+                or PAYS * expected_search(total, plan.repeats) >= 2 * total)):
             # Checking what is left costs no more than testing it.
             for k in live:
                 confirm.append(left[k])
@@ -121,7 +125,7 @@ def search(plan, points):
         del whole
         if outcome == PASS:
             break
-        if not round_ and expected_search(total, plan.repeats) >= 2 * total:
+        if not round_ and PAYS * expected_search(total, plan.repeats) >= 2 * total:
             continue     # cheaper to check every coordinate: the next round does
         if round_ == ROUNDS:
             for k in live:   # still failing after the last round: said, not searched
