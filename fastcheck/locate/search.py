@@ -166,9 +166,10 @@ def expected_search(total, repeats):
 def failing_tensors(test, live, left, outcome):
     """The tensors among ``live`` (with flat indices ``left[k]``) whose union
     just failed: [(k, known)], ``known`` the tensor's outcome (FAIL or AMBIG)
-    where it was tested alone, else None. Halves the tensor list with quick tests; when nearly every half
-    fails (an error everywhere) the tensors of the failing groups are handed
-    on untested, each to be probed and tested alone."""
+    where it was tested alone, else None. Halves the tensor list with quick
+    tests; when nearly every half fails (an error everywhere) the tensors of
+    the failing groups are handed on untested, each to be probed and tested
+    alone."""
     if len(live) == 1:    # ``outcome``: the union's own, here the tensor's
         return [(live[0], outcome)]
 

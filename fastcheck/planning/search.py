@@ -37,10 +37,11 @@ class SearchPlan(NamedTuple):
     pass: the layered engine differentiates coordinates, so a model's
     directions run on its compiled cost, the generic engine), ``method``,
     ``j0`` and ``seconds_per_coordinate`` (per direction). What the search
-    reads: ``theta`` (P,), the gradient ``grad_flat`` (P,), the direction steps ``h`` (P,), the trial threshold
-    ``tau``, ``repeats`` clean trials per test, the ``tensors`` tested (indices
-    into the layout), the gradient's ``rounding`` ((P,) or None, ``gradient_slack``) and the ``seed`` of the
-    directions. ``baseline`` is the cost's ``Baseline``, which the confirming
+    reads: ``theta`` (P,), the gradient ``grad_flat`` (P,), the direction
+    steps ``h`` (P,), the trial threshold ``tau`` (from the measured noise),
+    ``repeats`` clean trials per test, the ``tensors`` tested (indices into the
+    layout), the gradient's ``rounding`` ((P,) or None, ``gradient_slack``) and
+    the ``seed`` of the directions. ``baseline`` is the cost's ``Baseline``, which the confirming
     coordinate plan reuses.
     """
 
