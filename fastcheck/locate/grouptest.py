@@ -9,10 +9,12 @@ d = h * v and compares the central difference with the gradient:
 
 (d+ and d- the steps actually stored). A wrong gradient entry j adds e_j v_j
 exactly, so its signal is what the coordinate check sees at the same step; the
-noise is that of two evaluations whatever |S|. ``|rho(1)| <= tau`` passes; a
-failure is looked at again at s = 2: inconsistent steps mean a kink was crossed
-(or truncation), the trial is *ambiguous* and claims nothing; a consistent one
-fails. With magnitudes in [1, 2], for any error pattern with an entry above
+noise is that of two evaluations whatever |S|. ``|rho(1)| <= tau`` passes; in
+a clean test a failure is looked at again at s = 1/2 and 1/4 first, where a
+kink crossed at s = 1 often is not (a pass there is a trial with an allowance
+2 or 4 times larger, counted in ``detectable``); a failure left is looked at
+again at s = 2: inconsistent steps mean a kink was crossed (or truncation),
+the trial is *ambiguous* and claims nothing; a consistent one fails. With magnitudes in [1, 2], for any error pattern with an entry above
 tau, at most one sign of each v_j lets the trial pass: a trial misses with
 probability at most 1/2, r clean trials with at most 2^-r.
 
@@ -24,9 +26,6 @@ from a callback, so the same seed gives the same search on any engine.
 import numpy as np
 
 PASS, FAIL, AMBIG = "pass", "fail", "ambiguous"
-#: Coordinate sets this small go to the coordinate check rather than bisection
-#: (checking 64 coordinates costs 128 evaluations, about three clean trials).
-LEAF = 64
 #: The bisection of a tensor stops as 'dense' once this deep with at least this
 #: share of the tested halves failing: the coordinate check is cheaper there.
 DENSE_DEPTH, DENSE_SHARE = 3, 0.9
