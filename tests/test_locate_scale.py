@@ -141,3 +141,22 @@ def test_never_more_than_the_full_check_plus_60():
             assert (res.verdict == "mistake") == (checked.verdict == "mistake"), \
                 (sizes, mistake, str(res), str(checked))
             assert located.calls <= full.calls + 60, (sizes, mistake, located.calls, full.calls)
+
+
+def test_a_cost_computing_in_float32_gets_steps_fitted_to_its_noise():
+    """A cost that casts to float32 inside: J is known to about 1e-7 of itself,
+    so steps of 1e-7 would see nothing below about 8 (the old threshold); the
+    steps grown to the measured noise find a 0.05 error in one coordinate."""
+    p, X, Y = f32_network(1, sizes=(20, 16, 4), m=8)
+
+    def cost32(params, X, Y):
+        cast = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+        return f32_cost(cast, X, Y)
+
+    grads = f32_backward(p, X, Y)
+    res = fc.locate(cost32, p, grads, X, Y)
+    assert res.passed and 0.0 < res.detectable < 0.05, str(res)
+    wrong = {k: v.copy() for k, v in grads.items()}
+    wrong["dW1"][4, 7] += np.float32(0.05)
+    res = fc.locate(cost32, p, wrong, X, Y)
+    assert [(t, i) for t, i, _, _ in res.located] == [("W1", (4, 7))], str(res)
