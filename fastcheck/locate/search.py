@@ -111,13 +111,14 @@ def search(plan, points):
         if total <= plan.repeats or (round_ and (
                 test.evaluations + 2 * plan.repeats > budget
                 or PAYS * expected_search(total, plan.repeats) >= 2 * total)):
-            # Checking what is left costs no more than testing it.
+            # Checking what is left costs no more than testing it (or searching
+            # on would not pay): a tensor no test passed alone is "checked".
             for k in live:
                 confirm.append(left[k])
-                if round_:
-                    tally.stop[k] = tally.stop[k] or "checked"
-                else:
+                if tally.outcome[k] == PASS:
                     tally.outcome[k] = "checked"
+                else:
+                    tally.stop[k] = tally.stop[k] or "checked"
                 left[k] = left[k][:0]
             break
         whole = np.concatenate([left[k] for k in live])
