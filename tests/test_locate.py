@@ -69,14 +69,18 @@ def test_a_tensor_wrong_everywhere_is_a_block(mistake):
     assert "wrong almost everywhere" in str(res)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(24))
 def test_correct_relu_code_with_kinks_next_to_theta_is_never_blamed(seed):
     params, X, Y = N.init(SIZES, seed=seed, m=12)
     params = N.plant_kinks(params, X, count=3, seed=seed)
     _, cache = N.forward(params, X, Y)
     grads = N.backward(params, X, Y, cache)
     res = fc.locate(N.cost, params, grads, X, Y, seed=seed)
-    assert res.verdict in ("pass", "kinks"), str(res)
+    # Never "mistake"; "unsure" only where the confirming coordinate check could
+    # not resolve a kink coordinate (seed 15: the full check says the same).
+    assert res.verdict in ("pass", "kinks", "unsure"), str(res)
+    if res.verdict == "unsure":
+        assert any("not examined closer" in note for note in res.notes), str(res)
     assert res.located == [] and res.suspects == []
 
 
@@ -107,12 +111,27 @@ def test_same_seed_same_result_and_report_is_strict_json():
     assert "random-sign directions" in str(one) and "probability at least 1 - " in str(one)
 
 
+class Counted:
+    """The cost, counting its calls: the evaluations a run really made."""
+
+    def __init__(self, cost):
+        self.cost, self.calls = cost, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.cost(*args)
+
+
 def test_miss_bound_follows_the_repeats():
     cost, params, grads, X, Y, wrong = planted(None)
-    res = fc.locate(cost, params, grads, X, Y, repeats=10)
+    counted = Counted(cost)
+    res = fc.locate(counted, params, grads, X, Y, repeats=10)
     assert res.passed and res.miss_per_test == 2.0 ** -10
     assert res.miss_probability >= res.miss_per_test
-    assert res.evaluations >= 2 * 10 * 4   # the four large tensors, ten clean trials each
+    # One clean test of the whole gradient, ten trials of two evaluations, and
+    # the noise line: not a test per tensor. (The extra call validates the cost.)
+    assert res.evaluations == counted.calls - 1
+    assert 2 * 10 <= counted.calls <= 2 * 10 + 40
 
 
 def test_a_quadratic_against_its_closed_form_gradient():

@@ -1,13 +1,13 @@
-"""``locate``: where a large network's gradient is wrong, in about one percent
-of the full check's evaluations.
+"""``locate``: where a large network's gradient is wrong, in a few hundred
+evaluations whatever its size and number of tensors.
 
-Validate the options, make a search plan on the cost's baseline
-(``planning.search``), test every tensor along random-sign directions and
-bisect those that fail (``locate.search``, J from a driver's ``points`` pass),
-then confirm the candidates with a coordinate plan on the same baseline, run
-and judged as ``fastcheck.check`` runs and judges its own
-(``check.run_plan``): a coordinate is blamed on the same evidence, error
-estimate and closer look.
+Validate the options and the memory budget, make a search plan on the cost's
+baseline (``planning.search``: steps and trial threshold from the measured
+noise), screen the whole gradient along random-sign directions and search
+where it fails (``locate.search``, J from a driver's ``points`` pass), then
+confirm the candidates with a coordinate plan on the same baseline, run and
+judged as ``fastcheck.check`` runs and judges its own (``check.run_plan``): a
+coordinate is blamed on the same evidence, error estimate and closer look.
 """
 
 import time
@@ -17,7 +17,26 @@ from ..check import held, prepare, run_plan, validate_options
 from ..planning.methods import CENTRAL_METHOD
 from ..planning.plan import make_plan
 from ..planning.search import make_search
+from ..planning.search import resolve_repeats
+from ..errors import MemoryBudgetError
+from ..runtime.memory import available_bytes, ensure_fits, format_bytes
+from .grouptest import CHUNK_ENTRIES
 from .search import points_driver, search
+
+#: Bytes per direction entry held while a chunk of trials runs: its flat index,
+#: delta, the gathered theta, gradient, step and slack, the moved steps, and the
+#: driver's packed copy of index and delta.
+ENTRY_BYTES = 80
+#: (P,) arrays a search holds besides the parameters: steps, slack, the indices
+#: left per tensor and of the whole screen, the candidates.
+SEARCH_ARRAYS = 6
+
+
+def search_bytes(P, repeats):
+    """Bytes of scratch a search over P parameters with ``repeats`` trials holds
+    at most: a chunk of directions (never all r at once) and a few (P,) arrays."""
+    entries = min(CHUNK_ENTRIES, max(P, repeats * P))
+    return ENTRY_BYTES * entries + 8 * SEARCH_ARRAYS * P
 
 
 def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, seed=0,
@@ -25,11 +44,14 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
            client=None, workers=None):
     """Find where ``grads`` is wrong without checking every coordinate.
 
-    Every tensor is tested along ``repeats`` random-sign directions (signs
-    +-1, magnitudes uniform in [1, 2], steps h_i = 1e-7 max(1, |theta_i|));
-    a tensor that fails is bisected over its rows and columns (then
-    coordinates), and every candidate is confirmed by the coordinate check of
-    ``fastcheck.check``. About 2 r evaluations per clean tensor.
+    The whole gradient is tested along ``repeats`` random-sign directions
+    (signs +-1, magnitudes uniform in [1, 2], steps h_i = 1e-7 max(1,
+    |theta_i|), longer for a cost coarser than float64); where it fails, the
+    failing tensors are found by halving the tensor list, probed for a dense
+    error (a block) and otherwise bisected over rows, columns and coordinates,
+    and a clean test of what is left ends each round. Every candidate is
+    confirmed by the coordinate check of ``fastcheck.check``. About 2 r
+    evaluations and the noise line for a correct gradient.
 
     Parameters
     ----------
@@ -61,6 +83,18 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
     threshold = V.resolve_threshold(threshold)
     threads = validate_options(CENTRAL_METHOD.name, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
+    # Before the cost runs at all: the directions are drawn chunk by chunk, so
+    # what must fit is one chunk and the search's (P,) arrays.
+    needed = search_bytes(adapter.layout.size, resolve_repeats(repeats))
+    try:
+        ensure_fits(needed, "fastcheck.locate")
+    except MemoryBudgetError:
+        raise MemoryBudgetError(
+            f"fastcheck.locate over {adapter.layout.size} parameters needs about "
+            f"{format_bytes(needed)} of scratch (one chunk of directions and a few copies "
+            f"of theta), but only {format_bytes(available_bytes())} is available: search "
+            "fewer tensors at a time (only=[...] or exclude=[...]) or give the process "
+            "more memory") from None
     start = time.perf_counter()
     with held(adapter):
         plan = make_search(adapter, grad_flat, params, grads, eps=eps, repeats=repeats,
@@ -77,7 +111,7 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
         return V.judge_located(
             layout=plan.layout, confirmed=confirmed, tested=found.tested, blocks=found.blocks,
             repeats=plan.repeats, clean_tests=found.clean_tests, tau=plan.tau, h=plan.h,
-            tensors=plan.tensors,
+            tensors=plan.tensors, detectable=found.detectable,
             evaluations=found.evaluations + plan.baseline.evaluations + confirmed.evaluations,
             seconds=searched + confirmed.seconds, engine=plan.engine,
             compile_seconds=plan.baseline.compile_seconds,

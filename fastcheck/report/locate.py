@@ -16,8 +16,10 @@ from .result import (REPORT_LOCATED, REPORT_ROWS, SCHEMA_VERSION, Located, count
 class TensorTest(NamedTuple):
     """How one tensor was tested: ``outcome`` "pass" (its random-sign directions
     all agreed), "failed", "ambiguous" (steps crossed kinks) or "checked"
-    (small enough to check every coordinate); ``stop`` how its bisection ended
-    ("exact", "dense", "budget"); ``evaluations`` spent on it."""
+    (small enough to check every coordinate); ``stop`` how its search ended
+    ("exact", "dense", "budget"; "probed": every coordinate probed alone failed;
+    "checked": what was left went to the coordinate check; "rounds": still
+    failing after the last round); ``evaluations`` spent on it."""
 
     name: str
     size: int
@@ -131,7 +133,8 @@ class LocateResult:
         small = [t.name for t in self.tested if t.outcome == "checked"]
         if directions:
             lines.append(
-                f"  verified: every tensor tested along {self.repeats} random-sign directions; "
+                f"  verified: the whole gradient (then what was left of it after each "
+                f"search) tested along {self.repeats} random-sign directions; "
                 f"an error above {self.detectable:.2g} in any coordinate would have been found "
                 f"with probability at least 1 - {self.miss_per_test:.2g} per test "
                 f"(1 - {self.miss_probability:.2g} over all the subsets passed)")
@@ -141,9 +144,12 @@ class LocateResult:
                      "full check); coordinates whose steps cross a kink (reported as kinks); "
                      "tensors excluded by only/exclude")
         for block in self.blocks:
-            lines.append(f"  block: {block.name} is wrong almost everywhere ({block.candidates} "
-                         f"coordinates failed together, bisection stopped: {block.stop}); "
-                         "its worst confirmed coordinates are listed below")
+            how = (f"{count_words(block.candidates, 'coordinate')}, wrong wherever probed"
+                   if block.stop == "probed" else
+                   f"{block.candidates} coordinates failed together, bisection stopped: "
+                   f"{block.stop}")
+            lines.append(f"  block: {block.name} is wrong almost everywhere ({how}); its "
+                         "confirmed sample is listed below")
         if self.located:
             lines.append(f"  located: {count_words(len(self.located), 'coordinate')} confirmed "
                          "wrong" + (f" (the {REPORT_LOCATED} worst shown)"

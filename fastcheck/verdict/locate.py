@@ -25,7 +25,8 @@ def trial_threshold(value_eps, j0):
 
 
 def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, tau, h, tensors,
-                  evaluations, seconds, engine, compile_seconds=0.0, engine_reason=""):
+                  evaluations, seconds, engine, compile_seconds=0.0, engine_reason="",
+                  detectable=None):
     """The ``LocateResult`` of a search and its confirming ``CheckResult``.
 
     mistake: the coordinate check confirmed a wrong coordinate. unsure: a
@@ -61,11 +62,13 @@ def judge_located(*, layout, confirmed, tested, blocks, repeats, clean_tests, ta
             confirmed, per_tensor=confirmed.per_tensor.with_status(screened,
                                                                    "passed by directions"))
     per_test = 2.0 ** -repeats
-    used = np.concatenate([h[layout.offsets[k]:layout.offsets[k + 1]] for k in tensors])
+    if not detectable:   # no clean test passed, or the caller measured none: tau's own
+        used = np.concatenate([h[layout.offsets[k]:layout.offsets[k + 1]] for k in tensors])
+        detectable = tau / used.min()
     return LocateResult(
         passed=verdict in ("pass", "kinks"), verdict=verdict, advice=ADVICE[verdict],
         layout=layout, located=located, blocks=blocks, tested=tested, check=confirmed,
         repeats=repeats, miss_probability=min(1.0, clean_tests * per_test),
-        miss_per_test=per_test, detectable=float(tau / used.min()), evaluations=int(evaluations),
+        miss_per_test=per_test, detectable=float(detectable), evaluations=int(evaluations),
         seconds=float(seconds), engine=engine, notes=notes,
         compile_seconds=float(compile_seconds), engine_reason=engine_reason)
