@@ -225,7 +225,7 @@ def loop_conv(p, X):
 ESCAPES = [(branching, "ESCAPE-IF", "truth test"), (converting, "ESCAPE-FLOAT", "float()"),
            (iterating, "ESCAPE-ITER", "iteration"), (item_of, "ESCAPE-ITEM", ".item()"),
            (masked_index, "ESCAPE-MASK", "boolean mask that depends on the parameters"),
-           (storing, "ESCAPE-STORE", "conversion to a plain NumPy array"),
+           (storing, "ESCAPE-STORE", "NumPy operations on plain arrays only"),
            (loop_conv, "ESCAPE-SIZE", "passed 20000 operations")]
 
 
