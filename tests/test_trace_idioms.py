@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import idiomnets  # noqa: E402
 
 HELPERS = ("bmatmul", "gather", "rows_argmax", "rows_argmin", "rows_argsort", "rows_max",
-           "rows_min", "rows_prod", "rows_sum", "scatter", "wrap_index")
+           "rows_min", "rows_prod", "rows_sum", "round32", "scatter", "wrap_index")
 
 
 def record_in_python(cost, params, *args):

@@ -84,7 +84,8 @@ class Record:
 
     ``ops[k]`` is node ``k``; ``consts[j]`` is the array read by a ``const``
     node with ``attrs == (j,)``. ``lowp`` is True when the Python cost
-    computes in less than float64 somewhere (the record computes in float64).
+    computes in less than float64 somewhere; ``single`` holds the nodes whose
+    value is float32 (the generated code rounds them as NumPy does).
     ``functions`` maps the NumPy functions recorded to their recording twins
     (``tracefuncs.FUNCTIONS``); any other is an escape.
     """
@@ -94,8 +95,10 @@ class Record:
         self.ops, self.consts, self.lowp, self.closed = [], [], False, False
         self._const_nodes = {}  # id(array) -> (array, node)
         self.escape = None
+        self.single = set()  # the nodes whose value NumPy computes in float32
         self.owned = {}  # id(the user's array) -> (it, its Traced root): ``tracewrite``
         self.owned_at = ""  # the user's line of the first store into one
+        self.swapped, self.swapped_ids = [], set()  # ``tracewrite._swap``
 
     def add(self, kind, inputs, attrs, value):
         """Append an operation of ``inputs`` (``Traced``, arrays, numbers) whose eager
@@ -115,6 +118,8 @@ class Record:
         value = np.asarray(value)
         self._note_dtype(value.dtype)
         dtype = "b" if value.dtype.kind == "b" else "i" if value.dtype.kind in "iu" else "f"
+        if value.dtype == np.float32:
+            self.single.add(len(self.ops))
         self.ops.append(Op(kind, tuple(args), tuple(attrs), value.shape, dtype))
         return Traced(self, len(self.ops) - 1, _contiguous(value))
 
@@ -1012,6 +1017,13 @@ def allocations(rec):
         original = saved[name]
 
         def stacked(a, *args, **kwargs):
+            if name in ("array", "asarray") and isinstance(a, Traced) and not rec.closed \
+                    and threading.get_ident() == thread and a._id is not None:
+                # np.asarray(p[name], dtype=np.float32): a cast (a copy for np.array)
+                dtype = kwargs.get("dtype", args[0] if args else None)
+                if dtype is not None and np.dtype(dtype) != a.dtype:
+                    return astype(a, dtype)
+                return a.copy() if name == "array" and kwargs.get("copy", True) else a
             if not rec.closed and threading.get_ident() == thread and _holds_traced(a):
                 a = _stack_nested(a)
                 if name == "array" or name == "asarray":
@@ -1059,6 +1071,7 @@ def trace(func, names, shapes, theta, args, flat, functions):
             result = func(params["theta"] if flat else params, *args)
     finally:
         rec.closed = True
+        tracewrite.release(rec)
     if rec.escape:
         raise TraceEscape(rec.escape)
     while isinstance(result, tuple) and result:

@@ -11,21 +11,28 @@ copy of it (the compiled record writes its copy, never the user's array), its
 writes mirrored into the user's array so that the Python objects hold what the
 Python cost would have left there.
 
-Every later operation that reads the user's array (or a view of it) through a
-recorded operation reads the owned root instead (``adopt``). An operation
-NumPy performs on it with no recorded operand at all is invisible to the
-tracer: if it wrote into the array, the next read sees the user's array
-differ from the record's copy and refuses (an escape naming that line), and
-if it only read it, the trust test's perturbed points see the frozen value.
+While the trace runs, the dicts and lists that hold the user's array (an
+object's attributes, a ``params`` dict or list, module globals) hold its
+``Traced`` instead (``_swap``), so that ``np.sum(layer.W ** 2)`` records as
+any other operation; they get the array back when the trace ends
+(``release``). Every operation that meets the plain array itself (a local
+variable that held it before the store) reads the owned root too (``adopt``).
+An operation NumPy performs on the plain array with no recorded operand is
+invisible to the tracer: if it wrote into the array, the next read sees the
+user's array differ from the record's copy and refuses (an escape naming that
+line), and if it only read it, the trust test's perturbed points see the
+frozen value.
 """
 
 import ast
 import builtins
 import dis
+import gc
 import linecache
 import operator
 import os
 import sys
+import types
 
 import numpy as np
 
@@ -147,7 +154,44 @@ def own(rec, array):
         root._mirror = base
         entry = rec.owned[id(base)] = (base, root)
         rec.owned_at = rec.owned_at or _trace.user_line()
-    return _view(rec, entry[1], base, array)
+        _swap(rec, base, root)
+    traced = _view(rec, entry[1], base, array)
+    if array is not base and id(array) not in rec.swapped_ids:
+        _swap(rec, array, traced)
+    return traced
+
+
+def _swap(rec, array, traced):
+    """Every dict value and list item that is ``array`` becomes ``traced`` until the
+    trace ends (``release``)."""
+    rec.swapped_ids.add(id(array))
+    for holder in gc.get_referrers(array):
+        if not isinstance(holder, (dict, list, type, types.ModuleType, types.FrameType)):
+            # an instance whose attributes live inline (Python 3.11+): its __dict__
+            try:
+                holder = object.__getattribute__(holder, "__dict__")
+            except AttributeError:
+                continue
+        if isinstance(holder, dict):
+            keys = [k for k, v in holder.items() if v is array]
+        elif isinstance(holder, list):
+            keys = [i for i, v in enumerate(holder) if v is array]
+        else:
+            continue
+        for key in keys:
+            holder[key] = traced
+            rec.swapped.append((holder, key, array, traced))
+
+
+def release(rec):
+    """Give the user's dicts and lists their arrays back (see ``_swap``)."""
+    for holder, key, array, traced in reversed(rec.swapped):
+        try:
+            if holder[key] is traced:
+                holder[key] = array
+        except (KeyError, IndexError):  # the cost removed it meanwhile
+            pass
+    rec.swapped.clear()
 
 
 def _view(rec, root, base, array):
