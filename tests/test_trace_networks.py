@@ -210,3 +210,26 @@ def test_a_float32_lstm_compiles_and_checks_as_python_does():
             assert "WRONG" not in _statuses(res).values(), str(res)
         else:
             assert res.suspects == [wrong], str(res)
+
+
+def test_a_write_through_a_plain_view_of_an_owned_array_is_refused():
+    """``V`` is a plain view of the layer's buffer taken before the store; NumPy's own
+    in-place ReLU through it changes the buffer behind the record: refused, never a
+    record that silently reads the buffer before the ReLU."""
+    class Buffered:
+        def __init__(self):
+            self.buf = np.zeros((2, 3))
+
+        def forward(self, z):
+            V = self.buf[0]
+            self.buf[...] = z
+            np.maximum(V, 0, out=V)
+            return self.buf * 2.0  # STALE-READ
+
+    layer = Buffered()
+
+    def cost(p):
+        return np.sum(layer.forward(p["W"]) ** 2)
+    with pytest.raises(TraceEscape) as info:
+        record_in_python(cost, {"W": np.array([[1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]])})
+    assert "STALE-READ" in str(info.value)

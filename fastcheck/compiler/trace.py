@@ -108,6 +108,9 @@ class Record:
             return value
         if self.owned:
             inputs = [tracewrite.adopt(self, x) for x in inputs]
+            for x in inputs:  # an owned array read: NumPy must not have changed it behind us
+                if isinstance(x, Traced):
+                    tracewrite.check_fresh(self, _root_of(x))
         if kind not in ("param", "const") and not any(map(self.depends, inputs)):
             return self.wrap(value, borrowed=False)
         args = [self.operand(x) for x in inputs]
@@ -647,6 +650,7 @@ def _write(x, flat, v, positions_node=None):
     scatter (or ``v`` itself when it replaces every element) and its buffer is
     updated in place, so that every view of it reads the new values."""
     rec, root = x._rec, _root_of(x)
+    tracewrite.check_fresh(rec, root)
     _unborrow(root)
     new = root._val.copy()
     values = np.broadcast_to(np.asarray(value_of(v)), flat.shape)
@@ -1069,6 +1073,7 @@ def trace(func, names, shapes, theta, args, flat, functions):
     try:
         with allocations(rec):
             result = func(params["theta"] if flat else params, *args)
+        tracewrite.check_all_fresh(rec)
     finally:
         rec.closed = True
         tracewrite.release(rec)

@@ -220,11 +220,7 @@ def adopt(rec, obj):
         if entry is None:
             return obj
         base, root = entry
-        if root._val.tobytes() != base.tobytes():
-            _trace.escape(rec, "an array the cost stored parameters into was changed by a "
-                          "NumPy operation with no parameter-dependent operand (the tracer "
-                          "cannot follow it); write the result into it with a store "
-                          "(array[...] = value) instead")
+        check_fresh(rec, root)
         return _view(rec, root, base, obj)
     if isinstance(obj, (list, tuple)):
         adopted = [adopt(rec, v) for v in obj]
@@ -233,6 +229,30 @@ def adopt(rec, obj):
     if isinstance(obj, dict):
         return {k: adopt(rec, v) for k, v in obj.items()}
     return obj
+
+
+def check_fresh(rec, root):
+    """Refuse (naming the user's line) if NumPy changed the user's array behind the
+    owned ``root`` since the record last wrote it: the record's copy is stale."""
+    if root._mirror is not None and not rec.closed and \
+            root._val.tobytes() != root._mirror.tobytes():
+        _trace.escape(rec, "an array the cost stored parameters into was changed by a "
+                      "NumPy operation with no parameter-dependent operand (through a "
+                      "name that held it before the store: the tracer cannot follow it); "
+                      "write the result into it with a store (array[...] = value)")
+
+
+def check_all_fresh(rec):
+    """``check_fresh`` of every array the record owns, when the trace ends (no line of
+    the user's is running then: the message names the first store instead)."""
+    for _, root in rec.owned.values():
+        if root._val.tobytes() != root._mirror.tobytes():
+            text = (f"{rec.owned_at}: an array the cost stored parameters into was changed "
+                    "afterwards by a NumPy operation with no parameter-dependent operand "
+                    "(through a name that held it before the store: the tracer cannot "
+                    "follow it); write the result into it with a store (array[...] = value)")
+            rec.escape = rec.escape or text
+            raise _trace.TraceEscape(text)
 
 
 def store(rec, array, key, value):
