@@ -111,6 +111,55 @@ def test_stores_into_the_models_own_arrays_are_recorded_and_left_at_theta():
         assert np.array_equal(array, params[name]), name
 
 
+class Affine:
+    """Holds references to its network's ``params`` arrays (a book's TwoLayerNet)."""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.x = x.reshape(x.shape[0], -1)
+        return np.dot(self.x, self.W) + self.b
+
+
+class BookRelu:
+    def forward(self, x):
+        self.mask = (x <= 0)
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+
+class TwoLayerNet:
+    def __init__(self, rng):
+        self.params = {"W1": rng.standard_normal((4, 5)), "b1": np.zeros(5),
+                       "W2": rng.standard_normal((5, 3)), "b2": np.zeros(3)}
+        self.layers = {"Affine1": Affine(self.params["W1"], self.params["b1"]),
+                       "Relu1": BookRelu(),
+                       "Affine2": Affine(self.params["W2"], self.params["b2"])}
+
+    def loss(self, x, t):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        x = x - np.max(x, axis=-1, keepdims=True)
+        y = np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+        return -np.sum(np.log(y[np.arange(y.shape[0]), t.argmax(axis=1)] + 1e-7)) / y.shape[0]
+
+
+def test_layers_holding_the_params_dicts_arrays_follow_a_store_into_the_dict():
+    rng = np.random.default_rng(8)
+    net = TwoLayerNet(rng)
+    x, t = rng.standard_normal((6, 4)), np.eye(3)[rng.integers(0, 3, 6)]
+    params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in net.params.items()}
+
+    def cost(p, x, t):
+        for key in net.params:
+            net.params[key][...] = p[key]
+        return net.loss(x, t)
+    agrees(cost, params, x, t, points=6, scale=0.5)
+    assert net.layers["Affine1"].W is net.params["W1"] and type(net.params["W1"]) is np.ndarray
+
+
 def test_a_store_the_tracer_cannot_reread_is_refused_naming_the_line():
     kept = {"W": np.zeros((3, 2))}
 
