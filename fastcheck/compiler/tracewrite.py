@@ -13,7 +13,7 @@ Python cost would have left there.
 
 While the trace runs, the dicts and lists that hold the user's array (an
 object's attributes, a ``params`` dict or list, module globals) hold its
-``Traced`` instead (``_swap``), so that ``np.sum(layer.W ** 2)`` records as
+``Traced`` instead, and so do closure cells (``_swap``), so that ``np.sum(layer.W ** 2)`` records as
 any other operation; they get the array back when the trace ends
 (``release``). Every operation that meets the plain array itself (a local
 variable that held it before the store) reads the owned root too (``adopt``).
@@ -166,6 +166,10 @@ def _swap(rec, array, traced):
     trace ends (``release``)."""
     rec.swapped_ids.add(id(array))
     for holder in gc.get_referrers(array):
+        if isinstance(holder, types.CellType):  # a closure's variable
+            holder.cell_contents = traced
+            rec.swapped.append((holder, None, array, traced))
+            continue
         if not isinstance(holder, (dict, list, type, types.ModuleType, types.FrameType)):
             # an instance whose attributes live inline (Python 3.11+): its __dict__
             try:
@@ -186,6 +190,10 @@ def _swap(rec, array, traced):
 def release(rec):
     """Give the user's dicts and lists their arrays back (see ``_swap``)."""
     for holder, key, array, traced in reversed(rec.swapped):
+        if isinstance(holder, types.CellType):
+            if holder.cell_contents is traced:
+                holder.cell_contents = array
+            continue
         try:
             if holder[key] is traced:
                 holder[key] = array
