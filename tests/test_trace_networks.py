@@ -282,3 +282,16 @@ def test_a_write_through_a_plain_view_of_an_owned_array_is_refused():
     with pytest.raises(TraceEscape) as info:
         record_in_python(cost, {"W": np.array([[1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]])})
     assert "STALE-READ" in str(info.value)
+
+
+BUFFER = np.zeros((2, 3))  # a script's module-level array
+
+
+def test_a_module_global_array_stored_into_is_followed_and_given_back():
+    def cost(p):
+        BUFFER[...] = p["W"]
+        return np.sum(np.tanh(BUFFER) * BUFFER)  # both reads follow the parameters
+    f = record_in_python(cost, {"W": np.ones((2, 3))})
+    W = np.arange(6.0).reshape(2, 3) / 5
+    assert f(W.ravel()) == pytest.approx(np.sum(np.tanh(W) * W), rel=1e-12)
+    assert type(BUFFER) is np.ndarray and np.array_equal(BUFFER, np.ones((2, 3)))

@@ -161,30 +161,81 @@ def own(rec, array):
     return traced
 
 
-def _swap(rec, array, traced):
-    """Every dict value and list item that is ``array`` becomes ``traced`` until the
-    trace ends (``release``)."""
-    rec.swapped_ids.add(id(array))
+#: How deep the user's objects are searched for the arrays a store made the record's
+#: (the module's globals -> the model -> its list of layers -> a layer -> its params
+#: dict -> the array), and how many objects at most.
+_DEPTH = 7
+_MAX_VISITS = 100000
+_LEAVES = (str, bytes, int, float, complex, bool, type(None), np.ndarray, np.generic,
+           type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+           types.MethodType, types.CodeType, types.FrameType)
+
+
+def _holders(array):
+    """The dicts and lists holding ``array``, and closure cells holding it: found
+    from the user's frames inside the traced cost (CPython does not track a dict
+    that holds only arrays and strings, so ``gc.get_referrers`` alone misses a
+    layer's ``params``), and from ``gc.get_referrers``."""
+    found, seen = [], set()
+
+    def note(holder, key):
+        if (id(holder), key) not in seen:
+            seen.add((id(holder), key))
+            found.append((holder, key))
+
     for holder in gc.get_referrers(array):
-        if isinstance(holder, types.CellType):  # a closure's variable
-            holder.cell_contents = traced
-            rec.swapped.append((holder, None, array, traced))
+        if isinstance(holder, types.CellType):
+            note(holder, None)
+    stack, visited = [(v, 0) for v in _user_roots()], set()
+    while stack and len(visited) < _MAX_VISITS:
+        obj, depth = stack.pop()
+        if isinstance(obj, (_LEAVES, _trace.Traced)) or id(obj) in visited or depth > _DEPTH:
             continue
-        if not isinstance(holder, (dict, list, type, types.ModuleType, types.FrameType)):
-            # an instance whose attributes live inline (Python 3.11+): its __dict__
+        visited.add(id(obj))
+        if isinstance(obj, dict):
+            items = list(obj.items())
+        elif isinstance(obj, list):
+            items = list(enumerate(obj))
+        elif isinstance(obj, tuple):
+            stack.extend((v, depth + 1) for v in obj)
+            continue
+        else:
             try:
-                holder = object.__getattribute__(holder, "__dict__")
+                attributes = object.__getattribute__(obj, "__dict__")
             except AttributeError:
                 continue
-        if isinstance(holder, dict):
-            keys = [k for k, v in holder.items() if v is array]
-        elif isinstance(holder, list):
-            keys = [i for i, v in enumerate(holder) if v is array]
-        else:
+            stack.append((attributes, depth))
             continue
-        for key in keys:
+        for key, value in items:
+            if value is array:
+                note(obj, key)
+            else:
+                stack.append((value, depth + 1))
+    return found
+
+
+def _user_roots():
+    """The values of the locals, and the globals, of the user's frames inside the cost."""
+    roots, frame = [], sys._getframe(1)
+    while frame is not None and frame.f_code is not _trace.trace.__code__:
+        path = os.path.realpath(frame.f_code.co_filename)
+        if not path.startswith((_trace._FASTCHECK + os.sep, _trace._NUMPY + os.sep)):
+            roots.extend(frame.f_locals.values())
+            roots.append(frame.f_globals)  # the module's globals: a holder themselves
+        frame = frame.f_back
+    return roots
+
+
+def _swap(rec, array, traced):
+    """Every dict value, list item and closure cell that is ``array`` becomes
+    ``traced`` until the trace ends (``release``)."""
+    rec.swapped_ids.add(id(array))
+    for holder, key in _holders(array):
+        if isinstance(holder, types.CellType):
+            holder.cell_contents = traced
+        else:
             holder[key] = traced
-            rec.swapped.append((holder, key, array, traced))
+        rec.swapped.append((holder, key, array, traced))
 
 
 def release(rec):
