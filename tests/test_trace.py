@@ -204,8 +204,12 @@ def masked_index(p, X):
 STORE = np.zeros((5, 3))
 
 
+def _store():
+    return STORE
+
+
 def storing(p, X):
-    STORE[:, 0] = (X @ p["W"])[:, 0]  # ESCAPE-STORE
+    _store()[:, 0] = (X @ p["W"])[:, 0]  # ESCAPE-STORE
     return np.sum(STORE ** 2)
 
 
@@ -225,7 +229,7 @@ def loop_conv(p, X):
 ESCAPES = [(branching, "ESCAPE-IF", "truth test"), (converting, "ESCAPE-FLOAT", "float()"),
            (iterating, "ESCAPE-ITER", "iteration"), (item_of, "ESCAPE-ITEM", ".item()"),
            (masked_index, "ESCAPE-MASK", "boolean mask that depends on the parameters"),
-           (storing, "ESCAPE-STORE", "conversion to a plain NumPy array"),
+           (storing, "ESCAPE-STORE", "store into a name or an attribute"),
            (loop_conv, "ESCAPE-SIZE", "passed 20000 operations")]
 
 

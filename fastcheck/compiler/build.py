@@ -32,8 +32,8 @@ class CompiledCost:
     that change what the cost computes (float32 data computed in float64).
     ``variant`` says how ``params`` is presented (see ``trampoline``; "trace" for
     code generated from a traced record, whose ``operations`` is its length and
-    ``lowp`` True when the Python cost computes in float32 where it computes in
-    float64).
+    ``lowp`` True when the Python cost computes in float32 somewhere: the record
+    rounds those values to float32, and is trusted to float32 rounding).
     """
 
     function: object

@@ -208,8 +208,9 @@ def _traced_notes(cc, source_error):
     note = f"compiled by tracing: a record of {cc.operations} NumPy operations"
     if source_error is not None:
         note += f" (the source compiler refused it: {diagnose.first_line(source_error)[:200]})"
-    lowp = ("the traced cost computes in float64 where the Python cost computes in "
-            "float32",) if cc.lowp else ()
+    lowp = ("the traced cost computes in float32 where the Python cost does (each float32 "
+            "value rounded as NumPy rounds it); it is trusted to float32 rounding",) \
+        if cc.lowp else ()
     return lowp + (note,)
 
 

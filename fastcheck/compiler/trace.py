@@ -84,7 +84,8 @@ class Record:
 
     ``ops[k]`` is node ``k``; ``consts[j]`` is the array read by a ``const``
     node with ``attrs == (j,)``. ``lowp`` is True when the Python cost
-    computes in less than float64 somewhere (the record computes in float64).
+    computes in less than float64 somewhere; ``single`` holds the nodes whose
+    value is float32 (the generated code rounds them as NumPy does).
     ``functions`` maps the NumPy functions recorded to their recording twins
     (``tracefuncs.FUNCTIONS``); any other is an escape.
     """
@@ -94,6 +95,10 @@ class Record:
         self.ops, self.consts, self.lowp, self.closed = [], [], False, False
         self._const_nodes = {}  # id(array) -> (array, node)
         self.escape = None
+        self.single = set()  # the nodes whose value NumPy computes in float32
+        self.owned = {}  # id(the user's array) -> (it, its Traced root): ``tracewrite``
+        self.owned_at = ""  # the user's line of the first store into one
+        self.swapped, self.swapped_ids = [], set()  # ``tracewrite._swap``
 
     def add(self, kind, inputs, attrs, value):
         """Append an operation of ``inputs`` (``Traced``, arrays, numbers) whose eager
@@ -101,6 +106,11 @@ class Record:
         depends on the parameters is not recorded: its result is data."""
         if self.closed:  # a Traced kept by the user's objects after the trace: plain NumPy
             return value
+        if self.owned:
+            inputs = [tracewrite.adopt(self, x) for x in inputs]
+            for x in inputs:  # an owned array read: NumPy must not have changed it behind us
+                if isinstance(x, Traced):
+                    tracewrite.check_fresh(self, _root_of(x))
         if kind not in ("param", "const") and not any(map(self.depends, inputs)):
             return self.wrap(value, borrowed=False)
         args = [self.operand(x) for x in inputs]
@@ -111,6 +121,8 @@ class Record:
         value = np.asarray(value)
         self._note_dtype(value.dtype)
         dtype = "b" if value.dtype.kind == "b" else "i" if value.dtype.kind in "iu" else "f"
+        if value.dtype == np.float32:
+            self.single.add(len(self.ops))
         self.ops.append(Op(kind, tuple(args), tuple(attrs), value.shape, dtype))
         return Traced(self, len(self.ops) - 1, _contiguous(value))
 
@@ -271,7 +283,8 @@ class Traced:
     when the root's version ``_ver`` moved, so aliasing is NumPy's.
     """
 
-    __slots__ = ("_rec", "_node", "_val", "_root", "_off", "_strides", "_ver", "_borrowed")
+    __slots__ = ("_rec", "_node", "_val", "_root", "_off", "_strides", "_ver", "_borrowed",
+                 "_mirror")
     __array_priority__ = 1000
     __hash__ = None
 
@@ -279,6 +292,7 @@ class Traced:
         self._rec, self._node, self._val = rec, node, value
         self._root = self._off = self._strides = None
         self._ver, self._borrowed = 0, False
+        self._mirror = None  # the user's array a root owned by ``tracewrite`` writes through to
 
     # ---- views -------------------------------------------------------------------------
     def _sync(self):
@@ -392,15 +406,26 @@ class Traced:
         return self._escape(".tolist()", lambda v: v.tolist())
 
     def __array__(self, dtype=None, copy=None):
-        return self._escape("conversion to a plain NumPy array (np.array, np.asarray, "
-                            "storing it into a NumPy array the cost did not allocate)",
+        if not self._rec.closed and self._id is not None:
+            target = tracewrite.store_target(self._rec)
+            if target is not None:  # array[key] = self, into the user's own array
+                tracewrite.store(self._rec, *target, self)
+                return np.asarray(self._value, dtype=dtype)
+        return self._escape("conversion to a plain NumPy array (np.array, np.asarray, or "
+                            "a store into an array named by an expression the tracer does "
+                            "not re-read, such as a call)",
                             lambda v: np.asarray(v, dtype=dtype),
-                            "the record cannot follow it there (allocate the array inside "
-                            "the cost with np.zeros or np.empty_like, or np.stack a list)")
+                            "the record cannot follow it there (store into a name or an "
+                            "attribute: w = obj.weights(); w[...] = value; or allocate the "
+                            "array inside the cost, or np.stack a list)")
 
     # ---- NumPy protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         rec = self._rec
+        if rec.owned and not rec.closed:
+            inputs = tracewrite.adopt(rec, inputs)
+            if kwargs.get("out"):
+                kwargs["out"] = tracewrite.adopt(rec, tuple(kwargs["out"]))
         if rec.closed or not _any_dependent((inputs, kwargs)):
             out = kwargs.get("out")
             if out and isinstance(out[0], Traced) and not rec.closed:
@@ -431,15 +456,19 @@ class Traced:
             escape(rec, f"np.{ufunc.__name__} is not recorded by fastcheck's tracer")
         if out:
             target = out[0]
+            if isinstance(target, np.ndarray) and not isinstance(target, Traced):
+                target = tracewrite.own(rec, target)  # out= the model's own array
             if not isinstance(target, Traced):
-                escape(rec, f"np.{ufunc.__name__}(..., out=) into a NumPy array the cost "
-                       "did not allocate is not recorded")
+                escape(rec, f"np.{ufunc.__name__}(..., out=) into a "
+                       f"{type(target).__name__} is not recorded")
             target._rebind(result)
             return target
         return result
 
     def __array_function__(self, func, types, args, kwargs):
         impl = self._rec.functions.get(func)
+        if self._rec.owned and not self._rec.closed:
+            args, kwargs = tracewrite.adopt(self._rec, (args, kwargs))
         if self._rec.closed or not _any_dependent((args, kwargs)):
             result = func(*plain(args), **plain(kwargs))
             if self._rec.closed or not isinstance(result, np.ndarray):
@@ -621,6 +650,7 @@ def _write(x, flat, v, positions_node=None):
     scatter (or ``v`` itself when it replaces every element) and its buffer is
     updated in place, so that every view of it reads the new values."""
     rec, root = x._rec, _root_of(x)
+    tracewrite.check_fresh(rec, root)
     _unborrow(root)
     new = root._val.copy()
     values = np.broadcast_to(np.asarray(value_of(v)), flat.shape)
@@ -637,6 +667,8 @@ def _write(x, flat, v, positions_node=None):
     else:
         node = None
     root._val[...] = new
+    if root._mirror is not None:  # the user's own array holds what Python would leave there
+        root._mirror[...] = new
     root._node = node
     root._ver += 1
 
@@ -644,6 +676,7 @@ def _write(x, flat, v, positions_node=None):
 def setitem(x, index, v):
     """``x[index] = v``, written into ``x``'s root (see ``_write``)."""
     rec = x._rec
+    v = tracewrite.adopt(rec, v)
     key = _index_key(index)
     if len(key) == 1 and isinstance(key[0], Traced) and key[0].dtype.kind == "b":
         mask = key[0]
@@ -727,6 +760,7 @@ def matmul(a, b, func=np.matmul):
     """``a @ b`` / ``np.dot`` (``func``); ``@`` of 3-D and higher arrays as a product
     of (B, m, k) by (B, k, n) stacks, after broadcasting the leading axes."""
     rec = record_of((a, b))
+    a, b = tracewrite.adopt(rec, (a, b))
     va, vb = value_of(a), value_of(b)
     if not (rec.depends(a) or rec.depends(b)):
         return rec.wrap(func(va, vb), borrowed=False)
@@ -987,6 +1021,13 @@ def allocations(rec):
         original = saved[name]
 
         def stacked(a, *args, **kwargs):
+            if name in ("array", "asarray") and isinstance(a, Traced) and not rec.closed \
+                    and threading.get_ident() == thread and a._id is not None:
+                # np.asarray(p[name], dtype=np.float32): a cast (a copy for np.array)
+                dtype = kwargs.get("dtype", args[0] if args else None)
+                if dtype is not None and np.dtype(dtype) != a.dtype:
+                    return astype(a, dtype)
+                return a.copy() if name == "array" and kwargs.get("copy", True) else a
             if not rec.closed and threading.get_ident() == thread and _holds_traced(a):
                 a = _stack_nested(a)
                 if name == "array" or name == "asarray":
@@ -1032,12 +1073,21 @@ def trace(func, names, shapes, theta, args, flat, functions):
     try:
         with allocations(rec):
             result = func(params["theta"] if flat else params, *args)
+        tracewrite.check_all_fresh(rec)
     finally:
         rec.closed = True
+        tracewrite.release(rec)
     if rec.escape:
         raise TraceEscape(rec.escape)
     while isinstance(result, tuple) and result:
         result = result[0]
+    if not isinstance(result, Traced) and rec.owned:
+        raise CompileError(f"the traced cost returned a value that does not depend on the "
+                           f"parameters: after storing them into an array of its own "
+                           f"({rec.owned_at}) it computed its value with NumPy operations "
+                           "on plain arrays only, which the tracer cannot see (return or "
+                           "combine a recorded value, e.g. out = np.maximum(z, 0) rather "
+                           "than out= into the stored array)")
     if not isinstance(result, Traced):
         raise CompileError("the traced cost returned a value that does not depend on the "
                            "parameters (computed outside NumPy, e.g. with float() or math)")
@@ -1045,3 +1095,6 @@ def trace(func, names, shapes, theta, args, flat, functions):
         raise CompileError(f"the cost returned an array of shape {result.shape}; it must "
                            "return a number or an array of one element")
     return rec, result._id
+
+
+from . import tracewrite  # noqa: E402  (it builds on this module's Traced)

@@ -10,6 +10,7 @@ equals the Python cost's to rounding.
 
 import numpy as np
 
+from . import tracewrite
 from .trace import (Traced, argreduce, argsort, assign, broadcast_to, concatenate, escape,
                     full, getitem, matmul, rearrange, record_of, reduce, reshape, setitem,
                     transpose, value_of, where)
@@ -220,9 +221,11 @@ def _take_along_axis(arr, indices, axis=-1):
 
 
 def _put_along_axis(arr, indices, values, axis):
+    if isinstance(arr, np.ndarray) and not isinstance(arr, Traced):
+        arr = tracewrite.own(record_of((indices, values)), arr)
     if not isinstance(arr, Traced):
-        escape(record_of((indices, values)), "np.put_along_axis into a NumPy array the "
-               "cost did not allocate is not recorded")
+        escape(record_of((indices, values)), f"np.put_along_axis into a "
+               f"{type(arr).__name__} is not recorded")
     key, flat = _along(arr, indices, axis)
     setitem(_ravel(arr) if flat else arr, key, values)
 
@@ -230,9 +233,10 @@ def _put_along_axis(arr, indices, values, axis):
 def _copyto(dst, src, casting="same_kind", where=True):
     if where is not True:
         src = np.where(where, src, dst)
+    if isinstance(dst, np.ndarray) and not isinstance(dst, Traced):
+        dst = tracewrite.own(record_of((src,)), dst)  # the model's own array
     if not isinstance(dst, Traced):
-        escape(record_of((src,)), "np.copyto into a NumPy array the cost did not allocate "
-               "is not recorded")
+        escape(record_of((src,)), f"np.copyto into a {type(dst).__name__} is not recorded")
     setitem(dst, Ellipsis, src)
 
 

@@ -41,8 +41,8 @@ import numpy as np
 
 from fastcheck.compiler.returns import to_cost
 from fastcheck.compiler.traceops import (bmatmul, gather, rows_argmax, rows_argmin, rows_argsort,
-                                         rows_max, rows_min, rows_prod, rows_sum, scatter,
-                                         wrap_index)
+                                         rows_max, rows_min, rows_prod, rows_sum, round32,
+                                         scatter, wrap_index)
 
 
 def traced_cost(theta, fdata, idata):
@@ -223,6 +223,23 @@ class _Emitter:
                 f".reshape({op.shape!r})")
 
 
+#: Operations whose float32 result NumPy rounds (the others only move elements).
+_ROUNDING = frozenset({"ufunc", "reduce", "matmul", "bmatmul", "astype", "scatter"})
+
+
+def _in_precision(rec, k, text):
+    """The expression ``text`` of node ``k``, rounded to float32 when NumPy computes
+    that node in float32: the record keeps float64 arrays throughout (Numba mixes
+    dtypes badly) but each float32 value is the float32 number NumPy's is, to the
+    last rounding, so the check measures the cost's own noise."""
+    op = rec.ops[k]
+    if k not in rec.single or op.kind not in _ROUNDING:
+        return text
+    if not op.shape:
+        return f"np.float64(np.float32({text}))"
+    return f"round32({text})"
+
+
 def generate(rec, output, qualname, filename):
     """``(source, fdata, idata, count)``: the module's text, its buffers, and the
     number of operations emitted."""
@@ -231,7 +248,8 @@ def generate(rec, output, qualname, filename):
         raise CompileError(f"the record of the cost holds {len(live)} operations, more than "
                            f"{MAX_EMITTED}: loop-heavy code is left to the source compiler")
     emitter = _Emitter(rec, live)
-    body = [f"    v{k} = {emitter.expression(k, rec.ops[k])}" for k in live]
+    body = [f"    v{k} = {_in_precision(rec, k, emitter.expression(k, rec.ops[k]))}"
+            for k in live]
     body.append(f"    return to_cost(v{output})")
     # User strings only as repr() constants: a backslash or quote in a file name
     # must not make the generated file invalid (tests/test_cache_storage.py).

@@ -112,3 +112,9 @@ def wrap_index(d, n):
             raise IndexError("an index computed from the parameters is out of range")
         flat_out[k] = v + n if v < 0 else v
     return out
+
+
+@njit(cache=True, fastmath=False)
+def round32(a):
+    """``a`` rounded to float32, kept float64: a value NumPy computes in float32."""
+    return a.astype(np.float32).astype(np.float64)

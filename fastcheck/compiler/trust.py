@@ -41,7 +41,7 @@ def mismatch(cc, theta, evaluate):
     """Why ``cc`` is not the cost ``evaluate(theta, where)`` at ``theta`` (P,) (complex
     for the complex step): they differ by more than ``TRUST_RTOL``; else None."""
     compiled, expected = _values(cc, theta, evaluate, "at the given parameters")
-    if _agree(compiled, expected, TRUST_RTOL):
+    if _agree(compiled, expected, LOWP_RTOL if getattr(cc, "lowp", False) else TRUST_RTOL):
         return None
     return (f"the compiled cost gives {compiled!r} at the given parameters where Python "
             f"gives {expected!r}; Numba's semantics differ from NumPy's somewhere in it "
