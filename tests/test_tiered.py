@@ -93,6 +93,7 @@ def compile_done_at_first_poll(monkeypatch, tmp_path):
     asserted. The child starts however short the check (``START_SECONDS`` 0)."""
     monkeypatch.setenv("FASTCHECK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
+    monkeypatch.setattr(python_costs, "BUSY_START_SECONDS", 0.0)  # however loaded the machine
     done = budget.Child.done
     polls = []
 
@@ -288,3 +289,53 @@ def test_a_check_longer_than_predicted_looks_its_compile_up_late(monkeypatch):
     # Refused once in this process: the next check asks at once, and says why.
     again = fc.check(quadratic, params, grads, A)
     assert stub.calls == 2 and "refused by the test" in again.engine_reason
+
+
+class Unfinished:
+    """A stand-in for ``pending_compile`` whose compile asks for a child that never
+    finishes; ``started`` counts the children started (``Pending.poll``)."""
+
+    def __init__(self):
+        self.started = 0
+
+    def __call__(self, adapter, complex_step):
+        from fastcheck.compiler.route import Pending
+        outer = self
+
+        class Child:
+            def done(self):
+                return False
+
+            def kill(self):
+                pass
+
+        class Task:
+            child = None
+
+            def start(self, background=False):
+                outer.started += 1
+                self.child = Child()
+                return self.child
+
+        def steps():
+            yield Task()
+
+        pending = Pending(steps())
+        pending.complex_step = complex_step
+        return pending
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_a_busy_machine_starts_no_compile_beside_a_check_of_seconds(monkeypatch, busy):
+    """No idle core: the child would take its share from the check, so it starts
+    only for a check of ``BUSY_START_SECONDS`` or more; with a core idle it starts."""
+    params, grads, A = quadratic_problem()
+    stub = Unfinished()
+    monkeypatch.setattr(python_costs.PythonCostAdapter, "pending_compile",
+                        lambda adapter, complex_step: stub(adapter, complex_step))
+    monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
+    monkeypatch.setattr(python_costs, "BUSY_START_SECONDS", float("inf"))
+    monkeypatch.setattr(python_costs, "_busy", lambda: busy)
+    res = fc.check(quadratic, params, grads, A)
+    assert (stub.started > 0) == (not busy)
+    assert res.passed and res.engines == {"python": res.checked}

@@ -32,6 +32,11 @@ from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precisio
 #: it: the child's interpreter alone takes about a second to start, and the
 #: quickest compiles a few more (``upgrade``).
 START_SECONDS = 2.0
+#: On a machine with no idle core the child takes its share from the check it
+#: should speed up (at load 7 on 2 cores a check of 16 s in Python took 24 s
+#: beside a compile that never finished): it starts only for a check with at
+#: least this many seconds in Python (compiles take 20-100 s on such a machine).
+BUSY_START_SECONDS = 60.0
 #: Costs (``PythonCostAdapter.identity``) this process has compiled, loaded or
 #: found refused: looking them up again is cheap (memory), whatever the check's
 #: length, and takes up the compiled cost or says why there is none.
@@ -52,6 +57,12 @@ class Deferred:
     def due(self, complex_step, remaining):
         return (complex_step == self.complex_step
                 and time.perf_counter() - self.started + remaining >= self.threshold)
+
+
+def _busy():
+    """True when other processes leave no core idle for a compile beside the check."""
+    from ..drivers.pool import idle_cores
+    return idle_cores() < 2
 
 
 def _finished(compiled):
@@ -245,23 +256,30 @@ class PythonCostAdapter(CostAdapter):
 
         The compile's child starts at the first call where the check's seconds so
         far and ``remaining`` (its pass's seconds left in Python, measured) reach
-        ``START_SECONDS``: a shorter check ends before any compile could, and a
-        child started for nothing takes a share of a loaded machine's cores.
-        (``locate`` runs many short passes: its seconds so far count.)"""
+        ``START_SECONDS`` (``BUSY_START_SECONDS`` while no core is idle): a shorter
+        check ends before any compile could, and a child started for nothing
+        takes a share of a loaded machine's cores. (``locate`` runs many short
+        passes: its seconds so far count.) A compile put off (``Deferred``) is
+        looked up here once its threshold is met."""
         complex_step = method_record(method).complex_step
-        pending, late = self.pending, False
+        pending, late = self.pending, None
         if pending is None and self.deferred is not None \
                 and self.deferred.due(complex_step, remaining):
             # Longer than predicted: the compiled cost is looked up (or started) now.
-            self.deferred, late = None, True
+            late, self.deferred = self.deferred.started, None
             pending = self.pending = self.pending_compile(complex_step)
         if pending is None:
             tiered = self.beside is not None
             return "generic" if tiered and complex_step in self.compiled else None
-        if pending.complex_step != complex_step or (
-                not late and not pending.polled
-                and pending.seconds + remaining < START_SECONDS):
+        if pending.complex_step != complex_step:
             return None
+        if not pending.polled and not pending.finished:
+            if late is None:
+                ahead = pending.seconds + remaining
+            else:  # the deferral's threshold is met: counted from the check's start
+                ahead = max(time.perf_counter() - late + remaining, START_SECONDS)
+            if ahead < START_SECONDS or (ahead < BUSY_START_SECONDS and _busy()):
+                return None
         if pending.poll() is None and not pending.finished:
             return None
         self.pending, self.beside = None, pending
