@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastcheck as fc
-from fastcheck.planning.noise import (CONFIRM, POINTS, TOO_LARGE, TOO_SMALL, USABLE, ecnoise,
-                                      measure)
+from fastcheck.planning.noise import TOO_LARGE, TOO_SMALL, USABLE, ecnoise, measure
 from fastcheck.planning.step import noise_boost
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -129,34 +128,6 @@ def test_measure_gives_float64_and_float32_rounding():
         noise = measure(f, theta, j0, np.maximum(1.0, np.abs(theta)))
         assert noise.usable
         assert low <= noise.relative(j0) <= high, (f.__name__, noise)
-
-
-def test_a_level_below_the_floor_is_not_confirmed():
-    """A float64 cost's noise, below the allowance's floor (``verdict.noise_floor``),
-    is taken from one table: a second could only raise the allowance. The level is
-    the confirmed one's to a factor of ``CONFIRM``; a float32 cost's noise, above the
-    floor, is still confirmed by a second table."""
-    params, X, Y = data()
-    theta = np.concatenate([params["W"].ravel(), params["b"].ravel()])
-
-    def j64(t):
-        A = sigmoid(t[:5] @ X + t[5])
-        return float(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A)))
-
-    def j32(t):
-        return float(logistic_cost32({"W": t[:5].reshape(1, 5), "b": t[5:].reshape(1, 1)},
-                                     X, Y))
-
-    scale = np.maximum(1.0, np.abs(theta))
-    j0 = j64(theta)
-    one = measure(j64, theta, j0, scale, enough=fc.verdict.noise_floor(j0))
-    both = measure(j64, theta, j0, scale)
-    assert one.usable and both.usable and one.sigma <= fc.verdict.noise_floor(j0)
-    assert one.evaluations == POINTS - 1 and both.evaluations == 2 * (POINTS - 1)
-    assert both.sigma / CONFIRM <= one.sigma <= both.sigma
-    j0 = j32(theta)
-    noise = measure(j32, theta, j0, scale, enough=fc.verdict.noise_floor(j0))
-    assert noise.usable and noise.evaluations >= 2 * (POINTS - 1)
 
 
 def test_a_kink_on_the_line_is_not_taken_for_noise():

@@ -69,7 +69,7 @@ def make_baseline(adapter, *, engine="auto", jit=None, method=CENTRAL_METHOD, co
     # coarser than float64, the steps (tests/test_noise.py).
     floor = scale_floor(theta)
     measured = measure(lambda t: adapter.evaluate(t, "on the noise line"), theta, j0,
-                       np.maximum(floor, np.abs(theta)), seed, enough=V.noise_floor(j0))
+                       np.maximum(floor, np.abs(theta)), seed)
     noise, noise_notes = V.measured_noise(j0, adapter.value_eps, measured)
     return Baseline(layout=adapter.layout, theta=theta, j0=j0, value_eps=adapter.value_eps,
                     seconds_per_evaluation=per_evaluation, engine=choice.name,

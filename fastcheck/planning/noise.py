@@ -108,7 +108,7 @@ def direction(scale, seed):
     return scale * (u / top if top > 0.0 else u)
 
 
-def measure(evaluate, theta, j0, scale, seed=0, enough=0.0):
+def measure(evaluate, theta, j0, scale, seed=0):
     """The ``Noise`` of J at ``theta`` (P,) along one random line.
 
     ``evaluate(theta)`` returns J; ``j0`` is J(theta); ``scale`` (P,) the
@@ -120,10 +120,6 @@ def measure(evaluate, theta, j0, scale, seed=0, enough=0.0):
     sees no noise): rounding noise is the same at both, while a kink on the
     line (a ReLU whose pre-activation is 0 at theta) also passes for noise,
     of a size in proportion to the step. Unconfirmed, the noise is unusable.
-    A level at or below ``enough`` is not confirmed: the caller's allowance has
-    a floor that a level this small does not move (``verdict.measured_noise``),
-    so a confirmation could only make it larger, never stricter. That saves
-    a float64 cost's check ``POINTS - 1`` of its evaluations.
     """
     theta = np.asarray(theta, dtype=np.float64)
     p = direction(np.asarray(scale, dtype=np.float64), seed)
@@ -142,8 +138,6 @@ def measure(evaluate, theta, j0, scale, seed=0, enough=0.0):
             return Noise(0.0, False, step, evaluations)
     else:
         return Noise(0.0, False, step, evaluations)
-    if sigma <= enough:
-        return Noise(sigma, True, step, evaluations)
     for other in (step / STEP_FACTOR, step * STEP_FACTOR):
         values = line(evaluate, theta, j0, p, other)
         if values is None:

@@ -59,14 +59,13 @@ from .inputs import unknown_key_notes
 from .words import engine_reason
 from .locate import judge_located, trial_threshold
 from .norms import relative_difference
-from .precision import (gradient_precision, gradient_rounding, measured_noise, noise_floor,
-                        precision_notes, step_notes)
+from .precision import (gradient_precision, gradient_rounding, measured_noise, precision_notes,
+                        step_notes)
 from .rules import (CONSISTENT, DEFAULT_THRESHOLD, KINK, MISTAKE, PROBE_SECONDS, SMOOTH,
                     UNRESOLVED, first_look, judge_probes, resolve_threshold)
 
 __all__ = ["CONSISTENT", "SMOOTH", "KINK", "MISTAKE", "UNRESOLVED", "DEFAULT_THRESHOLD",
            "PROBE_SECONDS", "first_look", "gradient_precision", "gradient_rounding",
            "judge", "judge_directions", "judge_located", "judge_naive", "judge_probes",
-           "measured_noise", "noise_floor", "precision_notes", "relative_difference",
-           "resolve_threshold",
+           "measured_noise", "precision_notes", "relative_difference", "resolve_threshold",
            "step_notes", "trial_threshold", "unknown_key_notes", "engine_reason"]

@@ -56,13 +56,6 @@ def measured_noise(j0, value_eps, noise):
         f"{ROUNDING_ULPS} ulps of max(1, |J|) = {cost_noise(j0, value_eps):.2g}"]
 
 
-def noise_floor(j0):
-    """The measured sigma at or below which ``measured_noise`` gives its floor
-    (``ROUNDING_ULPS`` float64 ulps of |J|) whatever sigma is: a smaller
-    measurement needs no confirming (``planning.noise.measure``)."""
-    return ROUNDING_ULPS * EPS64 * abs(j0) / NOISE_SAFETY
-
-
 def step_notes(eps, fitted, noise, j0):
     """Notes on the step: the measured relative noise when it moved the default
     step off float64's, and an explicit ``eps`` far off (``EPS_FAR``) the
