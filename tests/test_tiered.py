@@ -1,12 +1,17 @@
 """Tiered runs: the local driver's blocks move to a faster engine between blocks."""
 
+import inspect
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck.compiler import budget
+from fastcheck.compiler import budget, memo, store
+from fastcheck.compiler.cache import module_name
 from fastcheck.costs import python as python_costs
 from fastcheck.drivers.blocks import run_blocks
 from fastcheck.engines.base import Block
@@ -88,6 +93,7 @@ def compile_done_at_first_poll(monkeypatch, tmp_path):
     asserted. The child starts however short the check (``START_SECONDS`` 0)."""
     monkeypatch.setenv("FASTCHECK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
+    monkeypatch.setattr(python_costs, "BUSY_START_SECONDS", 0.0)  # however loaded the machine
     done = budget.Child.done
     polls = []
 
@@ -125,6 +131,32 @@ def test_a_default_check_starts_in_python_and_ends_compiled(compile_done_at_firs
     # The cost now in memory is used from the first block of the next check.
     again = fc.check(rnn_cost, params, grads, *args)
     assert again.engines == {"generic": again.checked}
+    # A new process (nothing in memory) loads it from the disk cache from the first
+    # block, and remembers how long that took, by the cost's identity.
+    identity = python_costs.PythonCostAdapter(rnn_cost, params, args).identity(False)
+    assert store.load_seconds(identity) is None  # compiled, not loaded, so far
+    forget_compiled_costs()
+    loaded = fc.check(rnn_cost, params, grads, *args)
+    assert loaded.engines == {"generic": loaded.checked} and loaded.passed
+    assert store.load_seconds(identity) > 0
+    # A load remembered as longer than the check takes in Python is not made: the
+    # check runs in Python, and says why; one remembered as quick is made.
+    for seconds, engine in ((1e6, "python"), (1e-6, "generic")):
+        store.remember_load_seconds(identity, seconds)
+        forget_compiled_costs()
+        res = fc.check(rnn_cost, params, grads, *args)
+        assert res.engines == {engine: res.checked} and res.passed
+        assert ("loading its compiled cost" in res.engine_reason) == (engine == "python")
+        np.testing.assert_allclose(res.gradapprox_flat, python.gradapprox_flat,
+                                   atol=float(np.max(python.error_flat)))
+
+
+def forget_compiled_costs():
+    """As a new process finds them: no compiled cost in memory, none looked up."""
+    for key in list(memo._COMPILED):
+        memo.forget(key)
+        sys.modules.pop(module_name(key), None)
+    python_costs._LOOKED_UP.clear()
 
 
 def test_jit_false_never_compiles_and_jit_true_waits(compile_done_at_first_poll):
@@ -180,3 +212,130 @@ def test_locate_by_default_moves_to_the_compiled_cost(compile_done_at_first_poll
     assert res.check.engine == "generic"  # the confirmation runs compiled
     assert [(w.tensor, w.index) for w in res.located] == \
         [(w.tensor, w.index) for w in python.located] == [("Wh", (3, 5))]
+
+
+# -- short checks look nothing up; a slow cached load is not taken ------------------------
+
+def quadratic(params, A):
+    """0.5 w^T A w + sum(b^2): gradient A w (A symmetric) and 2 b, in closed form."""
+    w = params["w"]
+    return 0.5 * float(w @ A @ w) + float(np.sum(params["b"] ** 2))
+
+
+def quadratic_problem():
+    rng = np.random.default_rng(11)
+    M = rng.standard_normal((6, 6))
+    A = M @ M.T
+    params = {"w": rng.standard_normal(6), "b": rng.standard_normal((1, 3))}
+    return params, {"w": A @ params["w"], "b": 2 * params["b"]}, A
+
+
+def test_a_short_default_check_never_imports_the_compiler(tmp_path):
+    """In a fresh process: the default check of a cost predicted far shorter than
+    START_SECONDS neither imports the compiler nor reads the cost's code, and
+    its verdicts go both ways."""
+    script = "\n".join([
+        "import sys", "import numpy as np", "import fastcheck as fc",
+        inspect.getsource(quadratic), inspect.getsource(quadratic_problem),
+        "params, grads, A = quadratic_problem()",
+        "good = fc.check(quadratic, params, grads, A)",
+        "grads['b'] = 2.02 * params['b']",
+        "bad = fc.check(quadratic, params, grads, A)",
+        "print(good.passed, bad.suspects, good.engine, 'fastcheck.compiler' in sys.modules)"])
+    env = dict(os.environ, FASTCHECK_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "True ['b'] python False", done.stdout
+
+
+class Refused:
+    """A stand-in for ``pending_compile``: counts its calls, and its compile is refused."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, adapter, complex_step):
+        from fastcheck.compiler.route import Pending
+        from fastcheck.errors import CompileError
+        self.calls += 1
+
+        def steps():
+            raise CompileError("refused by the test")
+            yield  # a generator, as Pending takes
+
+        pending = Pending(steps())
+        pending.complex_step = complex_step
+        return pending
+
+
+def test_a_check_longer_than_predicted_looks_its_compile_up_late(monkeypatch):
+    """Predicted short, no look-up; once its seconds so far and left reach the
+    threshold (forced here), the compile is looked up between blocks; a refusal
+    leaves the check in Python with the same numbers."""
+    params, grads, A = quadratic_problem()
+    stub = Refused()
+    monkeypatch.setattr(python_costs.PythonCostAdapter, "pending_compile",
+                        lambda adapter, complex_step: stub(adapter, complex_step))
+    monkeypatch.setattr(python_costs, "_LOOKED_UP", set())
+    python = fc.check(quadratic, params, grads, A, jit=False)
+    short = fc.check(quadratic, params, grads, A)
+    assert stub.calls == 0 and short.engines == {"python": short.checked}
+    monkeypatch.setattr(python_costs.Deferred, "due", lambda self, cs, remaining: True)
+    late = fc.check(quadratic, params, grads, A)
+    assert stub.calls == 1 and late.engines == {"python": late.checked}
+    for res in (short, late):
+        assert res.passed and np.array_equal(res.gradapprox_flat, python.gradapprox_flat)
+    # Refused once in this process: the next check asks at once, and says why.
+    again = fc.check(quadratic, params, grads, A)
+    assert stub.calls == 2 and "refused by the test" in again.engine_reason
+
+
+class Unfinished:
+    """A stand-in for ``pending_compile`` whose compile asks for a child that never
+    finishes; ``started`` counts the children started (``Pending.poll``)."""
+
+    def __init__(self):
+        self.started = 0
+
+    def __call__(self, adapter, complex_step):
+        from fastcheck.compiler.route import Pending
+        outer = self
+
+        class Child:
+            def done(self):
+                return False
+
+            def kill(self):
+                pass
+
+        class Task:
+            child = None
+
+            def start(self, background=False):
+                outer.started += 1
+                self.child = Child()
+                return self.child
+
+        def steps():
+            yield Task()
+
+        pending = Pending(steps())
+        pending.complex_step = complex_step
+        return pending
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_a_busy_machine_starts_no_compile_beside_a_check_of_seconds(monkeypatch, busy):
+    """No idle core: the child would take its share from the check, so it starts
+    only for a check of ``BUSY_START_SECONDS`` or more; with a core idle it starts."""
+    params, grads, A = quadratic_problem()
+    stub = Unfinished()
+    monkeypatch.setattr(python_costs.PythonCostAdapter, "pending_compile",
+                        lambda adapter, complex_step: stub(adapter, complex_step))
+    monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
+    monkeypatch.setattr(python_costs, "BUSY_START_SECONDS", float("inf"))
+    monkeypatch.setattr(python_costs, "_busy", lambda: busy)
+    res = fc.check(quadratic, params, grads, A)
+    assert (stub.started > 0) == (not busy)
+    assert res.passed and res.engines == {"python": res.checked}

@@ -218,6 +218,32 @@ def prune(keep=(), limit=None, directory=None):
     return removed
 
 
+def _load_seconds_path(identity):
+    # An entry of its own (``PREFIX``): ``prune`` and ``clear`` remove it with the rest.
+    return cache.cache_dir() / f"{PREFIX}load_{identity}.seconds"
+
+
+def load_seconds(identity):
+    """The seconds taking up the cached compiled cost of ``identity`` (a digest of
+    the cost, ``costs.python.PythonCostAdapter.identity``) took the last time a
+    process did (keying or tracing it, loading it, the trust test), or None."""
+    text = cache.read_marker(_load_seconds_path(identity))
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None  # damaged: measured again next time
+
+
+def remember_load_seconds(identity, seconds):
+    """Keep ``seconds`` as ``load_seconds(identity)`` for later processes."""
+    path = _load_seconds_path(identity)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_marker(path, f"{seconds:.6g}")
+    except OSError:
+        pass  # a read-only cache: the next process loads it and measures again
+
+
 def clear(directory=None):
     """Remove every entry; returns ``(entries, bytes)`` removed."""
     found = entries(directory)

@@ -97,6 +97,9 @@ class JitCostAdapter(PythonCostAdapter):
     def call(self, theta):
         return self.func(theta, *self.args) if self.flat else super().call(theta)
 
+    #: Compiled before its check, however short (``resolve_engine``).
+    defers = False
+
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
         # Compiling must succeed for the real methods; for the complex step it may
         # not, and then the check runs in Python with the reason. Either way a cost

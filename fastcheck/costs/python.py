@@ -13,6 +13,8 @@ Numba cannot compile runs in Python, with a note that names the user's line.
 """
 
 import contextlib
+import hashlib
+import time
 import warnings
 
 import numpy as np
@@ -30,6 +32,37 @@ from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precisio
 #: it: the child's interpreter alone takes about a second to start, and the
 #: quickest compiles a few more (``upgrade``).
 START_SECONDS = 2.0
+#: On a machine with no idle core the child takes its share from the check it
+#: should speed up (at load 7 on 2 cores a check of 16 s in Python took 24 s
+#: beside a compile that never finished): it starts only for a check with at
+#: least this many seconds in Python (compiles take 20-100 s on such a machine).
+BUSY_START_SECONDS = 60.0
+#: Costs (``PythonCostAdapter.identity``) this process has compiled, loaded or
+#: found refused: looking them up again is cheap (memory), whatever the check's
+#: length, and takes up the compiled cost or says why there is none.
+_LOOKED_UP = set()
+
+
+class Deferred:
+    """A compile not even looked up yet (``resolve_engine``): the check was predicted
+    shorter in Python (``predicted`` seconds) than ``threshold`` seconds, which
+    ``START_SECONDS`` or the remembered load of the cached compiled cost sets.
+    ``upgrade`` looks it up once the check's seconds so far (since ``started``)
+    and those left reach ``threshold``: a prediction that was wrong costs one block."""
+
+    def __init__(self, complex_step, threshold):
+        self.complex_step, self.threshold = complex_step, threshold
+        self.started = time.perf_counter()
+
+    def due(self, complex_step, remaining):
+        return (complex_step == self.complex_step
+                and time.perf_counter() - self.started + remaining >= self.threshold)
+
+
+def _busy():
+    """True when other processes leave no core idle for a compile beside the check."""
+    from ..drivers.pool import idle_cores
+    return idle_cores() < 2
 
 
 def _finished(compiled):
@@ -61,7 +94,7 @@ class PythonCostAdapter(CostAdapter):
         self._buffers, self._views = {}, {}
         self.compiled = {}  # complex_step -> CompiledCost, once compiled and trusted
         # The compile running beside the check (``upgrade``), and the one that ended there.
-        self.pending = self.beside = None
+        self.pending = self.beside = self.deferred = None
         self.beside_notes = ()
 
     def __getstate__(self):
@@ -70,7 +103,7 @@ class PythonCostAdapter(CostAdapter):
         # generic engine (fastcheck/drivers/dask.py).
         state = self.__dict__.copy()
         state["compiled"], state["_buffers"], state["_views"] = {}, {}, {}
-        state["pending"] = state["beside"] = None
+        state["pending"] = state["beside"] = state["deferred"] = None
         return state
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
@@ -95,20 +128,30 @@ class PythonCostAdapter(CostAdapter):
         if name == "generic" and jit is False:
             raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
         complex_step = method_record(method).complex_step
-        kept = self.pending
+        kept = self.pending or self.deferred
         if kept is not None and kept.complex_step == complex_step and name == "auto" \
                 and jit is None:
             # A later plan of the same call (locate's confirmation after its search):
-            # the compile started beside the first goes on.
+            # the compile started beside the first goes on (or is still put off).
             return EngineChoice("python", (), 0.0)
         self.cancel_pending()
         self.beside, self.beside_notes = None, ()
         if name == "python" or jit is False:
             return EngineChoice("python", (), 0.0)
         forced = name == "generic" or jit in (True, "trace")
+        if not forced and self.defers:
+            predicted = (seconds_per_coordinate or 0.0) * (count or 0)
+            deferred, notes = self.deferral(complex_step, predicted)
+            if deferred is not None:
+                self.deferred = deferred
+                return EngineChoice("python", notes, 0.0)
         pending = self.pending_compile(complex_step)
         if forced:
-            pending.wait()  # raises the CompileError
+            try:
+                pending.wait()  # raises the CompileError
+            except CompileError:
+                _LOOKED_UP.add(self.identity(complex_step))
+                raise
         elif not pending.finished:
             # Not in memory nor on disk: the child starts at the first ``upgrade``,
             # after the first block, so a check of one block never compiles.
@@ -116,11 +159,70 @@ class PythonCostAdapter(CostAdapter):
             return EngineChoice("python", (), 0.0)
         return self._settled(pending, ())
 
+    #: Whether ``resolve_engine`` may put a compile off (a jit cost compiles before its check).
+    defers = True
+
+    def deferral(self, complex_step, predicted):
+        """``(Deferred, notes)`` when a check predicted to take ``predicted`` seconds in
+        Python should not even look its compiled cost up yet, else ``(None, ())``.
+
+        Short of ``START_SECONDS`` it is not looked up unless this process holds
+        it in memory: keying the cost for the source compiler (importing the
+        compiler, reading the cost's code) costs more than such a check gains.
+        Longer, a cost whose cached compiled form took longer to load last time
+        (tracing included: ``compiler.store.load_seconds``) than the check takes
+        in Python stays in Python, with that reason."""
+        identity = self.identity(complex_step)
+        if identity in _LOOKED_UP:
+            return None, ()
+        if predicted < START_SECONDS:
+            return Deferred(complex_step, START_SECONDS), ()
+        from ..compiler import store
+        loading = store.load_seconds(identity)
+        if loading is None or predicted >= loading:
+            return None, ()
+        return Deferred(complex_step, loading), (
+            "ran in Python: the check is shorter in Python than loading its compiled cost "
+            "from the cache",
+            f"the check was predicted to take {predicted:.3g} s in Python; loading its "
+            f"compiled cost took {loading:.3g} s last time")
+
+    def identity(self, complex_step):
+        """A digest naming this cost without reading its code: the function's place,
+        the parameters' layout and the arguments' kinds and shapes (what the load
+        time of its compiled cost is remembered by)."""
+        func = getattr(self.func, "py_func", self.func)
+        code = getattr(func, "__code__", None)
+        parts = (getattr(func, "__module__", None),
+                 getattr(func, "__qualname__", type(func).__qualname__),
+                 getattr(code, "co_filename", None), getattr(code, "co_firstlineno", None),
+                 tuple(self.layout.names), tuple(map(tuple, self.layout.shapes)), self.flat,
+                 complex_step, getattr(self, "route", "auto"),
+                 tuple((type(a).__name__, np.shape(a) if isinstance(a, np.ndarray) else None,
+                        str(getattr(a, "dtype", ""))) for a in self.args))
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+    def _remember(self, pending):
+        """Note a compiled cost this process now holds, and the seconds taking up a
+        cached one took (``pending``: nothing compiled), for the next process."""
+        identity = self.identity(pending.complex_step)
+        first = identity not in _LOOKED_UP
+        if pending.error is not None or pending.compiled is None:
+            _LOOKED_UP.add(identity)  # refused: asked again, it says why at once
+            return
+        if pending.compiled.seconds == 0.0:
+            return  # the adapter's own (no lookup was made)
+        _LOOKED_UP.add(identity)
+        if first and pending.compiled.cost.cached:  # from disk, not memory
+            from ..compiler import store
+            store.remember_load_seconds(identity, pending.compiled.seconds)
+
     def _settled(self, pending, notes):
         """The ``EngineChoice`` of a finished compile: "generic" once compiled and
         trusted, else "python" with the reason."""
         from ..compiler.trust import Untrusted
         exc = pending.error
+        self._remember(pending)
         if exc is None:
             self.compiled[pending.complex_step] = pending.compiled.cost
             return EngineChoice("generic", notes + pending.compiled.notes,
@@ -154,17 +256,30 @@ class PythonCostAdapter(CostAdapter):
 
         The compile's child starts at the first call where the check's seconds so
         far and ``remaining`` (its pass's seconds left in Python, measured) reach
-        ``START_SECONDS``: a shorter check ends before any compile could, and a
-        child started for nothing takes a share of a loaded machine's cores.
-        (``locate`` runs many short passes: its seconds so far count.)"""
+        ``START_SECONDS`` (``BUSY_START_SECONDS`` while no core is idle): a shorter
+        check ends before any compile could, and a child started for nothing
+        takes a share of a loaded machine's cores. (``locate`` runs many short
+        passes: its seconds so far count.) A compile put off (``Deferred``) is
+        looked up here once its threshold is met."""
         complex_step = method_record(method).complex_step
-        pending = self.pending
+        pending, late = self.pending, None
+        if pending is None and self.deferred is not None \
+                and self.deferred.due(complex_step, remaining):
+            # Longer than predicted: the compiled cost is looked up (or started) now.
+            late, self.deferred = self.deferred.started, None
+            pending = self.pending = self.pending_compile(complex_step)
         if pending is None:
             tiered = self.beside is not None
             return "generic" if tiered and complex_step in self.compiled else None
-        if pending.complex_step != complex_step or (
-                not pending.polled and pending.seconds + remaining < START_SECONDS):
+        if pending.complex_step != complex_step:
             return None
+        if not pending.polled and not pending.finished:
+            if late is None:
+                ahead = pending.seconds + remaining
+            else:  # the deferral's threshold is met: counted from the check's start
+                ahead = max(time.perf_counter() - late + remaining, START_SECONDS)
+            if ahead < START_SECONDS or (ahead < BUSY_START_SECONDS and _busy()):
+                return None
         if pending.poll() is None and not pending.finished:
             return None
         self.pending, self.beside = None, pending
@@ -178,12 +293,14 @@ class PythonCostAdapter(CostAdapter):
         return beside.seconds if beside is not None and beside.error is None else 0.0
 
     def compiling(self):
-        """True while a compile is pending beside the check (``upgrade`` may take it)."""
-        return self.pending is not None
+        """True while a compile is pending beside the check, or put off (``upgrade``
+        may take it)."""
+        return self.pending is not None or self.deferred is not None
 
     def cancel_pending(self):
         """Stop a compile still running beside the check (the check is over)."""
         pending = self.pending
+        self.deferred = None
         if pending is not None:
             pending.cancel()
             self.pending = None
