@@ -257,3 +257,26 @@ def test_tanh_mlp_complex_step_matches_central_difference():
     assert cx.fdata.dtype == np.complex128 and cx.key != real.cc.key
     assert str(cx.function.nopython_signatures[0]).endswith("-> complex128")
     assert_complex_step_matches_central(real, cx)
+
+
+def _mean_cost(params, X):
+    return np.mean(np.tanh(params["W"] @ X))
+
+
+def _sum_cost(params, X):
+    return np.sum(np.tanh(params["W"] @ X))
+
+
+def test_costs_compiled_in_separate_children_keep_their_own_code():
+    """Each cold compile runs in a fresh interpreter, and this process loads what
+    each wrote. Fresh interpreters number Numba's functions alike, and the typing
+    shims of np.mean and np.sum share a name: the second cost loaded ran the
+    first one's mean (1/10 of the sum over these 10 elements) until every
+    process numbered its functions from a random start (runtime.numba_symbols)."""
+    rng = np.random.default_rng(21)
+    names, shapes, theta = random_params(rng, {"W": (2, 3)})
+    X = rng.standard_normal((3, 5))
+    for func in (_mean_cost, _sum_cost):
+        case = Case(func, names, shapes, theta, (X,))
+        assert not case.cc.cached
+        case.assert_matches()

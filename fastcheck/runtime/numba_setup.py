@@ -54,7 +54,7 @@ import warnings
 
 import numba
 
-from . import numba_cache
+from . import numba_cache, numba_symbols
 
 #: The file name under which Numba loads TBB's runtime library, per platform.
 LIBTBB = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib", "win32": "tbb12.dll"}
@@ -73,6 +73,7 @@ def configure():
     if _configured:
         return
     _configured = True
+    numba_symbols.distinct()
     numba_cache.install()
     configure_threading()
     if hasattr(os, "register_at_fork"):
@@ -144,6 +145,7 @@ def _load_wheel_libtbb():
 
 def _after_fork_in_child():
     global _forked_from_openmp
+    numba_symbols.distinct()  # else the child numbers its functions as the parent goes on to
     # Numba's OpenMP layer on Linux is GNU OpenMP, whose thread pool a child
     # cannot use. Inherited by grandchildren, which Numba's own check misses.
     if running_layer() == "omp" and sys.platform.startswith("linux"):
