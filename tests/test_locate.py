@@ -129,8 +129,10 @@ def test_miss_bound_follows_the_repeats():
     assert res.passed and res.miss_per_test == 2.0 ** -10
     assert res.miss_probability >= res.miss_per_test
     # One clean test of the whole gradient, ten trials of two evaluations, and
-    # the noise line: not a test per tensor. (The extra call validates the cost.)
-    assert res.evaluations == counted.calls - 1
+    # the noise line: not a test per tensor. Every call of the check's own is an
+    # evaluation; a compiler reading the cost (a default check that turned out long
+    # enough to look its compiled cost up) may add one that is not.
+    assert counted.calls - 1 <= res.evaluations <= counted.calls
     assert 2 * 10 <= counted.calls <= 2 * 10 + 40
 
 
