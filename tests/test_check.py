@@ -65,12 +65,15 @@ def test_check_matches_the_closed_form_gradient(cost, engine):
     """Every engine's gradapprox is the analytic gradient to ~1e-9; the check passes."""
     params, X = example()
     grads = exact_grads(params, X)
-    # A plain Python cost this small is compiled by "auto" only when it is cached already.
+    # A plain Python cost this small is compiled by "auto" only when it is cached
+    # already, and then only if this process holds it (a check this short looks
+    # nothing up on disk): either engine then.
     cached = is_cached(py_cost, ["W", "b", "c"], [params[k].shape for k in "Wbc"], (X,))
     res = fc.check(cost, params, grads, X, engine=engine)
-    expected_engine = ("python" if engine == "python" or (cost is py_cost and not cached)
-                       else "generic")
-    assert res.engine == expected_engine
+    if cost is py_cost and engine == "auto":
+        assert res.engine in (("python", "generic") if cached else ("python",))
+    else:
+        assert res.engine == ("python" if engine == "python" else "generic")
     np.testing.assert_allclose(res.gradapprox_flat, flat(grads), rtol=1e-8, atol=1e-9)
     assert res.difference < 1e-9
     assert res.passed is True

@@ -201,10 +201,22 @@ def test_generic_engine_leaves_every_input_untouched(data, drawn, outcome, x_lay
     if outcome == "raise" and method != "complex":
         assert isinstance(res, CostError), res
     elif outcome == "raise":
-        # The complex step moves only the imaginary part: theta[i] > limit stays false.
-        assert res.passed, str(res)
+        # The complex step moves only the imaginary part: theta[i] > limit stays false,
+        # unless a closer look probes the coordinate with real steps: then the cost's
+        # error names it.
+        assert (isinstance(res, CostError) and "perturbed by" in str(res)) \
+            or correct_judged(res), str(res)
+    elif outcome == "pass":
+        assert correct_judged(res), str(res)
     else:
-        assert res.passed is (outcome == "pass"), str(res)
+        assert not res.passed, str(res)
+
+
+def correct_judged(res):
+    """A correct gradient passes, or, when X draws weights so small that the
+    gradient is below what the check can detect (2.9e-10 against 3.7e-9 found by
+    shrinking), is ``unsure``: never blamed."""
+    return res.passed or (res.verdict == "unsure" and not res.suspects)
 
 
 # -- built-in models: layered and generic engines ------------------------------------------

@@ -120,6 +120,14 @@ def judge(plan, estimates, slopes=None, *, seconds=0.0):
         judgement[done], _ = judge_probes(plan.grad[done], slopes.out[slopes.done], h,
                                           plan.noise, plan.threshold, plan.rounding)
         error[done] = 6.0 * plan.noise / h
+        # Real steps too small for the cost's rounding (a parameter near 1e-171, its
+        # step scaled to it) know nothing: an allowance above every gradient and
+        # estimate of the check would excuse any gradient. The estimate that sent
+        # the coordinate here had seen a disagreement; such probes cannot clear it.
+        scale = max(np.max(np.abs(plan.grad), initial=0.0),
+                    np.max(np.abs(estimates.out), initial=0.0))
+        blind = (error[done] >= scale) & (judgement[done] != MISTAKE)
+        judgement[done[blind]] = UNRESOLVED
     if plan.value_eps > CHECKABLE_EPS:  # too coarse: say so rather than judge
         judgement[judgement != MISTAKE] = UNRESOLVED
     return check_result(
