@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from counting import Counted
 
 import fastcheck as fc
 from fastcheck.errors import OptionError
@@ -111,15 +112,6 @@ def test_same_seed_same_result_and_report_is_strict_json():
     assert "random-sign directions" in str(one) and "probability at least 1 - " in str(one)
 
 
-class Counted:
-    """The cost, counting its calls: the evaluations a run really made."""
-
-    def __init__(self, cost):
-        self.cost, self.calls = cost, 0
-
-    def __call__(self, *args):
-        self.calls += 1
-        return self.cost(*args)
 
 
 def test_miss_bound_follows_the_repeats():

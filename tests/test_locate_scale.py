@@ -9,6 +9,7 @@ backward pass checked against a slow NumPy central-difference twin."""
 
 import numpy as np
 import pytest
+from counting import Counted
 
 import fastcheck as fc
 from fastcheck.errors import MemoryBudgetError
@@ -17,15 +18,6 @@ from fastcheck.locate.nets import (blocks_backward as backward, blocks_cost as c
                                    f32_init as f32_network)
 
 
-class Counted:
-    """The cost, counting its calls: the evaluations a run really made."""
-
-    def __init__(self, cost):
-        self.cost, self.calls = cost, 0
-
-    def __call__(self, *args):
-        self.calls += 1
-        return self.cost(*args)
 
 
 def naive_gradient(p, X, Y, h=1e-6):
