@@ -123,18 +123,11 @@ def judge(plan, estimates, slopes=None, *, seconds=0.0):
         error[done] = 6.0 * plan.noise / h
         # What the probes could see is what the blind-tensor rule must weigh for a
         # coordinate they judged: a float32 cost's real probes, known to 6 U / h,
-        # cleared lstm_Wx 40% too large while the first look's 2.4e-4 said "ok".
+        # cleared lstm_Wx 40% too large while the first look's 2.4e-4 said "ok";
+        # real steps scaled to a parameter near 1e-171 see nothing at all.
         rounding = np.broadcast_to(plan.rounding, plan.grad.shape)[done]
         allowed[done] = np.maximum(allowed[done], allowance(error[done], plan.grad[done], rich,
                                                             plan.threshold) + rounding)
-        # Real steps too small for the cost's rounding (a parameter near 1e-171, its
-        # step scaled to it) know nothing: an allowance above every gradient and
-        # estimate of the check would excuse any gradient. The estimate that sent
-        # the coordinate here had seen a disagreement; such probes cannot clear it.
-        scale = max(np.max(np.abs(plan.grad), initial=0.0),
-                    np.max(np.abs(estimates.out), initial=0.0))
-        blind = (error[done] >= scale) & (judgement[done] != MISTAKE)
-        judgement[done[blind]] = UNRESOLVED
     if plan.value_eps > CHECKABLE_EPS:  # too coarse: say so rather than judge
         judgement[judgement != MISTAKE] = UNRESOLVED
     return check_result(
