@@ -66,6 +66,10 @@ STOP_AFTER = 3
 #: cost is, to rounding, a polynomial along v, and the rule is right if an error of
 #: this relative size in its term would have shown at the largest step.
 EXACT = 1e-4
+#: The remainder fit (``leading_fit``) of a rate caught between orders: over at most
+#: this many of the smallest clean steps, passing when its leading coefficient is
+#: within this many standard errors (in units of the rounding bounds) of zero.
+FIT_STEPS, FIT_SIGMAS = 8, 3.0
 #: Directions draw from their own stream: ``[seed, 0, DIRECTION_STREAM]``.
 DIRECTION_STREAM = 2
 
@@ -366,6 +370,18 @@ def judge_order(h, r, e, lower, lower_e, p, top, other_side):
     if (tail >= p - REACHED).all():
         return Verdict("ok", rate, clean, None, early or None)
     if not ((tail >= p - 1 - REACHED) & (tail <= p - 1 + REACHED)).all():
+        # In between: the remainder's terms of orders p and p + 1 cancel near these
+        # steps, or the rule's error is about as small as they can see. The signed
+        # remainder fitted as a h^(p-1) + b h^p + c h^(p+1) + d h^(p+2) over the
+        # smallest clean steps says which: a consistent with 0 passes.
+        window = slice(max(run[0], run[-1] + 1 - FIT_STEPS), None)
+        fitted = leading_fit(h[window], r[window], e[window], p)
+        if fitted is not None and abs(fitted[0]) <= FIT_SIGMAS * fitted[1]:
+            return Verdict("ok", rate, clean, None,
+                           f"the rate is {rate:.2f} at the smallest clean steps (higher-order "
+                           f"terms cancel there); the remainder's fit gives the rule's term an "
+                           f"error of {fitted[0] * math.factorial(p - 1):.2g} +- "
+                           f"{fitted[1] * math.factorial(p - 1):.2g}, none")
         return Verdict("unsure", rate, clean, None,
                        f"the rate is {rate:.2f} at the smallest clean steps, between {p - 1} "
                        f"and {p}: the error is about as small as these steps can see (try "
@@ -394,6 +410,27 @@ def judge_order(h, r, e, lower, lower_e, p, top, other_side):
                    f"{top + coefficient:.6g}" + ("" if smooth else
                                                   f" on one side, {_side(b, p, top)} on the "
                                                   "other (outside both)"))
+
+
+def leading_fit(h, r, e, p):
+    """(a, its standard error) of the signed remainders ``r`` at steps ``h`` (the last
+    clean ones and the steps after them, at rounding, which bound a as well; each
+    weighted by its rounding bound ``e``) fitted as a h^(p-1) + b h^p + c h^(p+1) +
+    d h^(p+2); None with too few steps for it or a fit that leaves residuals
+    beyond the rounding (not a polynomial there: a kink)."""
+    keep = np.isfinite(r)
+    h, r, e = h[keep], r[keep], e[keep]
+    terms = min(4, h.size - 2)
+    if terms < 3:
+        return None
+    scale = h[0]  # the basis in units of the largest step, for a well-conditioned fit
+    basis = np.stack([(h / scale) ** (p - 1 + j) for j in range(terms)], axis=1) / e[:, None]
+    coef, *_ = np.linalg.lstsq(basis, r / e, rcond=None)
+    residual = basis @ coef - r / e
+    if np.max(np.abs(residual), initial=0.0) > 1.0:
+        return None
+    cov = np.linalg.pinv(basis.T @ basis)
+    return coef[0] / scale ** (p - 1), float(np.sqrt(max(cov[0, 0], 0.0))) / scale ** (p - 1)
 
 
 def _side(a, p, top):

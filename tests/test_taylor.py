@@ -321,3 +321,41 @@ def test_bad_input_is_named():
         fc.taylor_test(cubic, params, grads, hyper, hvp=lambda v: {"dx": v["x"]})
     res = fc.taylor_test(cubic, params, grads, hyper, only="x")
     assert [row.name for row in res.rows] == ["x"]
+
+
+def test_an_error_near_what_the_steps_see_is_never_passed():
+    # exp along v: <g, v> off by a * sum(v). Large errors drop the rate to 1 (a mistake);
+    # at 1e-6 the rate is caught between 1 and 2 at the smallest clean steps: unsure.
+    x = np.array([0.7, -0.4])
+    verdicts = {}
+    for a in (1e-3, 1e-5, 1e-6, 0.0):
+        res = fc.taylor_test(lambda p: np.sum(np.exp(p["x"])), {"x": x}, {"dx": np.exp(x) + a})
+        verdicts[a] = res.verdict
+        if a:
+            assert res.verdict != "pass", str(res)
+    assert verdicts == {1e-3: "mistake", 1e-5: "mistake", 1e-6: "unsure", 0.0: "pass"}
+
+
+@pytest.mark.parametrize("seed", [14, 20])
+def test_a_rate_caught_between_orders_by_cancelling_terms_is_settled_by_the_fit(seed):
+    # A logistic regression whose bias has a third derivative near 0 at theta: along b,
+    # r2's terms of order 3 and 4 cancel just above the steps where rounding takes
+    # over, and the last clean rate is between 2 and 3. The fit of the remainder finds
+    # no error in <v, Hv>; a Hessian without its regulariser still drops r2 along w.
+    rng = np.random.default_rng(100 + seed)
+    for shape in [(10, 3), (10, 2), (3, 4), (1, 4), (4, 2), (30, 3)]:
+        rng.standard_normal(shape)
+    rng.integers(0, 2, 30)
+    rng.standard_normal((3, 6))
+    rng.standard_normal((6, 1))
+    X, y = rng.standard_normal((40, 3)), (rng.uniform(size=40) < 0.5).astype(float)
+    p, hyper = {"w": rng.standard_normal(3), "b": np.array(0.2)}, {"lam": 0.1}
+    g = logistic_grad(p, X, y, hyper)
+    res = fc.taylor_test(logistic, p, g, X, y, hyper, hvp=logistic_hessian(p, X, y, hyper),
+                         seed=seed)
+    assert res.verdict == "pass", str(res)
+    along_b = res.rows[2].verdicts[1]
+    assert along_b.rate < 3 - REACH and "fit" in along_b.note
+    res = fc.taylor_test(logistic, p, g, X, y, hyper, seed=seed,
+                         hvp=logistic_hessian(p, X, y, hyper, forget_lam=True))
+    assert res.verdict == "mistake" and res.hvp_suspects == ["w"], str(res)
