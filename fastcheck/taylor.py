@@ -59,6 +59,9 @@ REACHED = 0.3
 #: The default steps: 2^-3 halved 23 times (down to 1.5e-8), in units of the
 #: direction, whose entries are scaled to their tensors.
 FIRST_STEP, STEP_COUNT = 2.0 ** -3, 24
+#: Where a judged remainder is clean at fewer than 3 default steps, the steps are
+#: doubled above the first at most this many times (up to 2^-3 * 2^6 = 8).
+EXTEND = 6
 #: Halving stops once every judged remainder has been at rounding this many steps
 #: in a row, after one was clean.
 STOP_AFTER = 3
@@ -105,6 +108,7 @@ def taylor_test(cost, params, grads, *args, hvp=None, direction=None, steps=None
         the measured rates and verdicts, the remainders table of each
         (``res.tables``), ``suspects`` (the tensors that drop a rate).
     """
+    default_steps = steps is None
     steps = validate_steps(steps)
     validate_seed(seed)
     adapter, g = prepare(cost, params, grads, args)
@@ -124,7 +128,7 @@ def taylor_test(cost, params, grads, *args, hvp=None, direction=None, steps=None
             hv = None if rule is None else rule({n: x.copy()
                                                  for n, x in layout.unflatten(v).items()})
             rows.append(run_direction(counted, theta, j0, g, v, hv, name, shape, steps, U,
-                                      grad_eps, notes))
+                                      grad_eps, notes, extend=default_steps))
     notes = list(adapter.notes) + notes + direction_notes(rows, direction, seed)
     verdict = verdict_word([r.status for r in rows])
     shortfall = max([r.shortfall for r in rows], default=0.0)
@@ -242,9 +246,11 @@ def given_direction(direction, layout, kept):
     return v
 
 
-def run_direction(counted, theta, j0, g, v, hv, name, shape, steps, U, grad_eps, notes):
+def run_direction(counted, theta, j0, g, v, hv, name, shape, steps, U, grad_eps, notes,
+                  extend=False):
     """The ``TaylorRow`` of direction ``v``: the remainders at each step, then a
-    ``Verdict`` per judged order (2 for the gradient, 3 for H v)."""
+    ``Verdict`` per judged order (2 for the gradient, 3 for H v). ``extend``: the
+    steps are the default ones, which may grow (``EXTEND``) where they see too little."""
     d1 = float(np.dot(g, v))
     d2 = None if hv is None else float(np.dot(v, hv))
     # What the subtracted terms may be off by: each product rounds relative to the
@@ -278,6 +284,24 @@ def run_direction(counted, theta, j0, g, v, hv, name, shape, steps, U, grad_eps,
     if failure is not None:
         notes.append(f"along {name}, the cost failed at the largest steps ({failure}); those "
                      "steps are left out")
+    elif extend:
+        # A direction along which J barely curves (a bias the cost hardly feels, a
+        # float32 cost's rounding) leaves a remainder at rounding at every default
+        # step: larger ones, doubling, until each judged remainder is clean at 3.
+        larger = done[0]
+        for _ in range(EXTEND):
+            if all(sum(abs(r[p - 1]) > CLEAN * e[p - 1] for r, e in zip(signed, noise)) >= 3
+                   for p in orders):
+                break
+            larger *= 2.0
+            try:
+                value = counted(theta + larger * v,
+                                f"at theta + h v along {name} (h = {larger:.3g})")
+            except CostError:
+                break
+            signed.insert(0, terms(value - j0, larger, d1, d2))
+            noise.insert(0, rounding(larger, U, s1, s2))
+            done.insert(0, larger)
     h = np.array(done)
     signed, noise = np.array(signed), np.array(noise)
     table = Remainders(h, np.abs(signed), noise, rates(h, np.abs(signed)))
