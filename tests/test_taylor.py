@@ -359,3 +359,21 @@ def test_a_rate_caught_between_orders_by_cancelling_terms_is_settled_by_the_fit(
     res = fc.taylor_test(logistic, p, g, X, y, hyper, seed=seed,
                          hvp=logistic_hessian(p, X, y, hyper, forget_lam=True))
     assert res.verdict == "mistake" and res.hvp_suspects == ["w"], str(res)
+
+
+def test_a_tensor_the_cost_barely_feels_gets_larger_steps():
+    # J = 1e6 sum(exp(x)) + 0.01 sum(y) + 1e-6 |y|^2: along y, r1 = 1e-6 h^2 |v_y|^2 is
+    # below J's rounding (about 1e-8) at every default step; the steps grow until it
+    # is not. A slipped sign on the 0.01 is clean at every step, at rate 1.
+    params = {"x": np.array([0.1, -0.2]), "y": np.array([[0.5, 1.0]])}
+
+    def cost(p):
+        return 1e6 * np.sum(np.exp(p["x"])) + 0.01 * np.sum(p["y"]) + 1e-6 * np.sum(p["y"] ** 2)
+
+    right = {"dx": 1e6 * np.exp(params["x"]), "dy": 0.01 + 2e-6 * params["y"]}
+    res = fc.taylor_test(cost, params, right)
+    assert res.verdict == "pass", str(res)
+    along_y = next(row for row in res.rows if row.name == "y")
+    assert along_y.table.h[0] > fc.taylor.FIRST_STEP and abs(along_y.verdicts[0].rate - 2) < REACH
+    res = fc.taylor_test(cost, params, dict(right, dy=-0.01 + 2e-6 * params["y"]))
+    assert res.verdict == "mistake" and res.suspects == ["y"], str(res)
