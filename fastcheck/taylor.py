@@ -137,7 +137,7 @@ def taylor_test(cost, params, grads, *args, hvp=None, direction=None, steps=None
         verdict=verdict, advice=ADVICE[verdict], layout=layout, rows=rows, noise=U,
         evaluations=counted.count, seconds=time.perf_counter() - start, notes=notes,
         orders=(2, 3) if rule is not None else (2,), seed=seed,
-        engine="python" if counted.python else "generic",
+        engine=counted.engine,
         engine_reason=("the cost is evaluated as it is, once per step and direction "
                        "(a few hundred evaluations: nothing to compile)" if counted.python
                        else "the cost's compiled function, once per step and direction"))
@@ -150,9 +150,14 @@ class Counted:
 
     def __init__(self, adapter):
         self.adapter, self.count = adapter, 0
-        # A Python cost runs compiled only if this process already holds it compiled;
-        # jit costs and built-in models always do.
-        self.python = adapter.kind == "Python cost" and not getattr(adapter, "compiled", None)
+        if adapter.kind == "jit cost":  # compiled always, as its author asked (cached)
+            adapter.compile(False)
+        # A Python cost runs compiled only if this process already holds it compiled
+        # (a few hundred evaluations do not pay for a compile); a built-in model runs
+        # its compiled kernel.
+        self.engine = ("generic" if getattr(adapter, "compiled", None) else
+                       "layered" if adapter.kind == "built-in model" else "python")
+        self.python = self.engine == "python"
 
     def __call__(self, theta, where):
         self.count += 1

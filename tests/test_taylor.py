@@ -377,3 +377,29 @@ def test_a_tensor_the_cost_barely_feels_gets_larger_steps():
     assert along_y.table.h[0] > fc.taylor.FIRST_STEP and abs(along_y.verdicts[0].rate - 2) < REACH
     res = fc.taylor_test(cost, params, dict(right, dy=-0.01 + 2e-6 * params["y"]))
     assert res.verdict == "mistake" and res.suspects == ["y"], str(res)
+
+
+@fc.jit_cost
+def jit_logistic(p, X, y):
+    z = X @ p["w"] + p["b"][0]
+    return np.mean(np.log(1.0 + np.exp(z)) - y * z)
+
+
+def test_compiled_costs_are_evaluated_compiled():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30).astype(float)
+    p = {"w": rng.standard_normal(3), "b": np.array([0.1])}
+    s = 1 / (1 + np.exp(-(X @ p["w"] + p["b"][0])))
+    g = {"dw": X.T @ (s - y) / 30, "db": np.array([np.mean(s - y)])}
+    res = fc.taylor_test(jit_logistic, p, g, X, y)
+    assert res.verdict == "pass" and res.engine == "generic", str(res)
+    res = fc.taylor_test(jit_logistic, p, dict(g, db=-g["db"]), X, y)
+    assert res.verdict == "mistake" and res.suspects == ["b"], str(res)
+    # A built-in model: its own compiled cost, and its exact backward.
+    X, Y = rng.standard_normal((4, 8)), (rng.random((1, 8)) > 0.5) * 1.0
+    model = fc.models.MLP([4, 5, 3, 1], hidden="tanh", output="sigmoid", loss="bce", l2=0.1)
+    params = model.init_params(seed=0)
+    grads = model.backward(params, X, Y)
+    assert fc.taylor_test(model, params, grads, X, Y).verdict == "pass"
+    res = fc.taylor_test(model, params, dict(grads, db2=0.9 * grads["db2"]), X, Y)
+    assert res.verdict == "mistake" and res.suspects == ["b2"] and res.engine == "layered"
