@@ -67,6 +67,25 @@ def check_complex(check, cost, params, grads, args, complex_grad, options):
     """``check`` (``fastcheck.check``) of a real cost of complex ``params``: the real
     problem built, checked with ``options``, and its result with the notes on
     conventions."""
+    real_cost, real_params, real_grads, options, complex_names = real_problem(
+        cost, params, grads, complex_grad, options)
+    res = check(real_cost, real_params, real_grads, *args, **options)
+    return with_convention_notes(res, complex_names, complex_grad)
+
+
+def locate_complex(locate, cost, params, grads, args, complex_grad, options):
+    """``locate`` (``fastcheck.locate``) of a real cost of complex ``params``, on the
+    real problem: the coordinates it names are ``z.real[i]`` and ``z.imag[i]``."""
+    real_cost, real_params, real_grads, options, _ = real_problem(
+        cost, params, grads, complex_grad, options)
+    return locate(real_cost, real_params, real_grads, *args, **options)
+
+
+def real_problem(cost, params, grads, complex_grad, options):
+    """(cost, params, grads, options, complex names) of the real problem: each
+    complex tensor z as ``z.real`` and ``z.imag``, its gradient's parts (the
+    imaginary one negated for the conjugate convention), ``only``/``exclude``
+    naming z for both; refusals by name for what cannot be checked."""
     if complex_grad not in CONVENTIONS:
         raise OptionError(f"complex_grad must be None (PyTorch's dJ/dRe(z) + i dJ/dIm(z)) or "
                           f"'conjugate' (JAX's dJ/dRe(z) - i dJ/dIm(z)), got {complex_grad!r}")
@@ -109,8 +128,7 @@ def check_complex(check, cost, params, grads, args, complex_grad, options):
                 for name in params}
         return real_value(cost(full, *rest))
 
-    res = check(real_cost, real_params, real_grads, *args, **options)
-    return with_convention_notes(res, complex_names, complex_grad)
+    return real_cost, real_params, real_grads, options, complex_names
 
 
 def gradient_key(name, grads):

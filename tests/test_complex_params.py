@@ -111,3 +111,14 @@ def test_bad_complex_input_is_named(layer):
         fc.check(lambda p, X, T: np.sum(p["W"]), params, grads, X, T)
     with pytest.raises(GradientError, match="no gradient for the parameter 'b'"):
         fc.check(loss, params, {"dW": grads["dW"], "ds": grads["ds"]}, X, T)
+
+
+def test_locate_names_the_conjugated_entries(layer):
+    loss, backward, params, X, T = layer
+    grads = backward(params, X, T)
+    grads["dW"] = grads["dW"].copy()
+    grads["dW"][2, 1] = np.conj(grads["dW"][2, 1])  # one entry's conj slipped
+    res = fc.locate(loss, params, grads, X, T)
+    assert res.verdict == "mistake", str(res)
+    assert [(loc.tensor, loc.index) for loc in res.located] == [("W.imag", (2, 1))]
+    assert fc.locate(loss, params, backward(params, X, T), X, T).passed
