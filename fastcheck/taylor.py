@@ -313,9 +313,11 @@ def run_direction(counted, theta, j0, g, v, hv, name, shape, steps, U, grad_eps,
     other_side = OtherSide(counted, theta, j0, v, d1, d2, name)
     verdicts = []
     for p in orders:
-        if p == 3 and verdicts[0].status == "WRONG":
+        if p == 3 and verdicts[0].status in ("WRONG", "kinks"):
+            why = ("the gradient is wrong along it" if verdicts[0].status == "WRONG" else
+                   "J has a kink at theta along it: no second derivative to compare")
             verdicts.append(Verdict(NOT_JUDGED, float("nan"), None, None,
-                                    "not judged: the gradient is wrong along it", order=3))
+                                    f"not judged: {why}", order=3))
             continue
         top = d1 if p == 2 else d2
         verdicts.append(replace(judge_order(h, signed[:, p - 1], noise[:, p - 1],

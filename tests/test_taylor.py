@@ -240,6 +240,10 @@ def test_a_kink_at_theta_is_told_from_a_mistake():
     res = fc.taylor_test(lambda p: np.sum(np.abs(p["w"])), params, right, direction=direction)
     assert res.verdict == "kinks" and res.passed, str(res)
     assert abs(res.rate(2) - 1) < REACH
+    # With an HVP (0 away from the kink): no second derivative at theta to judge.
+    res = fc.taylor_test(lambda p: np.sum(np.abs(p["w"])), params, right, direction=direction,
+                         hvp=np.zeros((3, 3)))
+    assert res.verdict == "kinks" and res.rows[0].verdicts[1].status == "-", str(res)
     # A sign slipped on a smooth entry: the same kink, but <g, v> = -1.5 outside the
     # one-sided slopes. (Along a direction where the slip lands inside them, no test
     # along that one direction can tell it from a kink.)
