@@ -122,3 +122,27 @@ def test_locate_names_the_conjugated_entries(layer):
     assert res.verdict == "mistake", str(res)
     assert [(loc.tensor, loc.index) for loc in res.located] == [("W.imag", (2, 1))]
     assert fc.locate(loss, params, backward(params, X, T), X, T).passed
+
+
+def test_check_vjp_of_a_complex_layer_with_complex_cotangents():
+    # y = x W + b, all complex; for a cotangent u (PyTorch's grad_output), the backward
+    # is dx = u W^H, dW = x^H u, db = sum_rows u: the gradients of Re <u, y>.
+    rng = np.random.default_rng(1)
+    x, W, b = crandn(rng, 4, 3), crandn(rng, 3, 2), crandn(rng, 1, 2)
+    inputs = {"x": x, "W": W, "b": b}
+
+    def dense(i):
+        return i["x"] @ i["W"] + i["b"]
+
+    def backward(u, slip=False):
+        return {"dx": u @ (W.T if slip else np.conj(W).T), "dW": np.conj(x).T @ u,
+                "db": u.sum(axis=0, keepdims=True)}
+
+    assert fc.check_vjp(dense, inputs, backward, n=2).verdict == "pass"
+    res = fc.check_vjp(dense, inputs, lambda u: backward(u, slip=True))
+    assert res.verdict == "mistake" and set(res.suspects) == {"x.real", "x.imag"}, str(res)
+    # A real output of a complex input: |x|^2, whose backward is 2 u x.
+    res = fc.check_vjp(lambda i: np.abs(i["x"]) ** 2, {"x": x}, lambda u: {"dx": 2 * u * x})
+    assert res.verdict == "pass", str(res)
+    u = crandn(rng, 4, 2)
+    assert fc.check_vjp(dense, inputs, backward(u), dout=u).passed
