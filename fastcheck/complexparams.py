@@ -215,3 +215,95 @@ def agrees(res, span, factor):
     given, estimate, error = given[checked], estimate[checked], error[checked]
     slack = 10.0 * error + 1e-7 * np.maximum(np.abs(given), np.abs(estimate))
     return bool(np.all(np.abs(given - estimate) <= slack))
+
+
+def jvp_complex(check_jvp, f, inputs, jvp, args, tangents, n, seed, vjp, outputs, options):
+    """``check_jvp`` of a layer with complex inputs, on the real problem: each complex
+    input z as ``z.real`` and ``z.imag``, a complex output as its (real, imaginary)
+    pairs along a new last axis (``out[i, j, 0]`` is the real part of ``out[i, j]``),
+    the rule's complex tangents likewise; ``vjp(u)`` gets the complex cotangent and
+    returns PyTorch's convention, the gradient of Re <u, out>."""
+    if jvp is not None and not callable(jvp):
+        raise OptionError("for complex inputs pass the rule itself (jvp=lambda t: ...): its "
+                          "complex results are split into real and imaginary parts")
+    complex_names = [name for name, value in inputs.items() if is_complex(value)]
+    k = 1 if outputs is None else outputs
+    joined = join(inputs, complex_names)
+    first = f(joined, *args) if f is not None else None
+    shaped = (first[:k] if isinstance(first, tuple) else (first,)) if f is not None else ()
+    complex_out = [np.iscomplexobj(item) for item in shaped] or None
+
+    def to_real(items, tupled):
+        items = list(items[:k]) if tupled else [items]
+        out = [np.stack([np.real(v), np.imag(v)], axis=-1)
+               if (complex_out[j] if complex_out else np.iscomplexobj(v)) else v
+               for j, v in enumerate(items)]
+        return tuple(out) if tupled or k > 1 else out[0]
+
+    real_inputs = split(inputs, complex_names)
+
+    def f_real(p, *rest):
+        value = f(join(p, complex_names), *rest)
+        return to_real(value, isinstance(value, tuple))
+
+    def rule_real(t):
+        return to_real(jvp(join(t, complex_names)), k > 1)
+
+    def vjp_real(*us):
+        douts = [u[..., 0] + 1j * u[..., 1] if complex_out and complex_out[j] else u
+                 for j, u in enumerate(us)]
+        grads = vjp(*douts)
+        if not isinstance(grads, Mapping):
+            grads = dict(zip(inputs, grads))
+        out = {}
+        for name in inputs:
+            key = "d" + name if "d" + name in grads else name
+            g = np.asarray(grads[key])
+            if name in complex_names:
+                out[part_names(name)[0]], out[part_names(name)[1]] = g.real, g.imag
+            else:
+                out[name] = g
+        return out
+
+    given = None if tangents is None else split(tangents, [name for name in complex_names
+                                                            if name in tangents])
+    options = dict(options)
+    for which in ("only", "exclude"):
+        if options.get(which) is not None:
+            options[which] = split_names(options[which], complex_names)
+    res = check_jvp(f_real if f is not None else None, real_inputs,
+                    rule_real if jvp is not None else None, *args, tangents=given, n=n,
+                    seed=seed, vjp=vjp_real if vjp is not None else None, outputs=outputs,
+                    **options)
+    notes = [f"complex inputs {', '.join(complex_names)} moved along their real and imaginary "
+             "parts (name.real, name.imag)"]
+    if complex_out and any(complex_out):
+        notes.append("a complex output is compared as (real, imaginary) pairs along a last "
+                     "axis: out[i, j, 0] is the real part of out[i, j], out[i, j, 1] its "
+                     "imaginary part")
+    return dataclasses.replace(res, notes=list(res.notes) + notes)
+
+
+def split(arrays, complex_names):
+    """{name: array} with each complex one as ``name.real`` and ``name.imag``."""
+    out = {}
+    for name, value in arrays.items():
+        if name in complex_names:
+            z = np.asarray(value)
+            out[part_names(name)[0]], out[part_names(name)[1]] = z.real.copy(), z.imag.copy()
+        else:
+            out[name] = value
+    return out
+
+
+def join(parts, complex_names):
+    """The inverse of ``split``: each ``name.real`` and ``name.imag`` as one complex array."""
+    out = {name: value for name, value in parts.items()
+           if not any(name in part_names(z) for z in complex_names)}
+    for name in complex_names:
+        re, im = part_names(name)
+        if re in parts:
+            out[name] = parts[re] + 1j * parts[im]
+        else:
+            out[name] = parts[name]
+    return out

@@ -146,3 +146,31 @@ def test_check_vjp_of_a_complex_layer_with_complex_cotangents():
     assert res.verdict == "pass", str(res)
     u = crandn(rng, 4, 2)
     assert fc.check_vjp(dense, inputs, backward(u), dout=u).passed
+
+
+def test_check_jvp_of_a_complex_layer_and_the_dot_product_test():
+    # tanh(x W + b), all complex (holomorphic): J t = s (t_x W + x t_W + t_b), s = 1 - y^2;
+    # the backward for a cotangent u (PyTorch's) is conj(s) u pushed through as for dense.
+    rng = np.random.default_rng(2)
+    x, W, b = crandn(rng, 4, 3), crandn(rng, 3, 2), crandn(rng, 1, 2)
+    inputs = {"x": x, "W": W, "b": b}
+    s = 1 - np.tanh(x @ W + b) ** 2
+
+    def layer(i):
+        return np.tanh(i["x"] @ i["W"] + i["b"])
+
+    def jvp(t, slip=False):
+        return s * (t["x"] @ W + x @ t["W"] + (-1 if slip else 1) * t["b"])
+
+    def vjp(u, slip=False):
+        dz = u * np.conj(s)
+        return {"dx": dz @ np.conj(W).T, "dW": (x.T if slip else np.conj(x).T) @ dz,
+                "db": dz.sum(axis=0, keepdims=True)}
+
+    res = fc.check_jvp(layer, inputs, jvp, vjp=vjp, n=2)
+    assert res.verdict == "pass", str(res)
+    assert any("out[i, j, 0] is the real part" in note for note in res.notes)
+    res = fc.check_jvp(layer, inputs, lambda t: jvp(t, slip=True), vjp=vjp)
+    assert res.suspects == ["b.real", "b.imag"] and res.vjp_suspects == [], str(res)
+    res = fc.check_jvp(layer, inputs, jvp, vjp=lambda u: vjp(u, slip=True))
+    assert res.suspects == [] and res.vjp_suspects == ["W.real", "W.imag"], str(res)
