@@ -71,6 +71,8 @@ def test_a_right_rule_passes_and_a_wrong_coupling_is_named_entry_by_entry(net):
     assert "H[W1[2, 3], W2[1, 0]]" in str(res)
     data = json.loads(json.dumps(res.to_dict()))
     assert data["kind"] == "locate_hvp" and len(data["entries"]) == 2
+    html = res._repr_html_()
+    assert html.count('class="fastcheck-wrong"') == 2 and "W1[2, 3]" in html
 
 
 def test_a_missing_activation_term_is_a_dense_block(net):
