@@ -38,7 +38,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .check import held, prepare
-from .errors import CostError, OptionError
+from .complexparams import has_complex
+from .errors import CostError, OptionError, ParameterError
 from .hvp import hvp_rule
 from .planning.layout import as_numeric_array, first_nonfinite, format_index
 from .planning.noise import measure
@@ -108,6 +109,9 @@ def taylor_test(cost, params, grads, *args, hvp=None, direction=None, steps=None
         the measured rates and verdicts, the remainders table of each
         (``res.tables``), ``suspects`` (the tensors that drop a rate).
     """
+    if has_complex(params):
+        raise ParameterError("taylor_test checks real parameters; for complex ones, check the "
+                             "gradient with fc.check (z.real and z.imag, complex_grad=...)")
     default_steps = steps is None
     steps = validate_steps(steps)
     validate_seed(seed)

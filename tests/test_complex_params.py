@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastcheck as fc
-from fastcheck.errors import CostError, GradientError, OptionError
+from fastcheck.errors import CostError, GradientError, OptionError, ParameterError
 
 
 def crandn(rng, *shape):
@@ -174,3 +174,11 @@ def test_check_jvp_of_a_complex_layer_and_the_dot_product_test():
     assert res.suspects == ["b.real", "b.imag"] and res.vjp_suspects == [], str(res)
     res = fc.check_jvp(layer, inputs, jvp, vjp=lambda u: vjp(u, slip=True))
     assert res.suspects == [] and res.vjp_suspects == ["W.real", "W.imag"], str(res)
+
+
+def test_checks_of_real_parameters_only_refuse_complex_ones_by_name():
+    params = {"z": np.array([1.0 + 2.0j])}
+    with pytest.raises(ParameterError, match="taylor_test checks real parameters"):
+        fc.taylor_test(lambda p: float(np.abs(p["z"][0]) ** 2), params, {"dz": 2 * params["z"]})
+    with pytest.raises(ParameterError, match="locate.*checks real parameters"):
+        fc.locate(None, params, lambda p: {"dz": 2 * p["z"]}, hvp=np.eye(1))

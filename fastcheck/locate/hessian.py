@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CostError, InputTypeError
+from ..complexparams import has_complex
+from ..errors import CostError, InputTypeError, ParameterError
 from ..hvp import flat_gradient, hvp_rule
 from ..jvp import Forward, judge_tangent, noise_and_step, slopes_along, step_along
 from ..planning.layout import Layout, format_index
@@ -57,6 +58,9 @@ def locate_hvp(grad, params, hvp, *args, threshold=None, seed=0):
         raise InputTypeError(f"with hvp=, grads must be the gradient function grad(params, "
                              f"*args), as for fc.check_hvp; got {type(grad).__name__}")
     validate_seed(seed)
+    if has_complex(params):
+        raise ParameterError("locate(..., hvp=) checks real parameters; for complex ones "
+                             "check the product with fc.check_hvp")
     threshold = resolve_threshold(threshold)
     layout = Layout.from_params(params)
     rule = hvp_rule(hvp, layout)
