@@ -119,7 +119,7 @@ def build(adapter, method, threads):
     cc = adapter.compiled[False]
     generic = GenericEngine(cc.function, cc.fdata, cc.idata, adapter.theta, threads, method)
     return IncrementalEngine(prepared.traced, generic, adapter.theta, adapter.layout, method,
-                             refused=prepared.refused)
+                             refused=prepared.refused, threads=threads)
 
 
 def scratch_bytes(adapter, method, threads):

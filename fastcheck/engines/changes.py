@@ -89,6 +89,25 @@ def _matmul_dense(a, b, sa, sb, shape):
     return out.reshape((B,) + shape)
 
 
+def reduce_axes(fn, x, axes, keepdims):
+    """``np.<fn>(x, axis=axes, keepdims=keepdims)``, faster along one short last axis
+    (a class axis of logits): NumPy's per-row reduction loop costs more there
+    than a product with ones (a sum) or a running maximum over the columns."""
+    if len(axes) == 1 and x.ndim > 1 and 1 < x.shape[axes[0]] <= 64 \
+            and x.dtype == np.float64 and fn in ("sum", "max", "min"):
+        axis = axes[0]
+        if fn == "sum" and axis == x.ndim - 1:
+            out = x @ np.ones(x.shape[-1])
+        else:
+            pick = {"sum": np.add, "max": np.maximum, "min": np.minimum}[fn]
+            moved = np.moveaxis(x, axis, 0)
+            out = moved[0].copy()
+            for j in range(1, moved.shape[0]):
+                pick(out, moved[j], out=out)
+        return np.expand_dims(out, axis) if keepdims else out
+    return getattr(np, fn)(x, axis=axes, keepdims=keepdims)
+
+
 def dense_op(op, args, shapes, B):
     """The value of ``op`` for batched arguments ``args`` (arrays with a batch axis
     of length B or 1, or plain scalars for ``Lit``); ``shapes`` their unbatched
@@ -109,7 +128,7 @@ def dense_op(op, args, shapes, B):
         return np.matmul(_float(args[0]), _float(args[1]))
     if kind == "reduce":
         fn, axes, keepdims = attrs
-        return getattr(np, fn)(args[0], axis=tuple(a + 1 for a in axes), keepdims=keepdims)
+        return reduce_axes(fn, args[0], tuple(a + 1 for a in axes), keepdims)
     if kind == "argreduce":
         fn, axis, keepdims = attrs
         x = args[0]
@@ -378,15 +397,31 @@ class Batch:
         if isinstance(ga, Slices):  # columns of A: a rank-R change of A @ B
             n = sa[1]
             old = np.moveaxis(np.take(self.axis_ext(a, 1), ga.idx, axis=1), 1, 0)
-            delta = np.where((ga.idx < n)[:, None, :], ga.val - old, 0.0)
+            delta = np.where((ga.idx < n)[:, None, :], ga.val - old, 0.0)  # (B, n_rows, R)
             rows = np.take(self.axis_ext(b, 0), ga.idx, axis=0)  # (B, R, m)
-            return Dense(self.values[k][None] + np.matmul(delta, rows))
+            # Only the rows of the product whose row of delta is not zero change (the
+            # examples a ReLU let the change through): those rows, or all of it.
+            lines = _changed(np.any(delta != 0.0, axis=2), sa[0])
+            if lines is None:
+                return Dense(self.values[k][None] + _low_rank(delta, rows))
+            if lines.shape[1] == 0:
+                return None
+            part = np.take_along_axis(delta, np.minimum(lines, sa[0] - 1)[:, :, None], axis=1)
+            base = np.take(self.axis_ext(k, 0), lines, axis=0)
+            return Slices(0, lines, base + _low_rank(part, rows))
         if isinstance(gb, Slices):  # rows of B
             n = sb[0]
             old = np.take(self.axis_ext(b, 0), gb.idx, axis=0)
-            delta = np.where((gb.idx < n)[:, :, None], gb.val - old, 0.0)
+            delta = np.where((gb.idx < n)[:, :, None], gb.val - old, 0.0)  # (B, R, m)
             cols = np.moveaxis(np.take(self.axis_ext(a, 1), gb.idx, axis=1), 1, 0)
-            return Dense(self.values[k][None] + np.matmul(cols, delta))
+            lines = _changed(np.any(delta != 0.0, axis=1), sb[1])
+            if lines is None:
+                return Dense(self.values[k][None] + _low_rank(cols, delta))
+            if lines.shape[1] == 0:
+                return None
+            part = np.take_along_axis(delta, np.minimum(lines, sb[1] - 1)[:, None, :], axis=2)
+            base = np.moveaxis(np.take(self.axis_ext(k, 1), lines, axis=1), 1, 0)
+            return Slices(1, lines, base + _low_rank(cols, part))
         return NotImplemented
 
     def _entries_product(self, k, changed, other, g, B, left):
@@ -430,7 +465,7 @@ class Batch:
         shape = self.rec.ops[src].shape
         if isinstance(g, Slices):
             if g.axis not in axes:
-                val = getattr(np, fn)(g.val, axis=tuple(a + 1 for a in axes), keepdims=keepdims)
+                val = reduce_axes(fn, g.val, tuple(a + 1 for a in axes), keepdims)
                 axis = g.axis if keepdims else g.axis - sum(a < g.axis for a in axes)
                 return Slices(axis, g.idx, val)
             if fn != "sum":
@@ -453,6 +488,29 @@ class Batch:
         return NotImplemented
 
     # -- moves
+    def _gather(self, k, op, got, B):
+        """Fancy indexing of slices (log-probabilities picked by label): each picked
+        element comes from its slice's new value where the slice changed."""
+        g, gi = got
+        if not isinstance(g, Slices) or gi is not None:
+            return NotImplemented
+        src = op.args[0]
+        shape = self.rec.ops[src].shape
+        flat = np.ravel(self.values[op.args[1]]).astype(np.int64)
+        coords = np.unravel_index(flat, shape)
+        line = coords[g.axis]  # (q,) the slice each picked element lies in
+        rest_shape = shape[:g.axis] + shape[g.axis + 1:]
+        rest = (np.ravel_multi_index(coords[:g.axis] + coords[g.axis + 1:], rest_shape)
+                if rest_shape else np.zeros_like(flat))
+        n = shape[g.axis]
+        slot = np.full((B, n + 1), -1, dtype=np.int64)
+        np.put_along_axis(slot, g.idx, np.arange(g.idx.shape[1])[None, :], axis=1)
+        r = slot[:, line]  # (B, q): where each picked element's slice sits, or -1
+        vals = np.moveaxis(g.val, g.axis + 1, 1).reshape(B, g.idx.shape[1], -1)
+        picked = vals[np.arange(B)[:, None], np.maximum(r, 0), rest[None, :]]
+        cached = np.ravel(self.values[k])
+        return Dense(np.where(r >= 0, picked, cached[None, :]).reshape((B,) + op.shape))
+
     def _reshape(self, k, op, got, B):
         (g,) = got
         if isinstance(g, Entries):
@@ -484,6 +542,30 @@ class Batch:
         if (pos == out_size).all():
             return None  # the perturbed entries are not in the slice
         return Entries(pos, g.val)
+
+
+def _changed(moved, n):
+    """The lines (B, R) each perturbation moved (``moved`` (B, n) bool), padded with
+    n, when at most ``DENSE_FRACTION`` of them are needed; else None (dense)."""
+    count = moved.sum(axis=1)
+    R = int(count.max()) if count.size else 0
+    if R > DENSE_FRACTION * n:
+        return None
+    order = np.argsort(~moved, axis=1, kind="stable")[:, :R]
+    return np.where(np.take_along_axis(moved, order, axis=1), order, n)
+
+
+def _low_rank(left, right):
+    """``left (B, n, R) @ right (B, R, m)`` for a small R: R outer products."""
+    R = left.shape[2]
+    if R > 8:
+        return np.matmul(left, right)
+    out = None
+    for r in range(R):  # contiguous factors: NumPy's strided broadcast is 4x slower
+        term = np.ascontiguousarray(left[:, :, r])[:, :, None] * \
+            np.ascontiguousarray(right[:, r, :])[:, None, :]
+        out = term if out is None else out + term
+    return out
 
 
 def _broadcast_entries(g, shape, S):

@@ -18,6 +18,7 @@ look and ``locate``'s ``points`` run on the generic engine too (a direction
 perturbs whole tensors).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from math import prod
 
 import numpy as np
@@ -133,13 +134,15 @@ class IncrementalEngine(Engine):
     name = "incremental"
     parallel = True
 
-    def __init__(self, traced, generic, theta, layout, method=CENTRAL_METHOD, refused=None):
+    def __init__(self, traced, generic, theta, layout, method=CENTRAL_METHOD, refused=None,
+                 threads=1):
         self.method = method = method_record(method)
         if method.stencil.kind != DIFFERENCES:
             raise ValueError(f"the incremental engine runs difference stencils only, not "
                              f"method {method.name!r}")
         self.traced, self.generic, self.theta, self.layout = traced, generic, theta, layout
         self.offsets, self.weights, self.divisor = method.stencil.arrays()
+        self.threads = max(1, int(threads))
         self.batches = {}  # param node -> (offset, size, Batch, chunk)
         for node, (offset, size, order, reason) in traced.params.items():
             if reason is None and node not in (refused or {}):
@@ -175,7 +178,8 @@ class IncrementalEngine(Engine):
         offset, size, batch, chunk = self.batches[node]
         out = np.empty(idx.shape[0])
         offsets, S = self.offsets, self.offsets.shape[0]
-        for lo in range(0, idx.shape[0], chunk):
+
+        def one(lo):
             i, step = idx[lo:lo + chunk], h[lo:lo + chunk]
             points = self.theta[i][:, None] + offsets[None, :] * step[:, None]
             J = batch.run(node, np.repeat(i - offset, S), points.ravel()).reshape(-1, S)
@@ -184,6 +188,15 @@ class IncrementalEngine(Engine):
                 d = (J[:, 2 * j] - J[:, 2 * j + 1]) / ((a - b) * step)
                 estimate = weight * d if j == 0 else estimate + weight * d
             out[lo:lo + chunk] = estimate / self.divisor
+
+        starts = range(0, idx.shape[0], chunk)
+        if self.threads > 1 and len(starts) > 1:
+            # NumPy lets go of the GIL inside its loops: chunks run side by side.
+            with ThreadPoolExecutor(min(self.threads, len(starts))) as pool:
+                list(pool.map(one, starts))
+        else:
+            for lo in starts:
+                one(lo)
         return out
 
     def block(self, idx, h):
