@@ -30,7 +30,7 @@ from .changes import SUPPORTED, Batch, evaluate_at
 
 #: Elements of one batched dense value: a block of coordinates is cut so that
 #: a value of the record for all of its perturbations stays within this.
-CHUNK_ELEMENTS = 1 << 19
+CHUNK_ELEMENTS = 1 << 20
 #: Values of that size alive at once in a batch (a bound on its working set).
 LIVE_VALUES = 8
 #: The probe's coordinates per tensor (first, middle, last) and its relative step.
@@ -147,7 +147,8 @@ class IncrementalEngine(Engine):
         for node, (offset, size, order, reason) in traced.params.items():
             if reason is None and node not in (refused or {}):
                 batch = Batch(traced.rec, order, traced.values, traced.output, traced.last_use)
-                chunk = max(1, CHUNK_ELEMENTS // (len(self.offsets) * traced.width(order)))
+                # The tensor itself changes in one entry: its own size does not count.
+                chunk = max(1, CHUNK_ELEMENTS // (len(self.offsets) * traced.width(order[1:])))
                 self.batches[node] = (offset, size, batch, chunk)
 
     def probe(self, node):
