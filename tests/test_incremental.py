@@ -264,3 +264,18 @@ def test_networks_batches_match_the_numpy_cost(n, seed):
     _batch_matches_numpy(mlp_cost, p, (X, Y), rng)
     net, p, X, Y = class_problem(seed)
     _batch_matches_numpy(net.loss, p, (X, Y), rng)
+
+
+def test_auto_takes_the_engine_for_large_records_it_runs_cheaply(mlp_checks, monkeypatch):
+    from fastcheck.costs import incremental
+    p, X, Y = mlp_problem()
+    grads = mlp_backward(p, X, Y)
+    small = fc.check(mlp_cost, p, grads, X, Y, jit=True)
+    assert small.engines == {"generic": small.checked}  # P = 106 < AUTO_MIN_PARAMS
+    monkeypatch.setattr(incremental, "AUTO_MIN_PARAMS", 0)
+    monkeypatch.setattr(incremental, "AUTO_RATIO", 0.0)
+    res = fc.check(mlp_cost, p, grads, X, Y, jit=True)
+    assert res.engines == {"incremental": res.checked}
+    assert res.engine_reason.startswith("incremental: the compiled cost's record")
+    generic = mlp_checks[False]["generic"]
+    assert (np.abs(res.gradapprox_flat - generic.gradapprox_flat) <= generic.error_flat).all()
