@@ -279,3 +279,32 @@ def test_auto_takes_the_engine_for_large_records_it_runs_cheaply(mlp_checks, mon
     assert res.engine_reason.startswith("incremental: the compiled cost's record")
     generic = mlp_checks[False]["generic"]
     assert (np.abs(res.gradapprox_flat - generic.gradapprox_flat) <= generic.error_flat).all()
+
+
+def flat_cost(theta, X, Y):
+    """The flat form: the tensors are slices of theta, columns are examples."""
+    n1, n0 = 5, X.shape[0]
+    W1 = theta[:n1 * n0].reshape(n1, n0)
+    b1 = theta[n1 * n0:n1 * n0 + n1].reshape(n1, 1)
+    o = n1 * n0 + n1
+    W2 = theta[o:o + 3 * n1].reshape(3, n1)
+    b2 = theta[o + 3 * n1:].reshape(3, 1)
+    Z = W2 @ np.tanh(W1 @ X + b1) + b2
+    return np.sum((Z - Y) ** 2) / (2 * X.shape[1])
+
+
+def test_flat_cost_batches_match_the_numpy_cost():
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((6, 4)), rng.standard_normal((3, 4))
+    theta = rng.standard_normal(5 * 6 + 5 + 3 * 5 + 3)
+    rec, out = trace(flat_cost, ["theta"], [theta.shape], theta, (X, Y), True, FUNCTIONS)
+    traced = Traced(rec, out, theta)
+    ((node, (_, size, order, reason)),) = traced.params.items()
+    assert reason is None and size == theta.size
+    moved = theta + rng.choice([-0.3, 1e-4], theta.size)
+    got = Batch(rec, order, traced.values, out, traced.last_use).run(
+        node, np.arange(theta.size), moved)
+    for i in range(theta.size):
+        row = theta.copy()
+        row[i] = moved[i]
+        assert got[i] == pytest.approx(flat_cost(row, X, Y), rel=1e-12, abs=1e-14), i
