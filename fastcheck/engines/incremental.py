@@ -96,6 +96,19 @@ class Traced:
             8 * LIVE_VALUES * CHUNK_ELEMENTS
 
 
+def _read_by_columns(rec, node, order):
+    """The number of columns of param ``node`` (2-D) when the first product reading it
+    takes it as its right factor (``X @ W``: a weight's change is a column), else 0."""
+    shape = rec.ops[node].shape
+    if len(shape) != 2:
+        return 0
+    for k in order[1:]:
+        op = rec.ops[k]
+        if op.kind == "matmul" and node in op.args:
+            return shape[1] if op.args[1] == node and op.args[0] != node else 0
+    return 0
+
+
 def probe_all(traced, generic, theta, layout, method):
     """Probe every tensor of ``traced`` against ``generic`` (an engine over the
     compiled cost): ``(refused, notes, work)``, the param nodes the engine must
@@ -143,6 +156,7 @@ class IncrementalEngine(Engine):
         self.traced, self.generic, self.theta, self.layout = traced, generic, theta, layout
         self.offsets, self.weights, self.divisor = method.stencil.arrays()
         self.threads = max(1, int(threads))
+        self.columns = {}  # param node -> its number of columns, if coordinates go by column
         self.batches = {}  # param node -> (offset, size, Batch, chunk)
         for node, (offset, size, order, reason) in traced.params.items():
             if reason is None and node not in (refused or {}):
@@ -150,6 +164,7 @@ class IncrementalEngine(Engine):
                 # The tensor itself changes in one entry: its own size does not count.
                 chunk = max(1, CHUNK_ELEMENTS // (len(self.offsets) * traced.width(order[1:])))
                 self.batches[node] = (offset, size, batch, chunk)
+                self.columns[node] = _read_by_columns(traced.rec, node, order)
 
     def probe(self, node):
         """``(reason, elements, points)``: None if the engine's estimates at a few
@@ -176,6 +191,17 @@ class IncrementalEngine(Engine):
     def _estimates(self, node, idx, h):
         """The stencil's estimates at flat indices ``idx`` of ``node``'s tensor, rounded
         as ``kernels.central.sweep`` rounds them."""
+        columns = self.columns.get(node)
+        if columns:
+            # The weights of one column of ``X @ W`` move the same examples: a chunk of
+            # them pads its changed examples to fewer (C-order runs along the rows).
+            order = np.argsort((idx - self.batches[node][0]) % columns, kind="stable")
+            out = np.empty(idx.shape[0])
+            out[order] = self._estimates_in_order(node, idx[order], h[order])
+            return out
+        return self._estimates_in_order(node, idx, h)
+
+    def _estimates_in_order(self, node, idx, h):
         offset, size, batch, chunk = self.batches[node]
         out = np.empty(idx.shape[0])
         offsets, S = self.offsets, self.offsets.shape[0]
