@@ -551,8 +551,18 @@ def _changed(moved, n):
     R = int(count.max()) if count.size else 0
     if R > DENSE_FRACTION * n:
         return None
-    order = np.argsort(~moved, axis=1, kind="stable")[:, :R]
-    return np.where(np.take_along_axis(moved, order, axis=1), order, n)
+    return _compact(moved, R, n)
+
+
+def _compact(moved, R, n):
+    """For each row of ``moved`` (B, n) bool, the positions of its True entries in
+    order, padded with n to R (a scatter: cheaper than a stable argsort)."""
+    B = moved.shape[0]
+    lines = np.full((B, R + 1), n, dtype=np.int64)
+    rows, cols = np.nonzero(moved)
+    slot = np.cumsum(moved, axis=1)[rows, cols] - 1
+    lines[rows, slot] = cols
+    return lines[:, :R]
 
 
 def _low_rank(left, right):
