@@ -471,7 +471,9 @@ class Batch:
             if fn != "sum":
                 return NotImplemented
             old = np.moveaxis(np.take(self.axis_ext(src, g.axis), g.idx, axis=g.axis), g.axis, 0)
-            ok = _lift((g.idx < shape[g.axis]).reshape((B,) + (1,) * g.axis + (-1,)), len(shape))
+            R = g.idx.shape[1]
+            ok = (g.idx < shape[g.axis]).reshape(
+                (B,) + (1,) * g.axis + (R,) + (1,) * (len(shape) - g.axis - 1))
             diff = np.where(ok, g.val - old, 0.0)
             delta = np.sum(diff, axis=tuple(a + 1 for a in axes), keepdims=keepdims)
             return Dense(self.values[k][None] + delta)

@@ -157,6 +157,7 @@ class IncrementalEngine(Engine):
         self.offsets, self.weights, self.divisor = method.stencil.arrays()
         self.threads = max(1, int(threads))
         self.columns = {}  # param node -> its number of columns, if coordinates go by column
+        self.failed = {}  # param node -> what its incremental evaluation raised mid-check
         self.batches = {}  # param node -> (offset, size, Batch, chunk)
         for node, (offset, size, order, reason) in traced.params.items():
             if reason is None and node not in (refused or {}):
@@ -229,10 +230,17 @@ class IncrementalEngine(Engine):
     def block(self, idx, h):
         res = empty_block(idx.shape[0])
         rest = np.ones(idx.shape[0], dtype=bool)
-        for node, (offset, size, _, _) in self.batches.items():
+        for node, (offset, size, _, _) in list(self.batches.items()):
             mine = (idx >= offset) & (idx < offset + size)
             if mine.any():
-                res.out[mine] = self._estimates(node, idx[mine], h[mine])
+                try:
+                    res.out[mine] = self._estimates(node, idx[mine], h[mine])
+                except (ValueError, IndexError, TypeError) as exc:
+                    # A rule that fails on coordinates the probe did not meet fails
+                    # safe: this tensor's coordinates go to the generic engine.
+                    del self.batches[node]
+                    self.failed[node] = f"{type(exc).__name__}: {exc}"
+                    continue
                 rest &= ~mine
         if rest.any():
             other = self.generic.block(idx[rest], h[rest])
