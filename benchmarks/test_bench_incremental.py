@@ -12,8 +12,8 @@ reported apart as ``extra_info["compile_seconds"]`` of that first check).
 
 Each row checks its estimates: the check passes (or fails only at kinks) and
 agrees with the layered engine on the same coordinates. The ratios are in
-``extra_info`` of the incremental row (``vs_generic``, ``vs_layered``: its
-median over theirs). In the default smoke run (benchmarks disabled) every
+``extra_info`` of the incremental row (``vs_generic``, ``vs_layered``: their
+median over its, the speed-up; below 1 it is slower). In the default smoke run (benchmarks disabled) every
 engine checks a sample, so that the suite stays quick. ``python
 benchmarks/test_bench_incremental.py`` prints medians of a few full runs.
 """
