@@ -312,3 +312,27 @@ def test_flat_cost_batches_match_the_numpy_cost():
         row = theta.copy()
         row[i] = moved[i]
         assert got[i] == pytest.approx(flat_cost(row, X, Y), rel=1e-12, abs=1e-14), i
+
+
+def _idiom_cases():
+    from test_trace_idioms import CASES  # attention, an im2col conv with argmax pooling, a GRU
+    return CASES
+
+
+@pytest.mark.parametrize("name", ["attention", "conv_argmax_pool", "gru", "regulariser"])
+def test_the_tracers_networks_batches_match_the_numpy_cost(name):
+    cost, params, args = _idiom_cases()[name]()
+    _batch_matches_numpy(cost, params, args, np.random.default_rng(0))
+
+
+def test_layer_classes_with_batchnorm_and_dropout_batches_match_the_numpy_cost():
+    import oonets
+    model, X, y = oonets.layer_mlp(sizes=(7, 6, 5, 3), batch=8)
+    params = model.get_params()
+
+    def cost(p, X, y):
+        model.set_params(p)
+        return model.loss(X, y)[0]
+
+    _batch_matches_numpy(cost, params, (X, y), np.random.default_rng(1), count=8)
+    model.set_params(params)
