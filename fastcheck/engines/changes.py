@@ -224,9 +224,7 @@ class Batch:
             v = self.values[k]
             if shape is not None:
                 v = np.broadcast_to(v, shape)
-            out = self._ext[key] = np.append(np.ravel(v), 0).astype(np.result_type(v, 0.0)
-                                                                  if v.dtype.kind == "f"
-                                                                  else v.dtype)
+            out = self._ext[key] = np.append(np.ravel(v), 0).astype(v.dtype)
         return out
 
     def axis_ext(self, k, axis):
@@ -248,8 +246,7 @@ class Batch:
         if isinstance(change, Dense):
             return change.val
         if isinstance(change, Entries):
-            out = np.empty((B, v.size + 1), dtype=change.val.dtype if v.dtype.kind != "b"
-                           else change.val.dtype)
+            out = np.empty((B, v.size + 1), dtype=change.val.dtype)
             out[:] = self.flat_ext(k)
             np.put_along_axis(out, change.pos, change.val, axis=1)
             return out[:, :v.size].reshape((B,) + v.shape)

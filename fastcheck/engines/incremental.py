@@ -54,8 +54,7 @@ class Traced:
                 if not isinstance(a, (int, np.integer)):
                     continue
                 self.last_use[a] = k
-        self.params = {}  # param node -> (offset, size, order or None, reason)
-        depends = set()
+        self.params = {}  # param node -> (offset, size, order, reason or None)
         for k in live:
             op = rec.ops[k]
             if op.kind == "param":
@@ -65,7 +64,6 @@ class Traced:
                 reason = (f"its record holds operations the incremental engine does not know "
                           f"({', '.join(unknown)})") if unknown else None
                 self.params[k] = (offset, prod(shape), order, reason)
-            depends.add(k)
 
     def _reaches(self, k, j):
         cache = self.__dict__.setdefault("_dep", {})
@@ -82,9 +80,6 @@ class Traced:
     def width(self, order):
         """The largest value among ``order``'s nodes (elements), at least 1."""
         return max([1] + [prod(self.rec.ops[j].shape) for j in order])
-
-    def cache_bytes(self):
-        return sum(np.asarray(v).nbytes for v in self.values.values())
 
     @staticmethod
     def scratch_bytes(rec, output, threads):
