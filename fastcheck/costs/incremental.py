@@ -24,8 +24,10 @@ from .base import EngineChoice
 #: ``engine="auto"`` considers the incremental engine from this many parameters.
 AUTO_MIN_PARAMS = 20000
 #: ... and takes it when a whole evaluation computes this many times more values
-#: than the engine's work per perturbed coordinate.
-AUTO_RATIO = 100.0
+#: than the engine's work per perturbed coordinate. Measured (load 6-8): an MLP
+#: [784, 64, 10] counts 1252 and ran 19x faster than the generic engine, an
+#: im2col CNN 47 and 9.7x, an RNN 40 and 1.4x (its change is dense after a step).
+AUTO_RATIO = 20.0
 
 
 class Prepared:
