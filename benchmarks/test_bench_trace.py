@@ -100,7 +100,8 @@ def test_traced(benchmark, network):
     benchmark.extra_info["compile_seconds"] = first.compile_seconds
     res = benchmark(run)
     extrapolate(benchmark, w, "traced")
-    assert res.engine == "generic" and res.passed, str(res)
+    # engine="auto" may run a large record on the incremental engine (issue 36).
+    assert res.engine in ("generic", "incremental") and res.passed, str(res)
     assert any(note.startswith("compiled by tracing") for note in res.notes), res.notes
     # The same estimates as the Python engine, to rounding, on one small sample.
     small = {engine: fc.check(w["cost"], w["params"], w["grads"], *w["args"], jit=jit,

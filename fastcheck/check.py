@@ -70,11 +70,14 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         tensors left). The others appear in the report with 0 coordinates
         checked. A name that is not a tensor, or leaving none, is an
         ``OptionError``.
-    engine : {"auto", "python", "generic", "layered"}
+    engine : {"auto", "python", "generic", "layered", "incremental"}
         "auto" uses the cost's default: "layered" for built-in models,
         "generic" for jit costs; for a plain Python cost, "generic" (its code
         compiled by Numba, helpers included) when that is cached or pays for
-        its compile, else "python".
+        its compile, else "python". "incremental" compiles the cost and traces
+        it, then recomputes per coordinate only what depends on it (tensors it
+        cannot run go to "generic", with a note); "auto" takes it for large
+        compiled costs whose record it runs far cheaper than a whole evaluation.
     progress : bool, optional
         Show a progress bar; default: when the check runs more than a second
         and stderr is a terminal.
@@ -112,8 +115,12 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         with numba_compiles() as compiled:
             res = run_plan(adapter, plan, start, client=client, workers=workers,
                            threads=threads, progress=progress)
-    return with_kernel_compiles(res, sum(compiled), engine_reason=V.engine_reason(
-        adapter.kind, engine, jit, plan.engine, plan.compile_seconds, plan.notes))
+    reason = V.engine_reason(adapter.kind, engine, jit, plan.engine, plan.compile_seconds,
+                             plan.notes)
+    if plan.engine == "incremental" and engine == "auto":
+        reason = ("incremental: the compiled cost's record recomputes, per coordinate, only "
+                  "what depends on it (costs.incremental)")
+    return with_kernel_compiles(res, sum(compiled), engine_reason=reason)
 
 
 @contextlib.contextmanager

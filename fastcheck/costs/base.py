@@ -22,7 +22,7 @@ from .leftovers import ComplexSlots
 #: The types of a cost's value checked first: a float64 scalar.
 _FLOAT64 = (float, np.float64)
 #: Every engine a check can ask for by name.
-ENGINES = ("auto", "python", "generic", "layered")
+ENGINES = ("auto", "python", "generic", "layered", "incremental")
 
 
 def refuse_masked_data(args):

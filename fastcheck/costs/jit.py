@@ -65,7 +65,7 @@ class JitCostAdapter(PythonCostAdapter):
     """
 
     kind = "jit cost"
-    engines = ("generic", "python")
+    engines = ("generic", "python", "incremental")
 
     def __init__(self, cost, params, args):
         cost = cost if isinstance(cost, JitCost) else JitCost(cost)

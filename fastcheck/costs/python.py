@@ -82,7 +82,9 @@ class PythonCostAdapter(CostAdapter):
     """
 
     kind = "Python cost"
-    engines = ("python", "generic")
+    engines = ("python", "generic", "incremental")
+    #: What ``costs.incremental.choose`` prepared for the incremental engine.
+    incremental = None
     #: The cost's form for the compiler: a dict of parameters (False) or theta itself.
     flat = False
 
@@ -104,6 +106,7 @@ class PythonCostAdapter(CostAdapter):
         state = self.__dict__.copy()
         state["compiled"], state["_buffers"], state["_views"] = {}, {}, {}
         state["pending"] = state["beside"] = state["deferred"] = None
+        state["incremental"] = None  # prepared again where the engine is built
         return state
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
@@ -124,9 +127,14 @@ class PythonCostAdapter(CostAdapter):
             raise OptionError(self.refusal(name))
         if jit not in (None, True, False, "trace"):
             raise OptionError(f"jit must be True, False, None or 'trace', got {jit!r}")
+        if name == "incremental" and method_record(method).complex_step:
+            choice = self.resolve_engine("auto", method, seconds_per_coordinate, count, jit)
+            return choice._replace(notes=choice.notes + (
+                "the incremental engine runs difference stencils (central, richardson), not "
+                "the complex step: the engine=\"auto\" choice ran it",))
         self.route = "trace" if jit == "trace" else "auto"
-        if name == "generic" and jit is False:
-            raise OptionError("engine='generic' compiles the cost; it cannot go with jit=False")
+        if name in ("generic", "incremental") and jit is False:
+            raise OptionError(f"engine={name!r} compiles the cost; it cannot go with jit=False")
         complex_step = method_record(method).complex_step
         kept = self.pending or self.deferred
         if kept is not None and kept.complex_step == complex_step and name == "auto" \
@@ -138,7 +146,7 @@ class PythonCostAdapter(CostAdapter):
         self.beside, self.beside_notes = None, ()
         if name == "python" or jit is False:
             return EngineChoice("python", (), 0.0)
-        forced = name == "generic" or jit in (True, "trace")
+        forced = name in ("generic", "incremental") or jit in (True, "trace")
         if not forced and self.defers:
             predicted = (seconds_per_coordinate or 0.0) * (count or 0)
             deferred, notes = self.deferral(complex_step, predicted)
@@ -157,7 +165,16 @@ class PythonCostAdapter(CostAdapter):
             # after the first block, so a check of one block never compiles.
             self.pending = pending
             return EngineChoice("python", (), 0.0)
-        return self._settled(pending, ())
+        return self._incremental(self._settled(pending, ()), method, name)
+
+    def _incremental(self, choice, method, name):
+        """``choice``, or the incremental engine for a compiled cost when it was asked
+        for (``name``) or, under "auto", pays (``costs.incremental.choose``)."""
+        self.incremental = None
+        if choice.name != "generic" or name not in ("auto", "incremental"):
+            return choice
+        from . import incremental
+        return incremental.choose(self, choice, method, forced=name == "incremental")
 
     #: Whether ``resolve_engine`` may put a compile off (a jit cost compiles before its check).
     defers = True
@@ -270,7 +287,10 @@ class PythonCostAdapter(CostAdapter):
             pending = self.pending = self.pending_compile(complex_step)
         if pending is None:
             tiered = self.beside is not None
-            return "generic" if tiered and complex_step in self.compiled else None
+            if not (tiered and complex_step in self.compiled):
+                return None
+            return "incremental" if self.incremental is not None and not complex_step \
+                else "generic"
         if pending.complex_step != complex_step:
             return None
         if not pending.polled and not pending.finished:
@@ -283,7 +303,7 @@ class PythonCostAdapter(CostAdapter):
         if pending.poll() is None and not pending.finished:
             return None
         self.pending, self.beside = None, pending
-        choice = self._settled(pending, ())
+        choice = self._incremental(self._settled(pending, ()), method, "auto")
         self.beside_notes = choice.notes
         return choice.name if choice.name != "python" else None
 
@@ -383,11 +403,17 @@ class PythonCostAdapter(CostAdapter):
         return cost_value(value, where, is_complex)
 
     def scratch_bytes(self, engine, method, threads):
+        if engine == "incremental":
+            from . import incremental
+            return incremental.scratch_bytes(self, method, threads)
         if engine == "generic":
             return GenericEngine.scratch_bytes(self.layout.size, threads, method)
         return self.layout.size * method_record(method).scalar_bytes
 
     def build(self, engine, method, threads):
+        if engine == "incremental":
+            from . import incremental
+            return incremental.build(self, method, threads)
         if engine == "generic":
             cc = self.compile(method_record(method).complex_step)
             return GenericEngine(cc.function, cc.fdata, cc.idata, self.theta, threads, method)
