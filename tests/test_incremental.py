@@ -201,6 +201,30 @@ def test_a_rule_that_goes_wrong_hands_the_tensor_to_the_generic_engine(monkeypat
     assert (np.abs(res.gradapprox_flat - good.gradapprox_flat) <= good.error_flat).all()
 
 
+def test_a_rule_that_raises_mid_check_hands_the_rest_over_and_says_so(monkeypatch):
+    # Past the probe, a rule that raises sends the tensor's remaining coordinates
+    # to the generic engine: the report counts them there and names the tensor.
+    p, X, Y = mlp_problem()
+    grads = mlp_backward(p, X, Y)
+    good = fc.check(mlp_cost, p, grads, X, Y, engine="generic")
+    original, raised = Batch._slices_elementwise, []
+
+    def raises_later(self, k, op, got, B):
+        if B > 6:  # larger than a probe's batch (3 coordinates x 2 points)
+            raised.append(B)
+            raise ValueError("a rule's shapes went wrong")
+        return original(self, k, op, got, B)
+
+    monkeypatch.setattr(Batch, "_slices_elementwise", raises_later)
+    res = fc.check(mlp_cost, p, grads, X, Y, engine="incremental")
+    assert raised
+    assert res.engines.get("generic", 0) > 0 and sum(res.engines.values()) == res.checked
+    assert any("generic engine checked the rest of" in n and "a rule's shapes" in n
+               for n in res.notes)
+    assert np.array_equal(res.judgement, good.judgement)
+    assert (np.abs(res.gradapprox_flat - good.gradapprox_flat) <= good.error_flat).all()
+
+
 # ------------------------------------------------ the op rules, no compile
 def _traced(cost, params, args):
     layout = fc.Layout.from_params(params)

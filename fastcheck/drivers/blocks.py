@@ -130,7 +130,8 @@ def run_blocks(engine, record, work, *, describe, rows=1, first=8, deadline=None
             record.work.fail(work, done + int(np.argmax(bad)), block.error, describe)
         out[done:stop], kinks[done:stop] = block.out, block.kinks
         if tally is not None:
-            tally[engine.name] = tally.get(engine.name, 0) + stop - done
+            for name, count in (block.ran or {engine.name: stop - done}).items():
+                tally[name] = tally.get(name, 0) + count
         if progress is not None:
             progress.advance(stop - done)
         remaining = (n - stop) * took / max(stop - done, 1)

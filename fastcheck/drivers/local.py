@@ -107,4 +107,5 @@ class LocalDriver:
             progress=bar, switch=self._switch, tally=tally)
         return Estimates(out, kinks, np.arange(items(work)) < done, self.engine.name,
                          self.needed, tally, self.adapter.compile_beside(),
-                         tuple(self.adapter.beside_notes))
+                         tuple(self.adapter.beside_notes) +
+                         tuple(getattr(self.engine, "late_notes", tuple)()))

@@ -13,11 +13,13 @@ class Block(NamedTuple):
     theta +- delta of ``points``; NaN where the cost failed) and the kink flags
     (n,) (True where a step crosses a kink the engine can see). ``error`` is
     the exception a compiled cost raised, if any: the driver names the item
-    from the first row left NaN."""
+    from the first row left NaN. ``ran`` counts the items each engine ran
+    ({name: items}) where an engine handed some to another (None: all its own)."""
 
     out: np.ndarray
     kinks: np.ndarray
     error: BaseException = None
+    ran: dict = None
 
 
 def empty_block(n, width=None):

@@ -241,9 +241,21 @@ class IncrementalEngine(Engine):
             other = self.generic.block(idx[rest], h[rest])
             res.out[rest] = other.out
             res.kinks[rest] = other.kinks
+            # The report counts where each coordinate ran, not where it was sent.
+            handed = int(rest.sum())
+            res = res._replace(ran={k: v for k, v in ((self.name, idx.shape[0] - handed),
+                                                      (self.generic.name, handed)) if v})
             if other.error is not None:
                 return res._replace(error=other.error)
         return res
+
+    def late_notes(self):
+        """The report's notes on tensors handed to the generic engine during the
+        check (a rule that raised on coordinates the probe did not meet)."""
+        return tuple(f"the generic engine checked the rest of "
+                     f"{tensor_names(self.layout, *self.traced.params[node][:2])}: evaluating "
+                     f"its record incrementally raised {reason}"
+                     for node, reason in self.failed.items())
 
     def points(self, ptr, idx, delta):
         """The generic engine's: a direction perturbs whole tensors."""
