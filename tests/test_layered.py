@@ -156,7 +156,8 @@ def test_grouped_kernel_matches_the_per_coordinate_path_and_its_kinks(hidden, he
     engine, model = _engine([6, 9, 7, 3], hidden, head, 23, seed=4, method=method)
     idx = np.arange(model.n_params, dtype=np.int64)
     h = np.full(idx.size, 0.2)
-    out, flagged, _ = engine.block(idx, h)
+    block = engine.block(idx, h)
+    out, flagged = block.out, block.kinks
     ref, ref_kinks = _per_coordinate(engine, model, idx, h, method)
     assert ref_kinks.sum() > 10 or "relu" not in " ".join(hidden)
     assert (flagged == ref_kinks).all()
