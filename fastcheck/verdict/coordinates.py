@@ -18,6 +18,7 @@ from .precision import cost_noise
 from .rules import (BLIND, BLIND_FLOOR, CONSISTENT, KINK, MISTAKE, PROBE_MAX, PROBE_SECONDS,
                     SMOOTH, UNRESOLVED, allowance, error_estimate, first_look, judge_probes)
 from .words import ADVICE, BLIND_ADVICE, NOTE_NAMES
+from .closer import PROBE_EVALUATIONS
 
 
 def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged):
@@ -136,7 +137,7 @@ def judge(plan, estimates, slopes=None, *, seconds=0.0):
         eps=plan.eps, error=error, allowed=look.allowed, seen=allowed, judgement=judgement,
         flagged=estimates.kinks | (judgement == KINK),
         evaluations=(plan.method.evaluations * plan.idx.size + plan.evaluations
-                     + 4 * int((judgement[order] != UNRESOLVED).sum())),
+                     + PROBE_EVALUATIONS * (0 if slopes is None else int(slopes.done.sum()))),
         seconds=seconds, notes=plan.notes, scratch_bytes=estimates.scratch_bytes,
         compile_seconds=plan.compile_seconds, noise=plan.noise)
 
@@ -199,6 +200,11 @@ def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, e
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "
                      f"were not examined closer (the closer look stops after "
                      f"{PROBE_SECONDS:g} s or {PROBE_MAX} coordinates)")
+    left = int(((judgement == UNRESOLVED) & wrong).sum())
+    if left:
+        notes.append(f"{left} more coordinates of the WRONG tensors disagree beyond their "
+                     "error estimates; the closer look stopped examining them once their "
+                     "tensors were shown wrong (res.located lists those it confirmed)")
     notes += blind_notes
     notes += patterns(layout, grad_flat, approx, idx, allowed, rows, flagged)
     notes += shared_upstream(layout.names, [row.status for row in rows])
