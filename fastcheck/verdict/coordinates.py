@@ -203,8 +203,8 @@ def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, e
     left = int(((judgement == UNRESOLVED) & wrong).sum())
     if left:
         notes.append(f"{left} more coordinates of the WRONG tensors disagree beyond their "
-                     "error estimates; the closer look stopped examining them once their "
-                     "tensors were shown wrong (res.located lists those it confirmed)")
+                     "error estimates and were not examined closer (res.located lists "
+                     "those confirmed)")
     notes += blind_notes
     notes += patterns(layout, grad_flat, approx, idx, allowed, rows, flagged)
     notes += shared_upstream(layout.names, [row.status for row in rows])
