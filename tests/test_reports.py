@@ -238,7 +238,7 @@ def test_a_wrong_relu_mask_points_at_what_the_weight_and_bias_share():
 
 
 def test_a_long_located_list_shows_its_20_worst():
-    params = mlp_init(sizes=(4, 60, 3))  # 483 parameters: the closer look confirms 25
+    params = mlp_init(sizes=(4, 300, 3))  # 2,403 parameters: the closer look confirms 25
     X, y = mlp_data(m=40)
     res = fc.check(mlp_cost, params, mlp_backward(params, X, y, wrong_mask_layer=1), X, y)
     listed = [line for line in str(res).splitlines() if re.match(r"    [Wb]1\[", line)]
