@@ -104,3 +104,35 @@ def test_round_sizes_and_budget():
     sizes = list(closer.round_sizes())
     assert sum(sizes) == PROBE_PER_TENSOR and sizes[:4] == [1, 1, 2, 4]
     assert np.all(np.cumsum(sizes)[1:] == 2 * np.cumsum(sizes)[:-1])
+
+
+def test_a_layer_class_network_with_every_gradient_wrong_costs_a_few_probes():
+    """The benchmark's small network (tests/oonets: dense, batchnorm, ReLU layer
+    classes) with all-zero gradients: every tensor the model's own backward says
+    is not 0 is WRONG, at a few probes each; the same check with the model's
+    gradients passes. Before the rounds it took 588 evaluations more."""
+    import math
+
+    from oonets import layer_mlp
+
+    model, X, y = layer_mlp(sizes=(10, 16, 3), batch=32, dropout=0.0)
+    params = {k: v.copy() for k, v in model.get_params().items()}
+
+    def loss(p, X, y):
+        model.set_params(p)
+        return model.loss(X, y)[0]
+
+    model.set_params(params)
+    right = {k: np.array(v, copy=True) for k, v in model.loss(X, y)[1].items()}
+    counted = Counted(loss)
+    ok = fc.check(counted, params, right, X, y)
+    ok_calls = counted.calls
+    zeros = fc.check(counted, params, {k: np.zeros_like(v) for k, v in params.items()}, X, y)
+    calls = counted.calls - ok_calls
+    assert ok.verdict == "pass" and zeros.verdict == "mistake", str(zeros)
+    nonzero = {k for k, v in right.items() if np.max(np.abs(v)) > 1e-6}
+    assert set(zeros.suspects) == nonzero and len(nonzero) >= 4, str(zeros)
+    P = zeros.layout.size
+    budget = max(closer.LOCATED_FLOOR, math.ceil(closer.LOCATED_FRACTION * 2 * P / 4))
+    assert calls == zeros.evaluations
+    assert 0 < zeros.evaluations - ok.evaluations <= 4 * (len(nonzero) + budget)
