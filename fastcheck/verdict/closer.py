@@ -111,7 +111,3 @@ class Rounds:
         codes, _ = judge_probes(plan.grad[at], slopes, plan.h_real[at], plan.noise,
                                 plan.threshold, plan.rounding)
         self.wrong.update(int(t) for t in np.unique(self.tensor[positions][codes == MISTAKE]))
-
-    def unexamined_in_wrong(self):
-        """How many coordinates of WRONG tensors disagreed but were not examined."""
-        return int(np.isin(self.tensor[~self.done], list(self.wrong)).sum())
