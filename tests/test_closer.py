@@ -48,7 +48,7 @@ def both_ways(params, grads, monkeypatch):
             if examine_all:
                 m.setattr(closer.Rounds, "__init__", _all(closer.Rounds.__init__))
             counted = Counted(cost)
-            out.append((fc.check(counted, params, grads), counted.calls))
+            out.append((fc.check(counted, params, grads, jit=False), counted.calls))
     return out
 
 
@@ -125,9 +125,11 @@ def test_a_layer_class_network_with_every_gradient_wrong_costs_a_few_probes():
     model.set_params(params)
     right = {k: np.array(v, copy=True) for k, v in model.loss(X, y)[1].items()}
     counted = Counted(loss)
-    ok = fc.check(counted, params, right, X, y)
+    # jit=False: on a loaded machine the default could trace the cost (more calls).
+    ok = fc.check(counted, params, right, X, y, jit=False)
     ok_calls = counted.calls
-    zeros = fc.check(counted, params, {k: np.zeros_like(v) for k, v in params.items()}, X, y)
+    zeros = fc.check(counted, params, {k: np.zeros_like(v) for k, v in params.items()}, X, y,
+                     jit=False)
     calls = counted.calls - ok_calls
     assert ok.verdict == "pass" and zeros.verdict == "mistake", str(zeros)
     nonzero = {k for k, v in right.items() if np.max(np.abs(v)) > 1e-6}
@@ -136,3 +138,35 @@ def test_a_layer_class_network_with_every_gradient_wrong_costs_a_few_probes():
     budget = max(closer.LOCATED_FLOOR, math.ceil(closer.LOCATED_FRACTION * 2 * P / 4))
     assert calls == zeros.evaluations
     assert 0 < zeros.evaluations - ok.evaluations <= 4 * (len(nonzero) + budget)
+
+
+def test_median_and_distinct_match_numpy():
+    """The verdict's median and distinct (numpy.ma left unimported) against NumPy's."""
+    from fastcheck.verdict.norms import distinct, median
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 11):
+        x = rng.standard_normal(n)
+        assert median(x) == float(np.median(x))
+        k = rng.integers(0, 5, size=n)
+        assert np.array_equal(distinct(k), np.unique(k))
+    assert np.isnan(median(np.array([1.0, np.nan, 2.0])))
+    assert distinct(np.zeros(0, dtype=np.int64)).size == 0
+
+
+def test_a_check_does_not_import_numpy_ma():
+    """np.median and np.unique import numpy.ma on first use (30-130 ms of a
+    process's first check); a check with a wrong gradient and a float32 cost
+    (noise notes, patterns) needs neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, fastcheck as fc\n"
+            "p = {'w': np.array([1.0, -2.0, 3.0]), 'v': np.array([0.5, 0.25])}\n"
+            "cost = lambda q: np.float32(np.sum(q['w'] ** 2) + np.sum(np.sin(q['v'])))\n"
+            "res = fc.check(cost, p, {'w': 3 * p['w'], 'v': np.cos(p['v'])}, jit=False)\n"
+            "assert res.verdict == 'mistake', res\n"
+            "print('numpy.ma' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from .norms import distinct
 from .rules import MISTAKE, PROBE_PER_TENSOR, judge_probes
 
 #: Coordinates the closer look may examine in all (rounds included) to list
@@ -73,7 +74,7 @@ class Rounds:
         self.tensor = tensor
         # Each tensor's positions in ``order``, worst first (probe_order keeps that
         # order within a tensor).
-        self.queues = {int(t): np.flatnonzero(tensor == t) for t in np.unique(tensor)}
+        self.queues = {int(t): np.flatnonzero(tensor == t) for t in distinct(tensor)}
         self.wrong = set()
         self.sizes = round_sizes()
         self.budget = located_budget(plan)
@@ -110,4 +111,4 @@ class Rounds:
         plan, at = self.plan, self.order[positions]
         codes, _ = judge_probes(plan.grad[at], slopes, plan.h_real[at], plan.noise,
                                 plan.threshold, plan.rounding)
-        self.wrong.update(int(t) for t in np.unique(self.tensor[positions][codes == MISTAKE]))
+        self.wrong.update(int(t) for t in distinct(self.tensor[positions][codes == MISTAKE]))

@@ -12,7 +12,7 @@ import numpy as np
 from ..planning.methods import CENTRAL_METHOD
 from ..planning.noise import CHECKABLE_EPS
 from ..report.result import STATUSES, CheckResult, Located, TensorTable
-from .norms import relative_difference, segment_differences
+from .norms import distinct, relative_difference, segment_differences
 from .patterns import patterns, shared_upstream
 from .precision import cost_noise
 from .rules import (BLIND, BLIND_FLOOR, CONSISTENT, KINK, MISTAKE, PROBE_MAX, PROBE_SECONDS,
@@ -60,7 +60,7 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
         clean = segment_differences(grad[~flagged], approx[~flagged], kept)
     status = np.zeros(T, dtype=np.int8)
     for code, word in ((KINK, "kinks"), (UNRESOLVED, "unsure"), (MISTAKE, "WRONG")):
-        status[np.unique(tensor[judgement == code])] = STATUSES.index(word)
+        status[distinct(tensor[judgement == code])] = STATUSES.index(word)
     status[checked == 0] = STATUSES.index("not checked")  # never "ok": nothing was compared
     return TensorTable(layout.names, layout.shapes, checked, difference, max_abs_error, worst,
                        kinks, clean, detectable, status)
@@ -94,7 +94,7 @@ def blind_tensors(layout, grad, approx, idx, allowed, judgement):
     # move at all (a constant cost, an unused parameter; tests/test_properties.py).
     zero = (given <= BLIND * detectable) & (detectable <= BLIND_FLOOR * whole)
     blind = (detectable > BLIND * top) & ~zero & (top > 0.0)
-    blind[np.unique(tensor[judgement == MISTAKE])] = False
+    blind[distinct(tensor[judgement == MISTAKE])] = False
     if not blind.any():
         return judgement, [], 0
     hide = blind[tensor] & ((judgement == CONSISTENT) | (judgement == SMOOTH))
