@@ -55,7 +55,7 @@ COSTS = {
         args = (X, y)
         def correct():
             model.set_params(params)
-            return {k: np.array(v, copy=True) for k, v in model.loss(X, y)[1].items()}
+            return dict((k, np.array(v, copy=True)) for k, v in model.loss(X, y)[1].items())
         """, {"sizes": (6, 5, 3)}, {"sizes": (64, 128, 128, 10)}),
 }
 COSTS["small"] = (COSTS["layers"][0], {"sizes": (10, 16, 3)}, {"sizes": (10, 16, 3)})
