@@ -23,6 +23,7 @@ from .report import CheckResult, DirectionsResult, LocateResult, TensorRow
 from .vjp import check_vjp
 from .jvp import check_jvp
 from .hvp import check_hvp
+from .taylor import taylor_test
 from .verdict import DEFAULT_THRESHOLD, relative_difference
 
 try:
@@ -34,4 +35,4 @@ __all__ = ["check", "check_vjp", "check_directions", "models", "naive_check", "j
            "Layout", "CheckResult", "DirectionsResult", "TensorRow", "relative_difference",
            "DEFAULT_THRESHOLD", "errors"]
 __all__ += ["locate", "LocateResult"]
-__all__ += ["check_jvp", "check_hvp"]
+__all__ += ["check_jvp", "check_hvp", "taylor_test"]

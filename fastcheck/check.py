@@ -9,6 +9,7 @@ import time
 from . import verdict as V
 from .costs import adapt
 from .costs.base import left_at_theta
+from .complexparams import check_complex, has_complex
 from .errors import FastcheckError, MemoryBudgetError, OptionError
 from .planning.methods import method_record
 from .planning.plan import make_plan
@@ -31,7 +32,7 @@ def prepare(cost, params, grads, args):
 
 def check(cost, params, grads, *args, eps=None, threshold=None, method="central",
           sample=None, seed=0, engine="auto", progress=None, threads=None, jit=None,
-          only=None, exclude=None, client=None, workers=None):
+          only=None, exclude=None, client=None, workers=None, complex_grad=None):
     """Compare ``grads`` with numerical derivatives of ``cost`` at ``params``.
 
     Parameters
@@ -85,6 +86,11 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         saying which line), False never does; None decides as "auto" says.
         Compiling tries the source compiler, then tracing (code built from
         objects); "trace" compiles by tracing only.
+    complex_grad : {None, "conjugate"}
+        For complex parameters (``fastcheck.complexparams``): the gradient is
+        dJ/dRe(z) + i dJ/dIm(z) (PyTorch's), or with "conjugate" dJ/dRe(z) -
+        i dJ/dIm(z) (JAX's); each complex tensor is checked as two real ones,
+        ``z.real`` and ``z.imag``.
 
     Returns
     -------
@@ -92,6 +98,11 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         ``passed`` is True when every coordinate agrees with the gradient
         within its error estimate (at kinks: within the left and right slopes).
     """
+    if complex_grad is not None or has_complex(params):
+        return check_complex(check, cost, params, grads, args, complex_grad, dict(
+            eps=eps, threshold=threshold, method=method, sample=sample, seed=seed,
+            engine=engine, progress=progress, threads=threads, jit=jit, only=only,
+            exclude=exclude, client=client, workers=workers))
     threads = validate_options(method, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
     start = time.perf_counter()

@@ -64,6 +64,27 @@ def check_hvp(grad, params, hvp, *args, n=1, seed=0, **options):
         raise InputTypeError(f"grad must be the gradient function grad(params, *args), got "
                              f"{type(grad).__name__}")
     layout = Layout.from_params(params)
+    rule = hvp_rule(hvp, layout)
+
+    def gradient(p, *rest):
+        try:
+            value = grad(p, *rest)
+        except Exception as exc:
+            raise CostError(f"grad raised {type(exc).__name__}: {exc}") from exc
+        return flat_gradient(value, layout, "grad(params)")
+
+    foreign = sorted(set(options) - set(OPTIONS))
+    if foreign:
+        raise OptionError(f"check_hvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
+                          f"{', '.join(o + '=' for o in foreign)}")
+    res = check_jvp(gradient, params, rule, *args, n=n, seed=seed, **options)
+    return as_hvp_result(res, layout)
+
+
+def hvp_rule(hvp, layout):
+    """``hvp`` (the rule ``hvp(v)`` or the dense (P, P) Hessian) as a function of
+    ``v`` ({name: array} over ``layout``) returning H v as one (P,) float64
+    vector, after refusing, by name, an ``hvp`` of the wrong kind or shape."""
     if isinstance(hvp, Mapping) or not (callable(hvp) or isinstance(hvp, (np.ndarray, list))):
         raise InputTypeError(f"hvp must be the rule hvp(v) -> H v or the dense Hessian as a "
                              f"({layout.size}, {layout.size}) array, got {type(hvp).__name__}")
@@ -89,20 +110,7 @@ def check_hvp(grad, params, hvp, *args, n=1, seed=0, **options):
 
         def rule(v):
             return hessian @ np.concatenate([np.ravel(v[name]) for name in layout.names])
-
-    def gradient(p, *rest):
-        try:
-            value = grad(p, *rest)
-        except Exception as exc:
-            raise CostError(f"grad raised {type(exc).__name__}: {exc}") from exc
-        return flat_gradient(value, layout, "grad(params)")
-
-    foreign = sorted(set(options) - set(OPTIONS))
-    if foreign:
-        raise OptionError(f"check_hvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
-                          f"{', '.join(o + '=' for o in foreign)}")
-    res = check_jvp(gradient, params, rule, *args, n=n, seed=seed, **options)
-    return as_hvp_result(res, layout)
+    return rule
 
 
 def flat_gradient(value, layout, what):

@@ -34,6 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .complexparams import has_complex, jvp_complex
 from .errors import CostError, FastcheckError, GradientError, InputTypeError, OptionError
 from .planning.layout import Layout, as_numeric_array, first_nonfinite, format_index
 from .planning.methods import CENTRAL_METHOD
@@ -127,6 +128,9 @@ def check_jvp(f, inputs, jvp, *args, tangents=None, n=1, seed=0, vjp=None, outpu
         of the dot-product test, the located output elements, ``suspects``
         (inputs whose forward contribution is wrong) and ``vjp_suspects``.
     """
+    if has_complex(inputs):  # z as z.real and z.imag (fastcheck.complexparams)
+        return jvp_complex(check_jvp, f, inputs, jvp, args, tangents, n, seed, vjp, outputs,
+                           options)
     threshold, eps = validate(f, inputs, vjp, n, options)
     validate_seed(seed)
     validate_inputs(inputs)

@@ -14,6 +14,7 @@
 from .check import check
 from .hvp import check_hvp
 from .jvp import check_jvp
+from .taylor import taylor_test
 from .vjp import check_vjp
 
 
@@ -139,4 +140,34 @@ def assert_hvp_match(grad, params, hvp, *args, **options):
     if not res.passed:
         raise AssertionError(f"the Hessian-vector product does not match the central "
                              f"differences of the gradient\n{res}")
+    return res
+
+
+def assert_taylor_rates(cost, params, grads, *args, **options):
+    """Run ``fastcheck.taylor_test`` and fail the test unless every remainder falls
+    at its order (2 for the gradient, 3 with ``hvp=``) or breaks only at a kink.
+
+    Parameters
+    ----------
+    cost, params, grads, *args
+        As for ``fastcheck.taylor_test``.
+    **options
+        Any keyword of ``fastcheck.taylor_test`` (hvp, direction, steps, seed,
+        only, exclude).
+
+    Returns
+    -------
+    TaylorResult
+        The result, when it passes.
+
+    Raises
+    ------
+    AssertionError
+        When it does not; the message is the report, which names the directions
+        (tensors) along which a rate drops and shows the remainders.
+    """
+    __tracebackhide__ = True
+    res = taylor_test(cost, params, grads, *args, **options)
+    if not res.passed:
+        raise AssertionError(f"the Taylor remainders do not fall at their orders\n{res}")
     return res

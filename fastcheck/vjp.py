@@ -32,6 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .check import check
+from .complexparams import is_complex
 from .errors import CostError, InputTypeError, OptionError
 from .planning.layout import as_numeric_array, first_nonfinite, format_index
 from .planning.sampling import validate_seed
@@ -163,7 +164,8 @@ def validate_inputs(inputs):
         if not isinstance(name, str):
             raise InputTypeError(f"inputs must be keyed by strings (names such as 'x'), got "
                                  f"the key {name!r}")
-        as_numeric_array(value, f"inputs[{name!r}]")
+        if not is_complex(value):  # complex inputs: fastcheck.complexparams
+            as_numeric_array(value, f"inputs[{name!r}]")
 
 
 def count_outputs(outputs, dout):
@@ -204,10 +206,10 @@ def describe_outputs(value, k, why=None):
             raise CostError(f"{which} of f is {_what(item)}; f must return arrays of floats "
                             "(or a tuple whose first elements are)")
         array = np.asarray(item)
-        if array.dtype.kind not in "iuf":
-            raise CostError(f"{which} of f has dtype {array.dtype}; check_vjp checks real "
-                            "layers of real inputs")
-        dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
+        if array.dtype.kind not in "iufc":
+            raise CostError(f"{which} of f has dtype {array.dtype}; check_vjp checks layers "
+                            "of real or complex numbers")
+        dtype = array.dtype if array.dtype.kind in "fc" else np.dtype(np.float64)
         outs.append(Output(array.shape, dtype))
     return tupled, outs
 
@@ -227,7 +229,8 @@ def given_cotangents(dout, outs):
     douts = []
     for i, (item, out) in enumerate(zip(items, outs)):
         what = f"dout[{i}]" if isinstance(dout, tuple) else "dout"
-        array = as_numeric_array(item, what, error=OptionError)
+        array = (np.asarray(item) if out.dtype.kind == "c" else
+                 as_numeric_array(item, what, error=OptionError))
         if array.shape != out.shape and not (out.scalar and array.size == 1):
             raise OptionError(f"{what} has shape {array.shape} but the output it multiplies "
                               f"has shape {out.shape}; the cotangent has its output's shape")
@@ -251,6 +254,8 @@ def cotangent(shapes, seed=0, draw=0, dtypes=None):
     douts = []
     for shape, dtype in zip(shapes, dtypes):
         value = rng.standard_normal(shape).astype(dtype)
+        if np.dtype(dtype).kind == "c":  # a complex output's cotangent, both parts drawn
+            value = value + 1j * rng.standard_normal(shape).astype(value.real.dtype)
         douts.append(dtype.type(value) if shape == () else value)
     return tuple(douts)
 
@@ -292,7 +297,11 @@ def projection(f, nargs, outs, tupled):
     terms = []
     for i, (out, d) in enumerate(zip(outs, douts)):
         value = f"value[{i}]" if tupled else "value"
-        terms.append(f"{value} * {d}" if out.scalar else f"np.sum({value} * {d})")
+        if out.dtype.kind == "c":  # Re <dout, out>: dout is then PyTorch's grad_output
+            terms.append(f"np.real(np.conj({d}) * {value})" if out.scalar else
+                         f"np.real(np.sum(np.conj({d}) * {value}))")
+        else:
+            terms.append(f"{value} * {d}" if out.scalar else f"np.sum({value} * {d})")
     qualname = getattr(f, "__qualname__", type(f).__name__)
     source = (f"def projected({', '.join(['inputs'] + douts + names)}):\n"
               f"    value = layer({', '.join(['inputs'] + names)})\n"

@@ -1,4 +1,5 @@
-"""Numba's thread count, fastcheck's cache directory and the Hypothesis profiles.
+"""Numba's thread count and optimisation level, fastcheck's cache directory and the
+Hypothesis profiles.
 
 The reproducibility and thread tests compare one thread with two: so that
 they compare something on a one-core machine too, Numba gets at least two
@@ -26,6 +27,11 @@ import shutil
 import tempfile
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+# LLVM at -O2, not Numba's -O3, for what compiles in the test processes too
+# (fastcheck's kernels, in-process compiles): users' costs already compile at
+# -O2 in the budget's child (``compiler.budget.COMPILE_OPT``, where the figures
+# are). Benchmarks, run on their own (``pytest benchmarks``), keep Numba's default.
+os.environ.setdefault("NUMBA_OPT", "2")
 if not os.environ.get("FASTCHECK_CACHE_DIR"):
     os.environ["FASTCHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastcheck-tests-")
     atexit.register(shutil.rmtree, os.environ["FASTCHECK_CACHE_DIR"], ignore_errors=True)

@@ -100,3 +100,19 @@ def test_a_process_running_threads_compiles_without_forking(monkeypatch, tmp_pat
     assert children and not cc.cached  # compiled by a child, then loaded here
     assert cc.function(W.ravel().copy(), cc.fdata, cc.idata) == pytest.approx(cost({"W": W}, X))
 
+
+
+def _opt_level(path):
+    from numba.core import config
+    path.write_text(str(int(config.OPT)))
+
+
+def test_the_child_compiles_at_the_level_set_for_it(monkeypatch, tmp_path):
+    """-O2 unless the user sets NUMBA_OPT (see ``budget.COMPILE_OPT``)."""
+    level = tmp_path / "opt"
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    assert budget.over_budget(lambda: _opt_level(level), seconds=60) is None
+    assert level.read_text() == "2"
+    monkeypatch.setenv("NUMBA_OPT", "1")
+    assert budget.over_budget(lambda: _opt_level(level), seconds=60) is None
+    assert level.read_text() == "1"

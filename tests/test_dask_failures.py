@@ -137,7 +137,9 @@ KILLED = textwrap.dedent("""
 
     if __name__ == "__main__":
         w = np.linspace(-1.0, 1.0, 400)
-        with Client(scheduler_file=sys.argv[1], timeout="60s") as client:
+        # The client tries to reconnect for its ``timeout`` after the scheduler
+        # dies: 15 s, not a minute, so the test does not idle a worker for it.
+        with Client(scheduler_file=sys.argv[1], timeout="15s") as client:
             client.wait_for_workers(1, timeout=120)
             print("STARTED", flush=True)
             start = time.perf_counter()

@@ -8,6 +8,7 @@ They copy the files instead of running pip, so they need no network and no
 build backend: what the compiler looks at is where the source file is.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def installed(tmp_path_factory):
 def run_installed(site, argv, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path),
            "FASTCHECK_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_CACHE_DIR": str(tmp_path / "nb")}
+    env.update((k, os.environ[k]) for k in ("NUMBA_OPT", "NUMBA_NUM_THREADS") if k in os.environ)
     return subprocess.run([sys.executable, *argv], capture_output=True, text=True,
                           timeout=1200, cwd=tmp_path, env=env)
 

@@ -45,6 +45,15 @@ SECONDS = 600.0
 WALL_FACTOR = 10
 #: Bytes of address space a compile may add (``FASTCHECK_COMPILE_MEMORY``, bytes).
 MEMORY = 4 * 2**30
+#: LLVM's optimisation level for the child's compile (Numba's ``NUMBA_OPT``; a level
+#: the user sets wins). Numba's default, 3, spends most of a cold compile of loop
+#: code in LLVM: a course's convolution loop took 110 CPU s at -O3 and 26 at -O2,
+#: a character RNN 10 and 8, a softmax loss 26 and 20, and the compiled costs ran
+#: at the same speed (0.96x, 1.06x, 1.00x, interleaved in one process) and gave
+#: the same numbers bit for bit (without fast-math flags LLVM keeps IEEE
+#: semantics at every level). The parent loads the child's code from Numba's
+#: cache, whose index does not depend on the level.
+COMPILE_OPT = 2
 #: The niceness added to a compile that runs beside a check (``start(background=True)``):
 #: the check's own evaluations keep most of their core on a loaded machine, while
 #: the compile still gets about a third of a core's share (10 starved it at load 8).
@@ -106,6 +115,7 @@ class Child:
         env = dict(os.environ)
         # The child imports what the parent can: fastcheck and the user's modules.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
+        env.setdefault("NUMBA_OPT", str(COMPILE_OPT))
         self._process = subprocess.Popen(
             [sys.executable, "-c", "from fastcheck.compiler.budget import child_main; "
                                    "child_main()", self._payload, self._report],

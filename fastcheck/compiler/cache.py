@@ -53,7 +53,7 @@ def make_key(*parts):
     the fingerprint of the cost and its helpers (their bytecode and the
     values of the globals and closure cells they read), the parameter layout,
     the kinds of the arguments, the form of the cost and the generated
-    trampoline; the tracer, its generated code and the bytes of its buffers.
+    trampoline; the tracer, its generated code (its buffers are arguments).
     """
     digest = hashlib.sha256()
     versions = (KEY_VERSION, np.__version__, numba.__version__, sys.version,

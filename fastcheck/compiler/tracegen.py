@@ -268,7 +268,11 @@ def compiling_record(rec, output, qualname, filename):
     """``compile_record`` as a generator of compile steps (``generated.obtaining``)."""
     start = time.perf_counter()
     source, fdata, idata, count = generate(rec, output, qualname, filename)
-    key = cache.make_key("trace", source, fdata.tobytes(), idata.tobytes())
+    # The key is the code's alone: the buffers (the cost's arrays, its data) are
+    # arguments of the compiled function, so a new batch of the same shapes, or
+    # other weights held by the model, reuse the compile (a notebook rerun with
+    # new data is a look-up, not a 30 s compile); scalars are in the code.
+    key = cache.make_key("trace", source)
     unit = Unit(key, source, {"trace": "traced_cost"}, COST_SIG,
                 diagnose=lambda exc: diagnose.record_error(exc, unit.path),
                 refusal=lambda reason: f"the record of the cost: {reason}; gave up")

@@ -21,6 +21,8 @@ from ..planning.search import resolve_repeats
 from ..errors import MemoryBudgetError
 from ..runtime.memory import available_bytes, ensure_fits, format_bytes
 from .grouptest import CHUNK_ENTRIES
+from .hessian import locate_hvp
+from ..complexparams import has_complex, locate_complex
 from .search import points_driver, search
 
 #: Bytes per direction entry held while a chunk of trials runs: its flat index,
@@ -41,7 +43,7 @@ def search_bytes(P, repeats):
 
 def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, seed=0,
            engine="auto", progress=None, threads=None, jit=None, only=None, exclude=None,
-           client=None, workers=None):
+           client=None, workers=None, hvp=None, complex_grad=None):
     """Find where ``grads`` is wrong without checking every coordinate.
 
     The whole gradient is tested along ``repeats`` random-sign directions
@@ -79,7 +81,22 @@ def locate(cost, params, grads, *args, eps=None, threshold=None, repeats=None, s
         ``located`` lists the coordinates confirmed wrong, ``blocks`` the
         tensors wrong almost everywhere, ``miss_probability`` the bound on
         having passed an error above the trial threshold.
+
+    With ``hvp=`` (the rule ``hvp(v)`` or the dense Hessian, as for
+    ``fastcheck.check_hvp``), ``grads`` is the gradient function ``grad(params,
+    *args)`` and ``cost`` is not evaluated (None will do): the wrong entries of
+    the Hessian the rule implies are named instead (``locate.hessian``), an
+    ``HvpLocateResult``; ``threshold`` and ``seed`` apply. Complex parameters
+    and ``complex_grad`` as for ``fastcheck.check``: ``z.real[i]`` and ``z.imag[i]``
+    are located.
     """
+    if hvp is not None:
+        return locate_hvp(grads, params, hvp, *args, threshold=threshold, seed=seed)
+    if complex_grad is not None or has_complex(params):  # z as z.real and z.imag
+        return locate_complex(locate, cost, params, grads, args, complex_grad, dict(
+            eps=eps, threshold=threshold, repeats=repeats, seed=seed, engine=engine,
+            progress=progress, threads=threads, jit=jit, only=only, exclude=exclude,
+            client=client, workers=workers))
     threshold = V.resolve_threshold(threshold)
     threads = validate_options(CENTRAL_METHOD.name, progress, threads, client, workers, seed)
     adapter, grad_flat = prepare(cost, params, grads, args)
