@@ -3,7 +3,10 @@
 Costs as users write them: a BLAS-bound MLP function (``usercosts.mlp_l2``), a
 loop-bound RNN (``usercosts.lstm_cost``), a layer-class network
 (``tests/oonets.layer_mlp``, compiled by tracing) and a small one of those
-(``small``, 227 parameters: the warm traced check against the Python engine). Each is checked four ways, labelled in
+(``small``, 259 parameters: the warm traced check against the Python engine), with
+all-zero gradients (every coordinate wrong) and, for ``small``, the model's own
+correct gradients too (``CORRECT``, on the routes that run in Python). Each is
+checked four ways, labelled in
 ``extra_info["route"]``: ``naive`` (``fc.naive_check``), ``default``
 (``jit=None``: Python at once, the compiled cost taken up between blocks once
 ready), ``python`` (``jit=False``) and ``compiled`` (``jit=True``: waits for
@@ -51,6 +54,9 @@ COSTS = {
             model.set_params(p)
             return model.loss(X, y)[0]
         args = (X, y)
+        def correct():
+            model.set_params(params)
+            return dict((k, np.array(v, copy=True)) for k, v in model.loss(X, y)[1].items())
         """, {"sizes": (6, 5, 3)}, {"sizes": (64, 128, 128, 10)}),
 }
 COSTS["small"] = (COSTS["layers"][0], {"sizes": (10, 16, 3)}, {"sizes": (10, 16, 3)})
@@ -62,7 +68,8 @@ sys.path[:0] = [{tests!r}]
 import numpy as np
 import fastcheck as fc
 {setup}
-grads = {{k: np.zeros(np.shape(v)) for k, v in params.items()}}
+grads = ({{k: np.zeros(np.shape(v)) for k, v in params.items()}} if {grads!r} == "zeros" else
+         correct())
 tick = time.perf_counter()
 if {route!r} == "naive":
     res = fc.naive_check(cost, params, grads, *args)
@@ -70,16 +77,17 @@ if {route!r} == "naive":
 else:
     res = fc.check(cost, params, grads, *args, jit={jit})
     out = {{"compile_seconds": res.compile_seconds, "engines": res.engines}}
+out.update(verdict=res.verdict, evaluations=res.evaluations)
 out["seconds"] = time.perf_counter() - tick
 print(json.dumps(out))
 """
 
 
-def run_route(name, route, cache, measured):
+def run_route(name, route, cache, measured, grads="zeros"):
     setup, smoke, big = COSTS[name]
     script = SCRIPT.format(tests=os.path.join(ROOT, "tests"),
                            setup=textwrap.dedent(setup).format(**(big if measured else smoke)),
-                           route=route, jit=ROUTES[route])
+                           route=route, jit=ROUTES[route], grads=grads)
     env = dict(os.environ, FASTCHECK_CACHE_DIR=str(cache),
                PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
@@ -88,7 +96,8 @@ def run_route(name, route, cache, measured):
     log = os.environ.get("FASTCHECK_BENCH_LOG")  # each run as it ends, for a long session
     if log:
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(dict(out, cost=name, route=route, cache=str(cache))) + "\n")
+            handle.write(json.dumps(dict(out, cost=name, route=route, grads=grads,
+                                         cache=str(cache))) + "\n")
     return out
 
 
@@ -98,31 +107,43 @@ def caches(tmp_path_factory):
     return {name: tmp_path_factory.mktemp(f"cache-{name}") for name in COSTS}
 
 
+#: The costs checked with their correct gradients too (the layer-class model's own
+#: backward; every cost is checked with all-zero gradients, every coordinate wrong), on
+#: the routes that run in Python: a check that passes makes no closer look.
+CORRECT = ("small",)
+PYTHON_ROUTES = ("naive", "default", "python")
+
+
 @pytest.mark.parametrize("temperature", ["cold", "warm"])
-@pytest.mark.parametrize("route", list(ROUTES))
-@pytest.mark.parametrize("name", list(COSTS))
-def test_default_against_naive(benchmark, caches, name, route, temperature, request):
+@pytest.mark.parametrize("name, grads, route",
+                         [(name, "zeros", route) for name in COSTS for route in ROUTES]
+                         + [(name, "correct", route) for name in CORRECT
+                            for route in PYTHON_ROUTES])
+def test_default_against_naive(benchmark, caches, name, grads, route, temperature, request):
     measured = bool(getattr(request.config.option, "benchmark_enable", False))
-    if not measured and temperature == "cold":
-        cache = caches[name] / "smoke-cold"  # a smoke run checks the cold path once too
+    # The smoke run checks the cold path once per cost (zero gradients), the rest warm.
+    warm = temperature == "warm" or (not measured and grads != "zeros")
+    if warm:
+        cache = caches[name] / "warm"
     else:
-        cache = caches[name] / ("cold" if temperature == "cold" else "warm")
-    if temperature == "warm" and not cache.exists():
+        cache = caches[name] / ("cold" if measured else "smoke-cold")
+    if warm and not cache.exists():
         run_route(name, "compiled", cache, measured)  # fills the cache, outside the timing
     results = []
 
     def once():
-        if temperature == "cold":  # each cold round starts from an empty cache
+        if not warm:  # each cold round starts from an empty cache
             shutil.rmtree(cache, ignore_errors=True)
-        results.append(run_route(name, route, cache, measured))
+        results.append(run_route(name, route, cache, measured, grads))
 
     rounds = int(os.environ.get("FASTCHECK_BENCH_ROUNDS", "3")) if measured else 1
     benchmark.pedantic(once, rounds=rounds, iterations=1)
     last = results[-1]
-    benchmark.extra_info.update(cost=name, route=route, temperature=temperature,
+    benchmark.extra_info.update(cost=name, grads=grads, route=route, temperature=temperature,
                                 seconds=[r["seconds"] for r in results],
                                 compile_seconds=[r["compile_seconds"] for r in results],
-                                engines=last["engines"])
+                                engines=last["engines"], verdict=last["verdict"],
+                                evaluations=last["evaluations"])
     assert sum(last["engines"].values()) > 0
 
 

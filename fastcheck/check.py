@@ -17,6 +17,7 @@ from .drivers import driver, validate_cluster, validate_threads
 from .drivers import pool as process_pool
 from .runtime.blas import single_threaded_blas
 from .runtime.memory import ran_out
+from .verdict.closer import Rounds
 from .planning.sampling import validate_seed
 from .report.result import took_engines
 
@@ -191,7 +192,8 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
     (perf_counter seconds) less the plan's compiling.
 
     The closer look takes four evaluations per coordinate, for at most
-    ``verdict.PROBE_SECONDS``, unless ``examine_all`` (``locate``'s candidates,
+    ``verdict.PROBE_SECONDS``, in rounds that leave a tensor once it is shown
+    WRONG (``verdict.closer``), unless ``examine_all`` (``locate``'s candidates,
     already few: a kink left unexamined there would be "unsure"). A long Python
     check runs on every core (``drivers.pool``) unless the options say otherwise.
     """
@@ -210,10 +212,23 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
         slopes = None
         if order.size:
             deadline = None if examine_all else time.perf_counter() + V.PROBE_SECONDS
-            slopes = runner.run("slopes", (plan.idx[order], plan.h_real[order]),
-                                deadline=deadline)
+            slopes = closer_look(runner, plan, order, deadline, examine_all)
     seconds = time.perf_counter() - start - plan.compile_seconds
     return took_engines(V.judge(plan, estimates, slopes, seconds=seconds), estimates)
+
+
+def closer_look(runner, plan, order, deadline, examine_all):
+    """The ``slopes`` pass over ``order``'s coordinates (positions into ``plan.idx``)
+    in the rounds ``verdict.closer.Rounds`` gives: what ``verdict.judge`` reads
+    (``out`` (k, 4), ``done`` (k,))."""
+    rounds = Rounds(plan, order, examine_all=examine_all)
+    while True:
+        positions = rounds.next()
+        if positions.size == 0:
+            return rounds
+        at = order[positions]
+        ran = runner.run("slopes", (plan.idx[at], plan.h_real[at]), deadline=deadline)
+        rounds.record(positions, ran.out, ran.done)
 
 
 def validate_options(method, progress, threads, client, workers, seed):

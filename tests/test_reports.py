@@ -12,6 +12,7 @@ import pytest
 import fastcheck as fc
 import lstm32
 from fastcheck.app import locatenet as N
+from fastcheck.verdict.closer import LOCATED_FLOOR
 from clirun import run_cli
 
 
@@ -222,9 +223,29 @@ def test_a_wrong_relu_mask_points_at_what_the_weight_and_bias_share():
                              "W3": "ok", "b3": "ok"}, str(res)
     assert ("dW1 and db1 are both wrong and the layers above are right: look at what they "
             "share, dZ1 (the activation's derivative or mask)") in res.notes, res.notes
+    # The closer look stops examining W1 and b1 once they are shown WRONG: it
+    # confirms LOCATED_FLOOR of their 30 disagreeing coordinates (each truly off:
+    # the right mask's gradient differs there) and counts the rest.
+    right = mlp_backward(params, X, y)
+    wrong = mlp_backward(params, X, y, wrong_mask_layer=1)
+    off = {(t, tuple(int(i) for i in k)) for t in ("W1", "b1")
+           for k in np.argwhere(~np.isclose(wrong["d" + t], right["d" + t], rtol=1e-6))}
+    assert len(off) == 30
+    assert len(res.located) == LOCATED_FLOOR and {(t, i) for t, i, _, _ in res.located} <= off
+    assert f"  located: {LOCATED_FLOOR} coordinates wrong" in str(res)
+    assert any(note.startswith(f"{30 - LOCATED_FLOOR} more coordinates of the WRONG tensors")
+               for note in res.notes), res.notes
+
+
+def test_a_long_located_list_shows_its_20_worst():
+    params = mlp_init(sizes=(4, 300, 3))  # 2,403 parameters: the closer look confirms 25
+    X, y = mlp_data(m=40)
+    res = fc.check(mlp_cost, params, mlp_backward(params, X, y, wrong_mask_layer=1), X, y)
     listed = [line for line in str(res).splitlines() if re.match(r"    [Wb]1\[", line)]
-    assert len(res.located) > 20 and len(listed) == 20, str(res)
-    assert "  located: 30 coordinates wrong (the 20 worst shown)" in str(res)
+    assert len(res.located) == 25 and len(listed) == 20, str(res)
+    assert "  located: 25 coordinates wrong (the 20 worst shown)" in str(res)
+    errors = [abs(g - e) for _, _, g, e in res.located]
+    assert errors == sorted(errors, reverse=True)
 
 
 def test_no_shared_upstream_note_when_a_layer_above_is_wrong_too():

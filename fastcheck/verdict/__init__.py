@@ -11,6 +11,8 @@ builds (``fastcheck.report``) hold its numbers and words and decide nothing.
 - ``norms``: norms and the seed's relative difference, per tensor too;
 - ``precision``: how well the cost and the gradient are known, and notes on it;
 - ``rules``: one coordinate's error estimate, allowance, first and closer look;
+- ``closer``: the closer look's rounds (a tensor leaves them once shown WRONG)
+  and how many more of a WRONG tensor's coordinates it confirms;
 - ``coordinates``: the per-tensor table, rule 6, a coordinate check's result;
 - ``directions``: a check along random directions;
 - ``locate``: locate's trial threshold and its outcome;
@@ -36,6 +38,8 @@ How a coordinate is judged (tests/test_verdict.py pins each rule):
    span (a subgradient inside is consistent, outside is a mistake).
 4. A coordinate that needed the closer look but did not get one (the probe
    budget ran out) is "unsure": fastcheck says it cannot tell, never "WRONG".
+   In a tensor already shown WRONG such coordinates change nothing, and the
+   closer look stops there after a few (``closer``); a note counts them.
 5. A gradient handed over in a coarser precision than float64, or computed
    from parameters in one (a float32 backward pass), is itself known only to
    rounding in that precision: ``precision.GRAD_ULPS`` of its ulps of the

@@ -12,12 +12,13 @@ import numpy as np
 from ..planning.methods import CENTRAL_METHOD
 from ..planning.noise import CHECKABLE_EPS
 from ..report.result import STATUSES, CheckResult, Located, TensorTable
-from .norms import relative_difference, segment_differences
+from .norms import distinct, relative_difference, segment_differences
 from .patterns import patterns, shared_upstream
 from .precision import cost_noise
 from .rules import (BLIND, BLIND_FLOOR, CONSISTENT, KINK, MISTAKE, PROBE_MAX, PROBE_SECONDS,
                     SMOOTH, UNRESOLVED, allowance, error_estimate, first_look, judge_probes)
 from .words import ADVICE, BLIND_ADVICE, NOTE_NAMES
+from .closer import PROBE_EVALUATIONS
 
 
 def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, flagged):
@@ -59,7 +60,7 @@ def tensor_rows(layout, grad_flat, approx_flat, indices, judgement, allowed, fla
         clean = segment_differences(grad[~flagged], approx[~flagged], kept)
     status = np.zeros(T, dtype=np.int8)
     for code, word in ((KINK, "kinks"), (UNRESOLVED, "unsure"), (MISTAKE, "WRONG")):
-        status[np.unique(tensor[judgement == code])] = STATUSES.index(word)
+        status[distinct(tensor[judgement == code])] = STATUSES.index(word)
     status[checked == 0] = STATUSES.index("not checked")  # never "ok": nothing was compared
     return TensorTable(layout.names, layout.shapes, checked, difference, max_abs_error, worst,
                        kinks, clean, detectable, status)
@@ -93,7 +94,7 @@ def blind_tensors(layout, grad, approx, idx, allowed, judgement):
     # move at all (a constant cost, an unused parameter; tests/test_properties.py).
     zero = (given <= BLIND * detectable) & (detectable <= BLIND_FLOOR * whole)
     blind = (detectable > BLIND * top) & ~zero & (top > 0.0)
-    blind[np.unique(tensor[judgement == MISTAKE])] = False
+    blind[distinct(tensor[judgement == MISTAKE])] = False
     if not blind.any():
         return judgement, [], 0
     hide = blind[tensor] & ((judgement == CONSISTENT) | (judgement == SMOOTH))
@@ -136,7 +137,7 @@ def judge(plan, estimates, slopes=None, *, seconds=0.0):
         eps=plan.eps, error=error, allowed=look.allowed, seen=allowed, judgement=judgement,
         flagged=estimates.kinks | (judgement == KINK),
         evaluations=(plan.method.evaluations * plan.idx.size + plan.evaluations
-                     + 4 * int((judgement[order] != UNRESOLVED).sum())),
+                     + PROBE_EVALUATIONS * (0 if slopes is None else int(slopes.done.sum()))),
         seconds=seconds, notes=plan.notes, scratch_bytes=estimates.scratch_bytes,
         compile_seconds=plan.compile_seconds, noise=plan.noise)
 
@@ -199,6 +200,11 @@ def check_result(*, layout, grad_flat, approx, idx, threshold, method, engine, e
         notes.append(f"{unresolved} coordinates disagree beyond their error estimates and "
                      f"were not examined closer (the closer look stops after "
                      f"{PROBE_SECONDS:g} s or {PROBE_MAX} coordinates)")
+    left = int(((judgement == UNRESOLVED) & wrong).sum())
+    if left:
+        notes.append(f"{left} more coordinates of the WRONG tensors disagree beyond their "
+                     "error estimates and were not examined closer (res.located lists "
+                     "those confirmed)")
     notes += blind_notes
     notes += patterns(layout, grad_flat, approx, idx, allowed, rows, flagged)
     notes += shared_upstream(layout.names, [row.status for row in rows])

@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from .norms import median
+
 #: Ratios grad / estimate are read only where the estimate stands this many
 #: allowances clear of 0 (so each ratio is known to about 1%)...
 CLEAR = 100.0
@@ -30,7 +32,7 @@ def factor(grad, approx, allowed):
     if not clear.any():
         return None
     ratio = grad[clear] / approx[clear]
-    r = float(np.median(ratio))
+    r = median(ratio)
     if r == 0.0:
         return 0.0 if np.all(ratio == 0.0) else None
     return r if np.all(np.abs(ratio - r) <= SPREAD * abs(r)) else None
@@ -108,7 +110,7 @@ def patterns(layout, grad_flat, approx, idx, allowed, rows, flagged):
             found[k] = factor(grad, approx[part], allowed[part])
     factors = [r for r in found.values() if isinstance(r, float)]
     if len(wrong) > 1 and len(factors) == len(wrong):
-        r = float(np.median(factors))
+        r = median(factors)
         if all(abs(f - r) <= SPREAD * abs(r) for f in factors) or r == 0.0 == max(
                 map(abs, factors)):
             return [f"every wrong gradient is {describe(r)}"] if abs(r - 1.0) > NOT_ONE else []

@@ -12,6 +12,7 @@ gradient entry (``gradient_rounding``). The notes here say so in words.
 import numpy as np
 
 from ..planning.step import COARSE_NOISE
+from .norms import median
 from .words import listed
 
 #: How many ulps of max(1, |J|) a cost is taken to be known to. The exercise's
@@ -62,7 +63,7 @@ def step_notes(eps, fitted, noise, j0):
     median of the steps ``fitted`` (n,) the noise calls for."""
     if not noise.usable or fitted.size == 0:
         return []
-    best = float(np.median(fitted))
+    best = median(fitted)
     relative = noise.relative(j0)
     if eps is None:
         return [] if relative <= COARSE_NOISE else [
