@@ -5,9 +5,15 @@ References: a closed-form gradient in float64 and the Python check on the same
 cost (tensor by tensor statuses); the record against the Python cost.
 """
 
+import os
+import sys
+
 import numpy as np
 
 import fastcheck as fc
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_trace_idioms import agrees, numeric_grads  # noqa: E402
 
 
 # ---- a float32 layer set as the "from scratch" book's second volume writes it: --------
@@ -78,4 +84,53 @@ def test_a_float32_loss_divided_in_place_compiles_and_checks():
     assert np.array_equal(net.params[0], params["W"].astype('f'))   # left at theta
     wrong = dict(grads, b=grads["b"] + 0.05)
     bad = fc.check(cost, params, wrong, x, t, jit=True)
+    assert not bad.passed and bad.suspects == ["b"], str(bad)
+
+
+# ---- np.c_ and np.r_: a binary loss written with np.c_ (the book's negative sampling) ---
+
+def cross_entropy_error(y, t):
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t])) / batch_size
+
+
+class SigmoidWithLoss:
+    def forward(self, x, t):
+        self.t = t
+        self.y = 1 / (1 + np.exp(-x))
+        return cross_entropy_error(np.c_[1 - self.y, self.y], self.t)
+
+
+class EmbeddingDot:
+    def __init__(self, W):
+        self.params = [W]
+
+    def forward(self, h, idx):
+        W, = self.params
+        return np.sum(W[idx] * h, axis=1)
+
+
+def test_np_c_and_np_r_of_recorded_values_are_concatenations():
+    """np.c_[1 - y, y] used to be refused (a conversion to a plain array); the record
+    must equal the cost away from theta, and the traced check agree with Python's."""
+    rng = np.random.default_rng(5)
+    embed = EmbeddingDot(rng.standard_normal((6, 3)))
+    loss = SigmoidWithLoss()
+    h = rng.standard_normal((4, 3))
+    idx, t = rng.integers(0, 6, 4), rng.integers(0, 2, 4)
+
+    def cost(p, h, idx, t):
+        embed.params[0][...] = p["W"]
+        score = embed.forward(h, idx)
+        both = np.r_[score, p["b"]]              # np.r_ of two recorded values
+        return loss.forward(both[:4] + both[4:], t) + 0.1 * np.sum(np.c_[p["W"], p["W"]] ** 2)
+    params = {"W": embed.params[0].copy(), "b": rng.standard_normal(1)}
+    agrees(cost, params, h, idx, t)
+    grads = numeric_grads(cost, params, h, idx, t)
+    res = fc.check(cost, params, grads, h, idx, t, jit="trace")
+    assert res.passed and any("compiled by tracing" in n for n in res.notes), str(res)
+    bad = fc.check(cost, params, dict(grads, b=grads["b"] * 1.1), h, idx, t, jit="trace")
     assert not bad.passed and bad.suspects == ["b"], str(bad)

@@ -999,10 +999,10 @@ def allocations(rec):
     """While the cost runs (in this thread, called from the user's code): np.zeros,
     np.ones, np.empty and np.full return arrays the record follows, so that writes
     into them are recorded; np.array, np.asarray, np.sum and np.mean of a list
-    holding recorded values stack it."""
+    holding recorded values stack it; np.c_ and np.r_ of them concatenate."""
     thread = threading.get_ident()
     saved = {name: getattr(np, name) for name in
-             ("zeros", "ones", "empty", "full", "array", "asarray", "sum", "mean")}
+             ("zeros", "ones", "empty", "full", "array", "asarray", "sum", "mean", "c_", "r_")}
 
     def allocator(name):
         original = saved[name]
@@ -1036,6 +1036,32 @@ def allocations(rec):
             return original(a, *args, **kwargs)
         return stacked
 
+    def index_concatenator(name):
+        original = saved[name]
+
+        class Concatenator:
+            """np.c_[a, b] (1-D items as columns, along the last axis) and np.r_[a, b]
+            (along the first) of arrays, one a recorded value: a concatenation."""
+            def __getitem__(self, key):
+                items = key if isinstance(key, tuple) else (key,)
+                if rec.closed or threading.get_ident() != thread or \
+                        not any(isinstance(v, Traced) for v in items) or \
+                        any(isinstance(v, (slice, str)) for v in items):
+                    return original[key]    # slices and strings: NumPy's own (refused there)
+                least = 2 if name == "c_" else 1
+                arrays = []
+                for v in items:
+                    shape = np.shape(value_of(v))
+                    if len(shape) < least:
+                        shape = (1, 1) if not shape and least == 2 else \
+                            (shape[0], 1) if least == 2 else (1,)
+                    arrays.append(v.reshape(shape) if isinstance(v, Traced) else
+                                  np.reshape(v, shape))
+                return concatenate(arrays, np.ndim(value_of(arrays[0])) - 1 if name == "c_" else 0)
+        return Concatenator()
+
+    for name in ("c_", "r_"):
+        setattr(np, name, index_concatenator(name))
     for name in ("zeros", "ones", "empty", "full"):
         setattr(np, name, allocator(name))
     for name in ("array", "asarray", "sum", "mean"):
