@@ -134,3 +134,39 @@ def test_np_c_and_np_r_of_recorded_values_are_concatenations():
     assert res.passed and any("compiled by tracing" in n for n in res.notes), str(res)
     bad = fc.check(cost, params, dict(grads, b=grads["b"] * 1.1), h, idx, t, jit="trace")
     assert not bad.passed and bad.suspects == ["b"], str(bad)
+
+
+# ---- np.rot90: a transposed convolution as a correlation with the kernel turned ---------
+
+def correlate2d(X, W, pad):
+    """X (n, h, w), W (kh, kw) -> (n, h + 2 pad - kh + 1, w + 2 pad - kw + 1)."""
+    Xp = np.pad(X, ((0, 0), (pad, pad), (pad, pad)))
+    kh, kw = W.shape
+    oh, ow = Xp.shape[1] - kh + 1, Xp.shape[2] - kw + 1
+    out = np.zeros((X.shape[0], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, i, j] = np.sum(Xp[:, i:i + kh, j:j + kw] * W, axis=(1, 2))
+    return out
+
+
+class Deconv:
+    def forward(self, X):
+        return correlate2d(X, np.rot90(self.W, 2), self.W.shape[0] - 1)
+
+
+def test_rot90_fliplr_flipud_move_elements_as_numpy_does():
+    rng = np.random.default_rng(6)
+    layer = Deconv()
+    X = rng.standard_normal((2, 3, 3))
+    R = rng.standard_normal((2, 4, 4))
+
+    def cost(p, X, R):
+        layer.W = p["W"]
+        turned = np.rot90(p["W"], 1) + np.rot90(p["W"], -1, axes=(1, 0))
+        return np.sum(layer.forward(X) * R) + np.sum(np.fliplr(turned) * np.flipud(p["W"]) ** 2)
+    params = {"W": rng.standard_normal((2, 2))}
+    agrees(cost, params, X, R)
+    grads = numeric_grads(cost, params, X, R)
+    res = fc.check(cost, params, grads, X, R, jit="trace")
+    assert res.passed and any("compiled by tracing" in n for n in res.notes), str(res)
