@@ -170,3 +170,44 @@ def test_rot90_fliplr_flipud_move_elements_as_numpy_does():
     grads = numeric_grads(cost, params, X, R)
     res = fc.check(cost, params, grads, X, R, jit="trace")
     assert res.passed and any("compiled by tracing" in n for n in res.notes), str(res)
+
+
+# ---- a layout test in Python: a Tensor class of a NumPy Transformer ---------------------
+
+class Tensor:
+    def __init__(self, data):
+        self.data = data
+
+    def transpose(self, *axes):
+        return Tensor(self.data.transpose(*axes))
+
+    def contiguous(self):
+        if self.data.flags['C_CONTIGUOUS']:
+            return self
+        return Tensor(np.ascontiguousarray(self.data))
+
+    def view(self, *shape):
+        return Tensor(self.data.reshape(*shape))
+
+
+def heads(x, h):
+    """(batch, length, d) -> (batch, h, length, d // h), then back, through .contiguous()."""
+    b, n, d = x.data.shape
+    split = x.view(b, n, h, d // h).transpose(0, 2, 1, 3)
+    scores = split.data @ split.data.transpose(0, 1, 3, 2)
+    mixed = Tensor(scores @ split.data).transpose(0, 2, 1, 3).contiguous()
+    return mixed.view(b, n, d)
+
+
+def test_a_branch_on_an_arrays_layout_follows_numpy():
+    """``.flags['C_CONTIGUOUS']`` used to be refused as an unrecorded method."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((1, 3, 4))
+
+    def cost(p, X):
+        return np.sum(np.tanh(heads(Tensor(X @ p["Wq"]), 2).data))
+    params = {"Wq": 0.5 * rng.standard_normal((4, 4))}
+    agrees(cost, params, X)
+    grads = numeric_grads(cost, params, X)
+    res = fc.check(cost, params, grads, X, jit="trace")
+    assert res.passed and any("compiled by tracing" in n for n in res.notes), str(res)

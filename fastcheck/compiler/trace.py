@@ -343,6 +343,9 @@ class Traced:
     size = property(lambda self: self._value.size)
     dtype = property(lambda self: self._value.dtype)
     itemsize = property(lambda self: self._value.itemsize)
+    # the layout NumPy gives the value (a branch on it, as in ``if x.flags['C_CONTIGUOUS']``,
+    # takes the path the cost takes: layouts do not change with the parameters' values)
+    flags = property(lambda self: self._value.flags)
     nbytes = property(lambda self: self._value.nbytes)
     T = property(lambda self: transpose(self))
 
@@ -1002,7 +1005,8 @@ def allocations(rec):
     holding recorded values stack it; np.c_ and np.r_ of them concatenate."""
     thread = threading.get_ident()
     saved = {name: getattr(np, name) for name in
-             ("zeros", "ones", "empty", "full", "array", "asarray", "sum", "mean", "c_", "r_")}
+             ("zeros", "ones", "empty", "full", "array", "asarray", "ascontiguousarray", "sum",
+              "mean", "c_", "r_")}
 
     def allocator(name):
         original = saved[name]
@@ -1021,12 +1025,15 @@ def allocations(rec):
         original = saved[name]
 
         def stacked(a, *args, **kwargs):
-            if name in ("array", "asarray") and isinstance(a, Traced) and not rec.closed \
+            if name in ("array", "asarray", "ascontiguousarray") and isinstance(a, Traced) \
+                    and not rec.closed \
                     and threading.get_ident() == thread and a._id is not None:
                 # np.asarray(p[name], dtype=np.float32): a cast (a copy for np.array)
                 dtype = kwargs.get("dtype", args[0] if args else None)
                 if dtype is not None and np.dtype(dtype) != a.dtype:
                     return astype(a, dtype)
+                if name == "ascontiguousarray":
+                    return a if a.flags["C_CONTIGUOUS"] else a.copy()
                 return a.copy() if name == "array" and kwargs.get("copy", True) else a
             if not rec.closed and threading.get_ident() == thread and _holds_traced(a):
                 a = _stack_nested(a)
@@ -1064,7 +1071,7 @@ def allocations(rec):
         setattr(np, name, index_concatenator(name))
     for name in ("zeros", "ones", "empty", "full"):
         setattr(np, name, allocator(name))
-    for name in ("array", "asarray", "sum", "mean"):
+    for name in ("array", "asarray", "ascontiguousarray", "sum", "mean"):
         setattr(np, name, of_list(name))
     try:
         yield
