@@ -343,6 +343,9 @@ class Traced:
     size = property(lambda self: self._value.size)
     dtype = property(lambda self: self._value.dtype)
     itemsize = property(lambda self: self._value.itemsize)
+    # the layout NumPy gives the value (a branch on it, as in ``if x.flags['C_CONTIGUOUS']``,
+    # takes the path the cost takes: layouts do not change with the parameters' values)
+    flags = property(lambda self: self._value.flags)
     nbytes = property(lambda self: self._value.nbytes)
     T = property(lambda self: transpose(self))
 
@@ -999,10 +1002,11 @@ def allocations(rec):
     """While the cost runs (in this thread, called from the user's code): np.zeros,
     np.ones, np.empty and np.full return arrays the record follows, so that writes
     into them are recorded; np.array, np.asarray, np.sum and np.mean of a list
-    holding recorded values stack it."""
+    holding recorded values stack it; np.c_ and np.r_ of them concatenate."""
     thread = threading.get_ident()
     saved = {name: getattr(np, name) for name in
-             ("zeros", "ones", "empty", "full", "array", "asarray", "sum", "mean")}
+             ("zeros", "ones", "empty", "full", "array", "asarray", "ascontiguousarray", "sum",
+              "mean", "c_", "r_")}
 
     def allocator(name):
         original = saved[name]
@@ -1021,12 +1025,15 @@ def allocations(rec):
         original = saved[name]
 
         def stacked(a, *args, **kwargs):
-            if name in ("array", "asarray") and isinstance(a, Traced) and not rec.closed \
+            if name in ("array", "asarray", "ascontiguousarray") and isinstance(a, Traced) \
+                    and not rec.closed \
                     and threading.get_ident() == thread and a._id is not None:
                 # np.asarray(p[name], dtype=np.float32): a cast (a copy for np.array)
                 dtype = kwargs.get("dtype", args[0] if args else None)
                 if dtype is not None and np.dtype(dtype) != a.dtype:
                     return astype(a, dtype)
+                if name == "ascontiguousarray":
+                    return a if a.flags["C_CONTIGUOUS"] else a.copy()
                 return a.copy() if name == "array" and kwargs.get("copy", True) else a
             if not rec.closed and threading.get_ident() == thread and _holds_traced(a):
                 a = _stack_nested(a)
@@ -1036,9 +1043,35 @@ def allocations(rec):
             return original(a, *args, **kwargs)
         return stacked
 
+    def index_concatenator(name):
+        original = saved[name]
+
+        class Concatenator:
+            """np.c_[a, b] (1-D items as columns, along the last axis) and np.r_[a, b]
+            (along the first) of arrays, one a recorded value: a concatenation."""
+            def __getitem__(self, key):
+                items = key if isinstance(key, tuple) else (key,)
+                if rec.closed or threading.get_ident() != thread or \
+                        not any(isinstance(v, Traced) for v in items) or \
+                        any(isinstance(v, (slice, str)) for v in items):
+                    return original[key]    # slices and strings: NumPy's own (refused there)
+                least = 2 if name == "c_" else 1
+                arrays = []
+                for v in items:
+                    shape = np.shape(value_of(v))
+                    if len(shape) < least:
+                        shape = (1, 1) if not shape and least == 2 else \
+                            (shape[0], 1) if least == 2 else (1,)
+                    arrays.append(v.reshape(shape) if isinstance(v, Traced) else
+                                  np.reshape(v, shape))
+                return concatenate(arrays, np.ndim(value_of(arrays[0])) - 1 if name == "c_" else 0)
+        return Concatenator()
+
+    for name in ("c_", "r_"):
+        setattr(np, name, index_concatenator(name))
     for name in ("zeros", "ones", "empty", "full"):
         setattr(np, name, allocator(name))
-    for name in ("array", "asarray", "sum", "mean"):
+    for name in ("array", "asarray", "ascontiguousarray", "sum", "mean"):
         setattr(np, name, of_list(name))
     try:
         yield

@@ -351,6 +351,7 @@ FUNCTIONS = {
     np.repeat: _moved(np.repeat), np.tile: _moved(np.tile),
     np.broadcast_to: lambda a, shape, subok=False: broadcast_to(a, shape),
     np.flip: _moved(np.flip), np.roll: _moved(np.roll),
+    np.rot90: _moved(np.rot90), np.fliplr: _moved(np.fliplr), np.flipud: _moved(np.flipud),
     np.argmax: _argmax, np.argmin: _argmin, np.argsort: _argsort,
     np.take_along_axis: _take_along_axis, np.put_along_axis: _put_along_axis,
     np.copyto: _copyto, np.linalg.norm: _norm, np.atleast_2d: _atleast_2d,

@@ -235,7 +235,9 @@ def _in_precision(rec, k, text):
     op = rec.ops[k]
     if k not in rec.single or op.kind not in _ROUNDING:
         return text
-    if not op.shape:
+    if not op.shape and op.kind != "scatter":
+        # a 0-d scatter (``loss /= n`` on a float32 scalar) is a 0-d array, which
+        # Numba's np.float32() does not take: round it as an array
         return f"np.float64(np.float32({text}))"
     return f"round32({text})"
 
