@@ -65,6 +65,18 @@ def check_hvp(grad, params, hvp, *args, n=1, seed=0, **options):
                              f"{type(grad).__name__}")
     layout = Layout.from_params(params)
     rule = hvp_rule(hvp, layout)
+    gradient = flat_gradient_function(grad, layout)
+    foreign = sorted(set(options) - set(OPTIONS))
+    if foreign:
+        raise OptionError(f"check_hvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
+                          f"{', '.join(o + '=' for o in foreign)}")
+    res = check_jvp(gradient, params, rule, *args, n=n, seed=seed, **options)
+    return as_hvp_result(res, layout)
+
+
+def flat_gradient_function(grad, layout):
+    """``gradient(p, *args)``: the user's ``grad`` as a flat (P,) vector, what it
+    raises a ``CostError`` naming ``grad``."""
 
     def gradient(p, *rest):
         try:
@@ -73,12 +85,7 @@ def check_hvp(grad, params, hvp, *args, n=1, seed=0, **options):
             raise CostError(f"grad raised {type(exc).__name__}: {exc}") from exc
         return flat_gradient(value, layout, "grad(params)")
 
-    foreign = sorted(set(options) - set(OPTIONS))
-    if foreign:
-        raise OptionError(f"check_hvp takes {', '.join(o + '=' for o in OPTIONS)}; got "
-                          f"{', '.join(o + '=' for o in foreign)}")
-    res = check_jvp(gradient, params, rule, *args, n=n, seed=seed, **options)
-    return as_hvp_result(res, layout)
+    return gradient
 
 
 def hvp_rule(hvp, layout):

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..complexparams import has_complex
-from ..errors import CostError, InputTypeError, ParameterError
-from ..hvp import flat_gradient, hvp_rule
+from ..errors import InputTypeError, ParameterError
+from ..hvp import flat_gradient_function, hvp_rule
 from ..jvp import Forward, judge_tangent, noise_and_step, slopes_along, step_along
 from ..planning.layout import Layout, format_index
 from ..planning.sampling import validate_seed
@@ -64,14 +64,7 @@ def locate_hvp(grad, params, hvp, *args, threshold=None, seed=0):
     threshold = resolve_threshold(threshold)
     layout = Layout.from_params(params)
     rule = hvp_rule(hvp, layout)
-
-    def gradient(p, *rest):
-        try:
-            value = grad(p, *rest)
-        except Exception as exc:
-            raise CostError(f"grad raised {type(exc).__name__}: {exc}") from exc
-        return flat_gradient(value, layout, "grad(params)")
-
+    gradient = flat_gradient_function(grad, layout)
     start = time.perf_counter()
     x = {name: np.array(value, dtype=np.float64) for name, value in params.items()}
     forward = Forward(gradient, args, x)
