@@ -19,8 +19,8 @@ times the compile budget's fresh interpreter alone.
 
 ``FASTCHECK_BENCH_ROUNDS`` sets the rounds of a measured run (3).
 
-With the benchmarks disabled (the suite's smoke run) every cost is small and
-each route runs once, warm only.
+With the benchmarks disabled (the suite's smoke run) every cost is small, and
+each route, each cost and each temperature runs once (``SMOKE_CASES``).
 """
 
 import json
@@ -114,11 +114,28 @@ CORRECT = ("small",)
 PYTHON_ROUTES = ("naive", "default", "python")
 
 
-@pytest.mark.parametrize("temperature", ["cold", "warm"])
-@pytest.mark.parametrize("name, grads, route",
-                         [(name, "zeros", route) for name in COSTS for route in ROUTES]
-                         + [(name, "correct", route) for name in CORRECT
-                            for route in PYTHON_ROUTES])
+#: Every case of a measured run: each cost, route and temperature.
+CASES = [(name, grads, route, temperature)
+         for temperature in ("cold", "warm")
+         for name, grads, route in
+         [(name, "zeros", route) for name in COSTS for route in ROUTES]
+         + [(name, "correct", route) for name in CORRECT for route in PYTHON_ROUTES]]
+#: The smoke run's cases: every route cold once (on the small cost), every cost
+#: warm by default, and the correct gradients' Python routes: each path once,
+#: not every product of them (38 fresh processes took a quarter of the suite).
+SMOKE_CASES = ([("small", "zeros", route, "cold") for route in ROUTES]
+               + [(name, "zeros", "default", "warm") for name in COSTS]
+               + [(name, "correct", route, "warm") for name in CORRECT
+                  for route in PYTHON_ROUTES])
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.function.__name__ == "test_default_against_naive":
+        measured = bool(getattr(metafunc.config.option, "benchmark_enable", False))
+        metafunc.parametrize("name, grads, route, temperature",
+                             CASES if measured else SMOKE_CASES)
+
+
 def test_default_against_naive(benchmark, caches, name, grads, route, temperature, request):
     measured = bool(getattr(request.config.option, "benchmark_enable", False))
     # The smoke run checks the cold path once per cost (zero gradients), the rest warm.
