@@ -116,12 +116,8 @@ def check(cost, params, grads, *args, eps=None, threshold=None, method="central"
         with numba_compiles() as compiled:
             res = run_plan(adapter, plan, start, client=client, workers=workers,
                            threads=threads, progress=progress)
-    reason = V.engine_reason(adapter.kind, engine, jit, plan.engine, plan.compile_seconds,
-                             plan.notes)
-    if plan.engine == "incremental" and engine == "auto":
-        reason = ("incremental: the compiled cost's record recomputes, per coordinate, only "
-                  "what depends on it (costs.incremental)")
-    return with_kernel_compiles(res, sum(compiled), engine_reason=reason)
+    return with_kernel_compiles(res, sum(compiled), engine_reason=V.engine_reason(
+        adapter.kind, engine, jit, plan.engine, plan.compile_seconds, plan.notes))
 
 
 @contextlib.contextmanager

@@ -45,6 +45,9 @@ def engine_reason(kind, asked, jit, chosen, compile_seconds, notes):
                 "perturbation changes")
     if asked != "auto":
         return f"{chosen}: asked for with engine={asked!r}"
+    if chosen == "incremental":
+        return ("incremental: the compiled cost's record recomputes, per coordinate, only "
+                "what depends on it (costs.incremental)")
     if jit is False:
         return "python: jit=False runs the cost as it is"
     if jit in (True, "trace"):
