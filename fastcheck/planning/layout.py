@@ -257,7 +257,7 @@ class Layout:
         bad = ~np.isfinite(flat)
         if bad.any():
             i = int(np.argmax(bad))
-            k = int(np.searchsorted(self.starts, i, side="right")) - 1
+            k = int(self.tensor_of(i))
             index = np.unravel_index(i - self.offsets[k], shapes[k])
             raise GradientError(f"gradient {keys[k]!r} is not finite at {keys[k]}"
                                 f"{format_index(tuple(int(j) for j in index))} = {flat[i]}; "
@@ -267,9 +267,13 @@ class Layout:
                          + ", ".join(reshaped))
         return flat
 
+    def tensor_of(self, idx):
+        """Flat indices ``idx`` (n,) -> the number of the tensor each lies in (n,)."""
+        return np.searchsorted(self.starts, idx, side="right") - 1
+
     def locate(self, i):
         """Flat index ``i`` -> (tensor name, index tuple within that tensor)."""
-        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        k = int(self.tensor_of(i))
         local = int(i) - self.offsets[k]
         return self.names[k], tuple(int(j) for j in np.unravel_index(local, self.shapes[k]))
 

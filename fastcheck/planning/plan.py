@@ -128,7 +128,7 @@ def verify_complex_step(adapter, idx, h, h_real, j0, noise, threshold, seed):
     within the real one-sided slopes there (a bracket, so kinks do not count).
     """
     layout, theta = adapter.layout, adapter.theta
-    tensor = np.searchsorted(layout.offsets, idx, side="right") - 1
+    tensor = layout.tensor_of(idx)
     rng = np.random.default_rng(seed)
     picks = np.concatenate([rng.permutation(np.flatnonzero(tensor == t))[:COMPLEX_PROBES]
                             for t in np.unique(tensor)])

@@ -70,7 +70,7 @@ class Rounds:
         self.out = np.full((k, PROBE_EVALUATIONS), np.nan)
         self.done = np.zeros(k, dtype=bool)
         self.asked = np.zeros(k, dtype=bool)
-        tensor = np.searchsorted(plan.layout.offsets, plan.idx[order], side="right") - 1
+        tensor = plan.layout.tensor_of(plan.idx[order])
         self.tensor = tensor
         # Each tensor's positions in ``order``, worst first (probe_order keeps that
         # order within a tensor).

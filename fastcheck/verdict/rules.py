@@ -148,6 +148,6 @@ def first_look(plan, estimates):
     allowed = allowance(error, grad, approx, plan.threshold) + plan.rounding
     judgement = np.zeros(plan.idx.size, dtype=np.int8)
     judgement[np.abs(grad - approx) > allowed] = UNRESOLVED
-    tensor = np.searchsorted(plan.layout.offsets, plan.idx, side="right") - 1
+    tensor = plan.layout.tensor_of(plan.idx)
     return FirstLook(error, allowed, judgement,
                      probe_order(tensor, grad, approx, allowed)[:PROBE_MAX])
