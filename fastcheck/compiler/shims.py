@@ -166,20 +166,28 @@ def _reduction(a, axis, keepdims, name, reducer, dtype_of, params):
                           "constant axis)")
     axis %= ndim
     others = [d for d in range(ndim) if d != axis]
-    perm = tuple(others + [axis])
     rows = " * ".join(f"s[{d}]" for d in others) or "1"
     shape = ([f"s[{d}]" if d != axis else "1" for d in range(ndim)] if keepdims
              else [f"s[{d}]" for d in others])
     shape_src = "(" + "".join(f"{x}, " for x in shape) + ")"
+    # Each line along the axis is copied into one buffer and reduced, the lines
+    # taken in C order of the other axes: what NumPy's moveaxis-then-reduce
+    # gives, written as loops because Numba's np.transpose and reshape take
+    # seconds to compile in every process that compiles a cost.
+    line_at = ", ".join("j" if d == axis else f"i{d}" for d in range(ndim))
+    out_at = ", ".join("0" if d == axis else f"i{d}" for d in range(ndim) if keepdims or d != axis)
     src = (f"def impl({params}):\n"
            f"    s = {first}.shape\n"
-           f"    rows = {rows}\n"
-           f"    b = np.ascontiguousarray(np.transpose({first}, {perm!r}))"
-           f".reshape((rows, s[{axis}]))\n"
-           f"    res = np.empty(rows, dtype=cast)\n"
-           f"    for i in range(rows):\n"
-           f"        res[i] = reducer(b[i])\n"
-           f"    return res.reshape({shape_src})\n")
+           f"    res = np.empty({shape_src if out_at else '(1,)'}, dtype=cast)\n"
+           f"    line = np.empty(s[{axis}], dtype={first}.dtype)\n")
+    indent = "    "
+    for d in others:
+        src += f"{indent}for i{d} in range(s[{d}]):\n"
+        indent += "    "
+    src += (f"{indent}for j in range(s[{axis}]):\n"
+            f"{indent}    line[j] = {first}[{line_at}]\n"
+            f"{indent}res[{out_at or '0'}] = reducer(line)\n"
+            f"    return res{'' if out_at else '.reshape(())'}\n")
     return _build(src, "impl", scope)
 
 
@@ -325,7 +333,16 @@ def _pad(array, pad_width, mode="constant", constant_values=0):
     lines.append("    out = np.empty((" + "".join(f"s[{d}] + b{d} + a{d}, " for d in range(ndim))
                  + "), dtype=array.dtype)")
     inner = [f"b{d}:b{d} + s[{d}]" for d in range(ndim)]
-    lines.append(f"    out[{', '.join(inner) or '...'}] = array")
+    if ndim:
+        # The copy as loops: Numba's array-into-slice assignment takes seconds to
+        # compile in every process that compiles a cost.
+        for d in range(ndim):
+            lines.append("    " * (d + 1) + f"for i{d} in range(s[{d}]):")
+        lines.append("    " * (ndim + 1)
+                     + f"out[{', '.join(f'b{d} + i{d}' for d in range(ndim))}] = "
+                     f"array[{', '.join(f'i{d}' for d in range(ndim))}]")
+    else:
+        lines.append("    out[...] = array")
     for d, (left, right) in enumerate(values):
         head = [":"] * d
         tail = inner[d + 1:]
