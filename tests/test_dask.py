@@ -98,8 +98,18 @@ def client():
 
 @pytest.fixture
 def two(client):
-    """The module's client with both workers up (a test before may have killed one)."""
-    client.wait_for_workers(2, timeout=60)
+    """The module's client with both workers up (a test before may have killed one).
+
+    A killed worker's nanny starts a new one; on a loaded machine (load 10) one
+    was seen not to be back after 60 s, so a new worker is then started beside
+    it (one more in the cluster's spec) and given four more minutes: this waits
+    for an event, not a time.
+    """
+    try:
+        client.wait_for_workers(2, timeout=60)
+    except TimeoutError:
+        client.cluster.scale(len(client.cluster.worker_spec) + 1)
+        client.wait_for_workers(2, timeout=240)
     return client
 
 
