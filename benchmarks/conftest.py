@@ -6,6 +6,11 @@ run executes each benchmark once, as a smoke test. pytest-benchmark refuses
 asking only for the benchmarks means asking for their timings: so
 ``--benchmark-only`` turns on ``--benchmark-enable``, which overrides the
 disable flag.
+
+The default run's smoke test runs each benchmark on the cases a module names in
+``SMOKE_ONLY`` ({parameter: [values kept]}): enough to show the benchmark's code
+still runs, without a cold compile of every network (each is minutes of the
+suite on the 2-core machine); a measured run keeps every case.
 """
 
 import pytest
@@ -16,6 +21,23 @@ def pytest_configure(config):
     # tryfirst: pytest-benchmark reads the options in its own pytest_configure.
     if config.getoption("benchmark_only", default=False):
         config.option.benchmark_enable = True
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.option.benchmark_enable:
+        return
+    kept, dropped = [], []
+    for item in items:
+        only = getattr(item.module, "SMOKE_ONLY", None) if hasattr(item, "module") else None
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if only and any(name in params and params[name] not in values
+                        for name, values in only.items()):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -31,6 +31,8 @@ import oonets  # noqa: E402
 
 #: (sizes, batch): about 11k and 35k parameters.
 NETWORKS = {"oo_mlp_11k": ((100, 64, 64, 10), 32), "oo_mlp_35k": ((200, 128, 64, 10), 64)}
+#: The default run's smoke test traces one of them (benchmarks/conftest.py).
+SMOKE_ONLY = {"network": ["oo_mlp_11k"]}
 #: Coordinates timed when measured; in the default run, a smoke test of a few.
 SAMPLE, QUICK_SAMPLE = {"naive": 200, "python": 200, "traced": 4000}, 20
 

@@ -41,6 +41,9 @@ from fastcheck.planning.sampling import coordinates
 #: Coordinates timed per engine when the benchmarks are measured, and in the
 #: default run (one call each, a smoke test).
 SAMPLE, QUICK_SAMPLE = 400, 30
+#: The default run's smoke test: two costs, not a cold compile of each
+#: (benchmarks/conftest.py); the others are compiled by the test suite's own tests.
+SMOKE_ONLY = {"workload": ["exercise", "softmax"]}
 #: Full checks: the compiled engine up to this many parameters (else 10x SAMPLE);
 #: the Python-driven engines when predicted under this many seconds.
 FULL_COMPILED, FULL_SECONDS = 5000, 3.0
