@@ -26,6 +26,7 @@ from ..runtime.memory import ensure_fits
 from ..planning.methods import method_record
 from ..planning.noise import CHECKABLE_EPS
 from .calling import call_cost, translated
+from .reuse import StepValues
 from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precision
 
 #: A check with fewer seconds than this left in Python starts no compile beside
@@ -87,6 +88,8 @@ class PythonCostAdapter(CostAdapter):
     incremental = None
     #: The cost's form for the compiler: a dict of parameters (False) or theta itself.
     flat = False
+    #: Whether the closer look takes the python engine's first-pass values (``reuse``).
+    reuses = True
 
     def __init__(self, cost, params, args):
         super().__init__()
@@ -98,6 +101,8 @@ class PythonCostAdapter(CostAdapter):
         # The compile running beside the check (``upgrade``), and the one that ended there.
         self.pending = self.beside = self.deferred = None
         self.beside_notes = ()
+        # The python engine's first-pass values, for the closer look (``reuse``).
+        self.step_values = None
 
     def __getstate__(self):
         # Another process (a Dask worker) gets plain data only: it rebuilds the
@@ -107,6 +112,9 @@ class PythonCostAdapter(CostAdapter):
         state["compiled"], state["_buffers"], state["_views"] = {}, {}, {}
         state["pending"] = state["beside"] = state["deferred"] = None
         state["incremental"] = None  # prepared again where the engine is built
+        # A worker's closer look evaluates every point: the calling process counts
+        # the evaluations, and knows only of the reuse it made itself.
+        state["step_values"], state["reuses"] = None, False
         return state
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
@@ -417,4 +425,27 @@ class PythonCostAdapter(CostAdapter):
         if engine == "generic":
             cc = self.compile(method_record(method).complex_step)
             return GenericEngine(cc.function, cc.fdata, cc.idata, self.theta, threads, method)
-        return PythonEngine(self.evaluate, self.theta, self.layout, method)
+        method = method_record(method)
+        evaluate = self.evaluate
+        if self.reuses and not method.complex_step:  # its first pass steps where the probes do
+            slots = method.evaluations
+            kept = self.step_values
+            if kept is None or kept.slots < slots:
+                kept = self.step_values = StepValues.fitting(self.layout.size, slots)
+            if kept is not None:
+                evaluate = kept.recording(evaluate)
+        return PythonEngine(evaluate, self.theta, self.layout, method)
+
+    def engine(self, name, method, threads, j0):
+        """``CostAdapter.engine``; the closer look takes the values the python
+        engine's first pass found at its points (``reuse``) instead of evaluating
+        them again."""
+        run = super().engine(name, method, threads, j0)
+        if self.step_values is not None:
+            run.closer = run.closer._replace(
+                evaluate=self.step_values.reusing(run.closer.evaluate))
+        return run
+
+    def reused_evaluations(self):
+        """Evaluations the closer look took from the first pass so far (``reuse``)."""
+        return 0 if self.step_values is None else self.step_values.reused
