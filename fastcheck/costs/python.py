@@ -33,11 +33,20 @@ from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precisio
 #: it: the child's interpreter alone takes about a second to start, and the
 #: quickest compiles a few more (``upgrade``).
 START_SECONDS = 2.0
-#: On a machine with no idle core the child takes its share from the check it
-#: should speed up (at load 7 on 2 cores a check of 16 s in Python took 24 s
-#: beside a compile that never finished): it starts only for a check with at
-#: least this many seconds in Python (compiles take 20-100 s on such a machine).
-BUSY_START_SECONDS = 60.0
+#: A compile beside a check with fewer seconds than this left in Python runs only
+#: on CPU time nobody else wants (``budget.IDLE``): on a machine with no idle core
+#: a child at normal priority takes its share from the check it should speed up
+#: (load 6 on 2 cores: the benchmark's RNN, 16 s in Python, took 21-29 s beside a
+#: compile at niceness 5 that never finished), and the 1-minute load average
+#: cannot say whether a core is idle now. A longer check gives its compile a
+#: share (niceness ``budget.BACKGROUND_NICE``): compiles take 20-100 s on such a
+#: machine.
+SHARE_SECONDS = 60.0
+#: A compile that ends with fewer seconds than this left in the pass running in
+#: Python is not taken up: loading the compiled cost and the trust test (about a
+#: second at load 5, ``compile_seconds`` of a warm default check) would cost more
+#: than the blocks it saves.
+SWITCH_SECONDS = 1.0
 #: Costs (``PythonCostAdapter.identity``) this process has compiled, loaded or
 #: found refused: looking them up again is cheap (memory), whatever the check's
 #: length, and takes up the compiled cost or says why there is none.
@@ -58,12 +67,6 @@ class Deferred:
     def due(self, complex_step, remaining):
         return (complex_step == self.complex_step
                 and time.perf_counter() - self.started + remaining >= self.threshold)
-
-
-def _busy():
-    """True when other processes leave no core idle for a compile beside the check."""
-    from ..drivers.pool import idle_cores
-    return idle_cores() < 2
 
 
 def _finished(compiled):
@@ -281,11 +284,15 @@ class PythonCostAdapter(CostAdapter):
 
         The compile's child starts at the first call where the check's seconds so
         far and ``remaining`` (its pass's seconds left in Python, measured) reach
-        ``START_SECONDS`` (``BUSY_START_SECONDS`` while no core is idle): a shorter
-        check ends before any compile could, and a child started for nothing
-        takes a share of a loaded machine's cores. (``locate`` runs many short
-        passes: its seconds so far count.) A compile put off (``Deferred``) is
-        looked up here once its threshold is met."""
+        ``START_SECONDS``: a shorter check ends before any compile could. It
+        runs on idle CPU time only unless ``SHARE_SECONDS`` are ahead (a child at
+        normal priority takes its share of a loaded machine from the check).
+        (``locate`` runs many short passes: its seconds so far count.) A compile
+        that ends with less than ``SWITCH_SECONDS`` of the pass left in Python
+        (at a pass's start, its predicted seconds: ``drivers.local``) is taken up
+        only once the call has run on in Python for ``SWITCH_SECONDS`` since
+        (the rule of renting skis until their price is spent). A compile put
+        off (``Deferred``) is looked up here once its threshold is met."""
         complex_step = method_record(method).complex_step
         pending, late = self.pending, None
         if pending is None and self.deferred is not None \
@@ -306,9 +313,18 @@ class PythonCostAdapter(CostAdapter):
                 ahead = pending.seconds + remaining
             else:  # the deferral's threshold is met: counted from the check's start
                 ahead = max(time.perf_counter() - late + remaining, START_SECONDS)
-            if ahead < START_SECONDS or (ahead < BUSY_START_SECONDS and _busy()):
+            if ahead < START_SECONDS:
                 return None
-        if pending.poll() is None and not pending.finished:
+            from ..compiler.budget import IDLE  # a pending compile imported the compiler
+            pending.priority = True if ahead >= SHARE_SECONDS else IDLE
+        elif pending.polled and not pending.finished and not pending.waiting() \
+                and remaining < SWITCH_SECONDS \
+                and time.perf_counter() - pending.idle_since < SWITCH_SECONDS:
+            # Compiled, but too late for the pass: taking it up would cost more than
+            # the Python left. A call that goes on in Python for as long as that
+            # would have cost (locate's many short passes) takes it up then.
+            return None
+        if pending.poll(getattr(pending, "priority", True)) is None and not pending.finished:
             return None
         self.pending, self.beside = None, pending
         choice = self._incremental(self._settled(pending, ()), method, "auto")
