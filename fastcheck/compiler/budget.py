@@ -116,17 +116,15 @@ class Child:
         self.deadline = time.monotonic() + WALL_FACTOR * self.seconds
         fd, self._payload = tempfile.mkstemp(prefix="fastcheck-compile-", suffix=".pickle")
         with os.fdopen(fd, "wb") as handle:
-            cloudpickle.dump((task, self.seconds, self.memory,
-                              IDLE if background == IDLE else
-                              BACKGROUND_NICE if background else 0), handle)
+            cloudpickle.dump((task, self.seconds, self.memory), handle)
         self._report = self._payload[:-len(".pickle")] + ".json"
         env = dict(os.environ)
         # The child imports what the parent can: fastcheck and the user's modules.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
         env.setdefault("NUMBA_OPT", str(COMPILE_OPT))
+        priority = IDLE if background == IDLE else str(BACKGROUND_NICE if background else 0)
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from fastcheck.compiler.budget import child_main; "
-                                   "child_main()", self._payload, self._report],
+            [sys.executable, "-c", _CHILD, self._payload, self._report, priority],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, close_fds=True)
         self._outcome = None
@@ -211,12 +209,20 @@ def over_budget(task, seconds=None, memory=None):
     return start(task, seconds, memory).result()
 
 
-def _idle_priority():
-    """This process runs only when its CPU would be idle (``IDLE``)."""
+#: The child's program: its priority first (``argv[3]``: ``IDLE`` or a niceness), so
+#: that its start (an interpreter, ``import fastcheck`` and Numba: 1-2 CPU seconds)
+#: already runs at it, then ``child_main``.
+_CHILD = """import os, sys
+if sys.argv[3] == %r:
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
         os.nice(19)
+elif sys.argv[3] != "0":
+    os.nice(int(sys.argv[3]))
+from fastcheck.compiler.budget import child_main
+child_main()
+""" % IDLE
 
 
 def child_main():
@@ -225,11 +231,7 @@ def child_main():
     code = _OTHER
     try:
         with open(payload, "rb") as handle:
-            task, seconds, memory, nice = cloudpickle.load(handle)
-        if nice == IDLE:
-            _idle_priority()
-        elif nice:
-            os.nice(nice)
+            task, seconds, memory = cloudpickle.load(handle)
         cap = _address_space() + memory
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         used = resource.getrusage(resource.RUSAGE_SELF)
