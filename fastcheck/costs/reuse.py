@@ -12,64 +12,67 @@ evaluations per probed coordinate instead of 4 after central differences,
 none after Richardson's. Nothing changes but the count: the slopes, and so
 every verdict, are the ones fresh evaluations give.
 
-Kept in two (P, slots) arrays, 16 bytes per parameter and stencil point,
-and only for the python engine (where an evaluation is the cost of a check).
+Kept only for the python engine (where an evaluation is the cost of a check),
+by coordinate evaluated.
 """
-
-import numpy as np
 
 from .calling import Perturbed
 
-#: Bytes the kept values may take; a larger check keeps none (its closer look
-#: evaluates all four points, as before).
-MAX_BYTES = 64 * 2**20
+#: Coordinates whose values are kept (about 250 bytes each after central
+#: differences); a larger first pass keeps the first ones only, and the closer
+#: look evaluates the others' points again, as before.
+MAX_COORDINATES = 250_000
 
 
 class StepValues:
-    """J at theta + s e_i for up to ``slots`` steps s of each of ``size`` coordinates.
+    """J at theta + s e_i for up to ``slots`` steps s of each coordinate i evaluated.
 
     ``recording(evaluate)`` is ``evaluate`` that also keeps each value it
     computes at a single-coordinate step (a ``Perturbed`` evaluation: every
     other entry at theta, as the engines promise); ``reusing(evaluate)`` is
-    ``evaluate`` that gives a kept value at the same point instead of calling
-    it, counting those in ``reused``.
+    ``evaluate`` that gives a kept value at the same point (theta_i equal to
+    the bit) instead of calling it, counting those in ``reused``. Kept by
+    coordinate, only for the coordinates a first pass evaluated (``locate``'s
+    confirmation evaluates a few of a million).
     """
 
-    def __init__(self, size, slots):
+    def __init__(self, slots):
         self.slots = slots
-        self.at = np.full((size, slots), np.nan)  # theta_i + s, as evaluated
-        self.value = np.empty((size, slots))
-        self.count = np.zeros(size, dtype=np.int8)
+        self.points = {}  # i -> [theta_i + s, J, theta_i + s', J', ...]
         self.reused = 0
 
     @classmethod
     def fitting(cls, size, slots):
-        """A ``StepValues``, or None when it would take more than ``MAX_BYTES``."""
-        return cls(size, slots) if 16 * size * slots <= MAX_BYTES else None
+        """A ``StepValues`` for a cost of ``size`` parameters (None: keep nothing)."""
+        return cls(slots)
 
     def recording(self, evaluate):
-        at, value, count, slots = self.at, self.value, self.count, self.slots
+        points, slots = self.points, self.slots
 
         def recorded(theta, where):
             j = evaluate(theta, where)
             if type(where) is Perturbed and theta.dtype.kind == "f":
                 i = where.i
-                k = count[i]
-                if k < slots:  # a coordinate evaluated again (locate) keeps its first
-                    at[i, k], value[i, k] = theta[i], j
-                    count[i] = k + 1
+                kept = points.get(i)
+                if kept is None:
+                    if len(points) < MAX_COORDINATES:
+                        points[i] = [float(theta[i]), j]
+                elif len(kept) < 2 * slots:  # a coordinate evaluated again keeps its first
+                    kept += (float(theta[i]), j)
             return j
         return recorded
 
     def reusing(self, evaluate):
-        at, value = self.at, self.value
+        points = self.points
 
         def reused(theta, where):
             if type(where) is Perturbed and theta.dtype.kind == "f":
-                i = where.i
-                hit = np.flatnonzero(at[i] == theta[i])
-                if hit.size:
-                    self.reused += 1
-                    return float(value[i, hit[0]])
+                kept = points.get(where.i)
+                if kept is not None:
+                    at = float(theta[where.i])
+                    for k in range(0, len(kept), 2):
+                        if kept[k] == at:
+                            self.reused += 1
+                            return kept[k + 1]
             return evaluate(theta, where)
         return reused
