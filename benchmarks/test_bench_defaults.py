@@ -2,7 +2,8 @@
 
 Costs as users write them: a BLAS-bound MLP function (``usercosts.mlp_l2``), a
 loop-bound RNN (``usercosts.lstm_cost``), a layer-class network
-(``tests/oonets.layer_mlp``, compiled by tracing) and a small one of those
+(``tests/oonets.layer_mlp``, compiled by tracing), an im2col CNN and an
+attention block (``tests/idiomnets``, measured runs only) and a small one of those
 (``small``, 259 parameters: the warm traced check against the Python engine), with
 all-zero gradients (every coordinate wrong) and, for ``small``, the model's own
 correct gradients too (``CORRECT``, on the routes that run in Python). Each is
