@@ -57,7 +57,7 @@ COMPILE_OPT = 2
 #: The niceness added to a compile that runs beside a check (``start(background=True)``):
 #: the check's own evaluations keep most of their core on a loaded machine, while
 #: the compile still gets about a third of a core's share (10 starved it at load 8).
-#: For a check long enough to repay that share (``costs.python.BUSY_START_SECONDS``).
+#: For a check long enough to repay that share (``costs.python.SHARE_SECONDS``).
 BACKGROUND_NICE = 5
 #: ``start(background=IDLE)``: the compile runs only on CPU time nobody else wants
 #: (Linux's SCHED_IDLE; niceness 19 where that is refused). On a busy machine it
