@@ -54,11 +54,14 @@ MEMORY = 4 * 2**30
 #: semantics at every level). The parent loads the child's code from Numba's
 #: cache, whose index does not depend on the level.
 COMPILE_OPT = 2
-#: The niceness added to a compile that runs beside a check (``start(background=True)``):
-#: the check's own evaluations keep most of their core on a loaded machine, while
-#: the compile still gets about a third of a core's share (10 starved it at load 8).
-#: For a check long enough to repay that share (``costs.python.SHARE_SECONDS``).
-BACKGROUND_NICE = 5
+#: The niceness added to a compile that runs beside a check long enough to repay a
+#: share of the CPU (``start(background=True)``, ``costs.python.SHARE_SECONDS``):
+#: none. At niceness 5 the compile of the benchmark's MLP [784, 64, 10] (30 CPU s)
+#: never finished beside its cold default check at load 4.5-12 (208 s, 89 s and
+#: 46 s, all in Python); at niceness 0 it finished in 50 s and 37 s and the
+#: checks took 57 s and 41 s (alternating pairs, load 4.5-5.6). On Linux with
+#: autogroup, niceness weighs the child against the check inside their session.
+BACKGROUND_NICE = 0
 #: ``start(background=IDLE)``: the compile runs only on CPU time nobody else wants
 #: (Linux's SCHED_IDLE; niceness 19 where that is refused). On a busy machine it
 #: takes nothing from the check (the cold RNN of the benchmark, 16 s in Python at

@@ -40,7 +40,7 @@ START_SECONDS = 2.0
 #: compile at niceness 5 that never finished), and the 1-minute load average
 #: cannot say whether a core is idle now. A longer check gives its compile a
 #: share (niceness ``budget.BACKGROUND_NICE``): compiles take 20-100 s on such a
-#: machine.
+#: machine, and a long check repays them.
 SHARE_SECONDS = 60.0
 #: A compile that ends with fewer seconds than this left in the pass running in
 #: Python is not taken up: loading the compiled cost and the trust test (about a
