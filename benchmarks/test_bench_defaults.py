@@ -2,7 +2,8 @@
 
 Costs as users write them: a BLAS-bound MLP function (``usercosts.mlp_l2``), a
 loop-bound RNN (``usercosts.lstm_cost``), a layer-class network
-(``tests/oonets.layer_mlp``, compiled by tracing) and a small one of those
+(``tests/oonets.layer_mlp``, compiled by tracing), an im2col CNN and an
+attention block (``tests/idiomnets``, measured runs only) and a small one of those
 (``small``, 259 parameters: the warm traced check against the Python engine), with
 all-zero gradients (every coordinate wrong) and, for ``small``, the model's own
 correct gradients too (``CORRECT``, on the routes that run in Python). Each is
@@ -57,10 +58,40 @@ COSTS = {
         def correct():
             model.set_params(params)
             return dict((k, np.array(v, copy=True)) for k, v in model.loss(X, y)[1].items())
-        """, {"sizes": (6, 5, 3)}, {"sizes": (64, 128, 128, 10)}),
+        """, {"sizes": (6, 5, 3)}, {"sizes": (64, 192, 192, 10)}),
 }
 COSTS["small"] = (COSTS["layers"][0], {"sizes": (10, 16, 3)}, {"sizes": (10, 16, 3)})
+# An im2col convolution with argmax pooling and an attention block with layernorm
+# and GELU (tests/idiomnets, as public NumPy code writes them), each a class whose
+# parameters the cost sets.
+COSTS["cnn"] = ("""
+        from idiomnets import ConvPool
+        rng = np.random.default_rng(0)
+        net = ConvPool(rng, C={C}, F={F}, k={k})
+        net.params["V"] = 0.3 * rng.standard_normal(({F} * ({H} // 2) ** 2, {classes}))
+        args = (rng.standard_normal((8, {C}, {H}, {H})), rng.integers(0, {classes}, 8))
+        params = dict((k, v.copy()) for k, v in net.params.items())
+        def cost(p, x, y):
+            net.params = p
+            return net.loss(x, y)
+        """, {"C": 1, "F": 2, "k": 3, "H": 4, "classes": 3},
+                {"C": 3, "F": 16, "k": 3, "H": 16, "classes": 10})
+COSTS["attention"] = ("""
+        from idiomnets import Attention
+        rng = np.random.default_rng(0)
+        block = Attention({d}, rng)
+        args = (rng.standard_normal((4, {T}, {d})), rng.standard_normal((4, {T}, {d})))
+        params = dict((k, v.copy()) for k, v in block.params.items())
+        def cost(p, x, target):
+            block.params = p
+            return block.loss(x, target)
+        """, {"d": 4, "T": 3}, {"d": 64, "T": 16})
 ROUTES = {"naive": None, "default": "None", "python": "False", "compiled": "True"}
+#: The naive loop over a cost of more than SAMPLE_ABOVE parameters runs
+#: NAIVE_SAMPLE coordinates, evenly spaced, and its seconds are scaled to all of
+#: them (``extra_info["sampled"]``): the loop over the layer classes at 52k
+#: parameters would take an hour on a loaded machine.
+NAIVE_SAMPLE, SAMPLE_ABOVE = 4000, 20000
 
 SCRIPT = """
 import json, sys, time
@@ -70,15 +101,23 @@ import fastcheck as fc
 {setup}
 grads = ({{k: np.zeros(np.shape(v)) for k, v in params.items()}} if {grads!r} == "zeros" else
          correct())
+size = sum(np.size(v) for v in params.values())
+# A loop over more than SAMPLE_ABOVE coordinates is timed on an evenly spaced sample
+# of them and scaled to all (every iteration does the same work).
+sample = (np.linspace(0, size - 1, {sample}).astype(np.int64)
+          if {route!r} == "naive" and size > {above} else None)
 tick = time.perf_counter()
 if {route!r} == "naive":
-    res = fc.naive_check(cost, params, grads, *args)
+    res = fc.naive_check(cost, params, grads, *args, indices=sample)
     out = {{"compile_seconds": 0.0, "engines": {{"naive": res.checked}}}}
 else:
     res = fc.check(cost, params, grads, *args, jit={jit})
     out = {{"compile_seconds": res.compile_seconds, "engines": res.engines}}
-out.update(verdict=res.verdict, evaluations=res.evaluations)
+out.update(verdict=res.verdict, evaluations=res.evaluations, parameters=int(size))
 out["seconds"] = time.perf_counter() - tick
+if sample is not None:
+    out.update(sampled=int(sample.size), seconds=out["seconds"] * size / sample.size,
+               evaluations=2 * int(size) + 1)
 print(json.dumps(out))
 """
 
@@ -87,7 +126,8 @@ def run_route(name, route, cache, measured, grads="zeros"):
     setup, smoke, big = COSTS[name]
     script = SCRIPT.format(tests=os.path.join(ROOT, "tests"),
                            setup=textwrap.dedent(setup).format(**(big if measured else smoke)),
-                           route=route, jit=ROUTES[route], grads=grads)
+                           route=route, jit=ROUTES[route], grads=grads,
+                           sample=NAIVE_SAMPLE, above=SAMPLE_ABOVE)
     env = dict(os.environ, FASTCHECK_CACHE_DIR=str(cache),
                PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
@@ -161,7 +201,8 @@ def test_default_against_naive(benchmark, caches, name, grads, route, temperatur
                                 seconds=[r["seconds"] for r in results],
                                 compile_seconds=[r["compile_seconds"] for r in results],
                                 engines=last["engines"], verdict=last["verdict"],
-                                evaluations=last["evaluations"])
+                                evaluations=last["evaluations"],
+                                parameters=last["parameters"], sampled=last.get("sampled"))
     assert sum(last["engines"].values()) > 0
 
 

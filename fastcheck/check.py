@@ -208,7 +208,9 @@ def run_plan(adapter, plan, start, *, client=None, workers=None, threads=None, p
         slopes = None
         if order.size:
             deadline = None if examine_all else time.perf_counter() + V.PROBE_SECONDS
+            reused = adapter.reused_evaluations()
             slopes = closer_look(runner, plan, order, deadline, examine_all)
+            slopes.reused = adapter.reused_evaluations() - reused
     seconds = time.perf_counter() - start - plan.compile_seconds
     return took_engines(V.judge(plan, estimates, slopes, seconds=seconds), estimates)
 

@@ -74,7 +74,8 @@ def test_a_wrong_tensor_costs_one_probe_and_a_kinked_one_is_examined_in_full(mon
     # The rounds examined the 13 kinks and one coordinate of b; the budget (8
     # coordinates for 82 parameters) is spent already, so no more of b.
     assert closer.LOCATED_FLOOR < KINKS + 3 + 1
-    assert ref_calls - calls == 4 * (40 - 1)
+    # 2 evaluations per probe: J(theta +- h) come from the first pass (costs.reuse).
+    assert ref_calls - calls == 2 * (40 - 1)
     assert res.evaluations == calls and ref.evaluations == ref_calls
     assert len(res.located) == 1 and res.located[0].tensor == "b"
     b = params["b"]
@@ -98,6 +99,51 @@ def test_correct_gradients_get_the_same_probes_as_before(monkeypatch):
     params = point()
     (res, calls), (ref, ref_calls) = both_ways(params, closed_form(params), monkeypatch)
     assert res.verdict == ref.verdict == "kinks" and calls == ref_calls, str(res)
+
+
+def without_counts(res):
+    """The report less its line of evaluations and seconds."""
+    return [line for line in str(res).splitlines() if "cost evaluations" not in line]
+
+
+def without_reuse(monkeypatch):
+    """A check's closer look evaluating all four points again, as before ``costs.reuse``."""
+    from fastcheck.costs.reuse import StepValues
+    monkeypatch.setattr(StepValues, "fitting", classmethod(lambda cls, size, slots: None))
+
+
+@pytest.mark.parametrize("method, saved", [("central", 2), ("richardson", 4)])
+def test_the_closer_look_reuses_the_first_pass_and_changes_nothing_else(monkeypatch, method,
+                                                                           saved):
+    """The closer look takes J(theta +- h) (and +- h/2 after Richardson's) from the
+    first pass: ``saved`` evaluations fewer per probed coordinate, counted by the
+    cost itself, and the same slopes, statuses, kinks, located coordinates and
+    report as a closer look that evaluates every point again; for correct
+    gradients (kinks) and for a wrong tensor behind kinks."""
+    params = point()
+    right = closed_form(params)
+    wrong = {k: v.copy() for k, v in right.items()}
+    wrong["dc"][7] += 0.05
+    for grads in (right, wrong):
+        runs = []
+        for reuse in (True, False):
+            with monkeypatch.context() as m:
+                if not reuse:
+                    without_reuse(m)
+                counted = Counted(cost)
+                runs.append((fc.check(counted, params, grads, jit=False, method=method),
+                             counted.calls))
+        (res, calls), (ref, ref_calls) = runs
+        probed = len(res.kinks) + len(res.located)
+        assert probed >= KINKS + 3
+        assert ref_calls - calls == saved * probed
+        assert res.evaluations == calls and ref.evaluations == ref_calls
+        assert res.verdict == ref.verdict and statuses(res) == statuses(ref)
+        assert res.kinks == ref.kinks and res.located == ref.located
+        assert np.array_equal(res.gradapprox_flat, ref.gradapprox_flat)
+        assert without_counts(res) == without_counts(ref)
+    assert res.verdict == "mistake" and [(w.tensor, w.index) for w in res.located] == [("c", (7,))]
+    assert ref.verdict == "mistake"
 
 
 def test_round_sizes_and_budget():

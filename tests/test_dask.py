@@ -336,7 +336,7 @@ def kinked_cost(p, X, log):
     return np.sum(np.abs(p["w"])) + py_cost(p, X)
 
 
-def test_closer_look_runs_on_the_workers(two, tmp_path):
+def test_closer_look_runs_on_the_workers(two, tmp_path, monkeypatch):
     """w = 0 in four places, where the given subgradient 1 differs from the central
     difference 0: the closer look settles them as kinks. With workers=2 the
     client evaluates the cost only while planning (J at theta, again for
@@ -345,7 +345,15 @@ def test_closer_look_runs_on_the_workers(two, tmp_path):
     w = np.array([0.0, 0.5, 0.0, -0.3, 0.0, 0.0])
     params = dict(params0(), w=w)
     grads = dict(grads0(), dw=np.where(w < 0, -1.0, 1.0))
+    reusing = fc.check(kinked_cost, params, grads, X0, str(tmp_path / "reusing"), jit=False)
+    # The workers' closer look evaluates all four points; here two of them come
+    # from the first pass (costs/reuse.py): the reference evaluates them too.
+    from fastcheck.costs.reuse import StepValues
+    monkeypatch.setattr(StepValues, "fitting", classmethod(lambda cls, size, slots: None))
     local = fc.check(kinked_cost, params, grads, X0, str(tmp_path / "local"), jit=False)
+    assert local.evaluations - reusing.evaluations == 2 * 4  # two per kink probed
+    assert len((tmp_path / "local").read_text().split()) - \
+        len((tmp_path / "reusing").read_text().split()) == 2 * 4
     log = tmp_path / "remote"
     remote = fc.check(kinked_cost, params, grads, X0, str(log), jit=False, workers=2)
     assert remote.verdict == "kinks" and remote.passed

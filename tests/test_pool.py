@@ -52,11 +52,17 @@ def test_registered_beside_dask():
     assert DRIVERS["pool"].module == "fastcheck.drivers.pool"
 
 
-def test_pool_is_bit_identical_to_one_process(always_pool):
+def test_pool_is_bit_identical_to_one_process(always_pool, monkeypatch):
     params, X, y = relu_net()
     grads = backward(params, X, y)
     grads["W2"] = grads["W2"] * 1.01  # wrong: the closer look runs too
+    reusing = fc.check(cost, params, grads, X, y, jit=False, threads=1)
+    # The workers' closer look evaluates all four points; one process takes two of
+    # them from its first pass (costs/reuse.py), which is all that differs.
+    from fastcheck.costs.reuse import StepValues
+    monkeypatch.setattr(StepValues, "fitting", classmethod(lambda cls, size, slots: None))
     here = fc.check(cost, params, grads, X, y, jit=False, threads=1)
+    assert reusing.evaluations < here.evaluations and str(reusing.located) == str(here.located)
     there = fc.check(cost, params, grads, X, y, jit=False)
     assert any("worker processes" in note for note in there.notes)
     assert not any("worker processes" in note for note in here.notes)

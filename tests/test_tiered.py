@@ -93,7 +93,7 @@ def compile_done_at_first_poll(monkeypatch, tmp_path):
     asserted. The child starts however short the check (``START_SECONDS`` 0)."""
     monkeypatch.setenv("FASTCHECK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
-    monkeypatch.setattr(python_costs, "BUSY_START_SECONDS", 0.0)  # however loaded the machine
+    monkeypatch.setattr(python_costs, "SWITCH_SECONDS", 0.0)  # taken up however late
     done = budget.Child.done
     polls = []
 
@@ -292,19 +292,24 @@ def test_a_check_longer_than_predicted_looks_its_compile_up_late(monkeypatch):
 
 
 class Unfinished:
-    """A stand-in for ``pending_compile`` whose compile asks for a child that never
-    finishes; ``started`` counts the children started (``Pending.poll``)."""
+    """A stand-in for ``pending_compile`` whose compile asks for a child; the child
+    never finishes (``finish`` None), or has finished from the ``finish``-th time
+    it is polled on, and the compile is then refused. ``started`` counts the
+    children started (``Pending.poll``), ``priorities`` the priority each was
+    started at."""
 
-    def __init__(self):
-        self.started = 0
+    def __init__(self, finish=None):
+        self.started, self.priorities, self.finish, self.polls = 0, [], finish, 0
 
     def __call__(self, adapter, complex_step):
         from fastcheck.compiler.route import Pending
+        from fastcheck.errors import CompileError
         outer = self
 
         class Child:
             def done(self):
-                return False
+                outer.polls += 1
+                return outer.finish is not None and outer.polls >= outer.finish
 
             def kill(self):
                 pass
@@ -313,29 +318,66 @@ class Unfinished:
             child = None
 
             def start(self, background=False):
-                outer.started += 1
-                self.child = Child()
+                if self.child is None:
+                    outer.started += 1
+                    outer.priorities.append(background)
+                    self.child = Child()
                 return self.child
 
         def steps():
             yield Task()
+            raise CompileError("refused by the test")
 
         pending = Pending(steps())
         pending.complex_step = complex_step
         return pending
 
 
-@pytest.mark.parametrize("busy", [True, False])
-def test_a_busy_machine_starts_no_compile_beside_a_check_of_seconds(monkeypatch, busy):
-    """No idle core: the child would take its share from the check, so it starts
-    only for a check of ``BUSY_START_SECONDS`` or more; with a core idle it starts."""
+@pytest.mark.parametrize("share", [False, True])
+def test_a_compile_beside_a_check_of_seconds_runs_on_idle_cpu_time_only(monkeypatch, share):
+    """A child beside a check with less than ``SHARE_SECONDS`` in Python ahead
+    runs at idle priority (it takes nothing from the check on a busy machine);
+    beside a longer one, at a lowered priority that still gets a share."""
     params, grads, A = quadratic_problem()
     stub = Unfinished()
     monkeypatch.setattr(python_costs.PythonCostAdapter, "pending_compile",
                         lambda adapter, complex_step: stub(adapter, complex_step))
     monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
-    monkeypatch.setattr(python_costs, "BUSY_START_SECONDS", float("inf"))
-    monkeypatch.setattr(python_costs, "_busy", lambda: busy)
+    monkeypatch.setattr(python_costs, "SHARE_SECONDS", 0.0 if share else float("inf"))
     res = fc.check(quadratic, params, grads, A)
-    assert (stub.started > 0) == (not busy)
+    assert stub.started == 1 and stub.priorities == [True if share else budget.IDLE]
     assert res.passed and res.engines == {"python": res.checked}
+
+
+def _write_policy(path):
+    with open(path, "w") as handle:
+        handle.write(str(os.sched_getscheduler(0)))
+
+
+def test_the_idle_priority_is_what_the_child_runs_at(tmp_path):
+    """``budget.IDLE``: the child's scheduling policy is Linux's SCHED_IDLE."""
+    import functools
+
+    path = tmp_path / "policy"
+    task = functools.partial(_write_policy, str(path))
+    assert budget.start(task, background=budget.IDLE).result() is None
+    assert int(path.read_text()) == os.SCHED_IDLE
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_compile_ready_too_late_for_the_pass_is_not_taken_up(monkeypatch, late):
+    """The child has finished when the check looks after its first block: with
+    less than ``SWITCH_SECONDS`` of Python left (``late``: forced here) the next
+    step (here a refusal, seen in the report) is not run; otherwise it is."""
+    from fastcheck.drivers import blocks
+
+    params, grads, A = quadratic_problem()
+    stub = Unfinished(finish=2)  # running when started, finished after a block
+    monkeypatch.setattr(python_costs.PythonCostAdapter, "pending_compile",
+                        lambda adapter, complex_step: stub(adapter, complex_step))
+    monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
+    monkeypatch.setattr(blocks, "FIRST_BLOCK_SECONDS", 0.0)  # blocks of 1, 4, 4 items
+    monkeypatch.setattr(python_costs, "SWITCH_SECONDS", float("inf") if late else 0.0)
+    res = fc.check(quadratic, params, grads, A)
+    assert stub.started == 1 and res.passed and res.engines == {"python": res.checked}
+    assert ("refused by the test" in str(res)) == (not late), str(res)

@@ -54,10 +54,20 @@ MEMORY = 4 * 2**30
 #: semantics at every level). The parent loads the child's code from Numba's
 #: cache, whose index does not depend on the level.
 COMPILE_OPT = 2
-#: The niceness added to a compile that runs beside a check (``start(background=True)``):
-#: the check's own evaluations keep most of their core on a loaded machine, while
-#: the compile still gets about a third of a core's share (10 starved it at load 8).
-BACKGROUND_NICE = 5
+#: The niceness added to a compile that runs beside a check long enough to repay a
+#: share of the CPU (``start(background=True)``, ``costs.python.SHARE_SECONDS``):
+#: none. At niceness 5 the compile of the benchmark's MLP [784, 64, 10] (30 CPU s)
+#: never finished beside its cold default check at load 4.5-12 (208 s, 89 s and
+#: 46 s, all in Python); at niceness 0 it finished in 50 s and 37 s and the
+#: checks took 57 s and 41 s (alternating pairs, load 4.5-5.6). On Linux with
+#: autogroup, niceness weighs the child against the check inside their session.
+BACKGROUND_NICE = 0
+#: ``start(background=IDLE)``: the compile runs only on CPU time nobody else wants
+#: (Linux's SCHED_IDLE; niceness 19 where that is refused). On a busy machine it
+#: takes nothing from the check (the cold RNN of the benchmark, 16 s in Python at
+#: load 6, took 21-29 s beside a compile at niceness 5 that never finished); on an
+#: idle core it compiles at full speed.
+IDLE = "idle"
 _POLL = 0.05
 # Exit statuses of the child: compiled; a CompileError (in the report); out of memory;
 # anything else (not the compile's fault: the parent compiles in-process).
@@ -109,16 +119,15 @@ class Child:
         self.deadline = time.monotonic() + WALL_FACTOR * self.seconds
         fd, self._payload = tempfile.mkstemp(prefix="fastcheck-compile-", suffix=".pickle")
         with os.fdopen(fd, "wb") as handle:
-            cloudpickle.dump((task, self.seconds, self.memory,
-                              BACKGROUND_NICE if background else 0), handle)
+            cloudpickle.dump((task, self.seconds, self.memory), handle)
         self._report = self._payload[:-len(".pickle")] + ".json"
         env = dict(os.environ)
         # The child imports what the parent can: fastcheck and the user's modules.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
         env.setdefault("NUMBA_OPT", str(COMPILE_OPT))
+        priority = IDLE if background == IDLE else str(BACKGROUND_NICE if background else 0)
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from fastcheck.compiler.budget import child_main; "
-                                   "child_main()", self._payload, self._report],
+            [sys.executable, "-c", _CHILD, self._payload, self._report, priority],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, close_fds=True)
         self._outcome = None
@@ -192,7 +201,8 @@ class Child:
 
 def start(task, seconds=None, memory=None, background=False):
     """A ``Child`` running ``task()`` (picklable by cloudpickle) under the budget;
-    ``background`` lowers its priority (``BACKGROUND_NICE``)."""
+    ``background`` lowers its priority: True by ``BACKGROUND_NICE``, ``IDLE`` to
+    CPU time nobody else wants."""
     return Child(task, seconds, memory, background)
 
 
@@ -202,15 +212,29 @@ def over_budget(task, seconds=None, memory=None):
     return start(task, seconds, memory).result()
 
 
+#: The child's program: its priority first (``argv[3]``: ``IDLE`` or a niceness), so
+#: that its start (an interpreter, ``import fastcheck`` and Numba: 1-2 CPU seconds)
+#: already runs at it, then ``child_main``.
+_CHILD = """import os, sys
+if sys.argv[3] == %r:
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+elif sys.argv[3] != "0":
+    os.nice(int(sys.argv[3]))
+from fastcheck.compiler.budget import child_main
+child_main()
+""" % IDLE
+
+
 def child_main():
     """The child's entry point: ``argv`` names the pickled task and the report file."""
     payload, report = sys.argv[1], sys.argv[2]
     code = _OTHER
     try:
         with open(payload, "rb") as handle:
-            task, seconds, memory, nice = cloudpickle.load(handle)
-        if nice:
-            os.nice(nice)
+            task, seconds, memory = cloudpickle.load(handle)
         cap = _address_space() + memory
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         used = resource.getrusage(resource.RUSAGE_SELF)

@@ -101,14 +101,15 @@ class Pending:
     """A compile (``routing``'s steps) running beside a check.
 
     ``poll()`` advances it without waiting: it starts the child a step asks
-    for (at low priority, ``budget.BACKGROUND_NICE``), and once that child has
-    exited runs the next step here (loading the compiled cost, tracing, the
-    trust test: the user's Python runs in this thread only; so does a compile
-    no child can take, ``generated.Task.here``, and the check waits for that
-    one at the poll after its first block). It returns the
+    for (at low priority: ``budget.BACKGROUND_NICE``, or ``budget.IDLE``), and
+    once that child has exited runs the next step here (loading the compiled
+    cost, tracing, the trust test: the user's Python runs in this thread only;
+    so does a compile no child can take, ``generated.Task.here``, and the check
+    waits for that one at the poll after its first block). It returns the
     ``Compiled`` once the cost is compiled and trusted, else None; ``error``
-    holds the ``CompileError`` that ended it. ``cancel()`` stops the child.
-    ``seconds`` is the wall time from the start to the end (or to now).
+    holds the ``CompileError`` that ended it. ``waiting()`` says whether a
+    child is still compiling, ``cancel()`` stops it. ``seconds`` is the wall
+    time from the start to the end (or to now).
     """
 
     def __init__(self, steps):
@@ -116,6 +117,7 @@ class Pending:
         self.compiled, self.error = None, None
         self.started, self.ended = time.perf_counter(), None
         self.polled = False  # True once ``poll`` has run: its child started
+        self.idle_since = None  # see ``waiting``
         self._advance()
 
     @property
@@ -136,11 +138,12 @@ class Pending:
             self.error, self._task = exc, None
             self.ended = time.perf_counter()
 
-    def poll(self):
-        """Advance without waiting; the ``Compiled`` once ready, else None."""
+    def poll(self, background=True):
+        """Advance without waiting; the ``Compiled`` once ready, else None. A child
+        started here runs at the priority ``background`` says (``budget.start``)."""
         self.polled = True
         while not self.finished:
-            child = self._task.start(background=True)
+            child = self._task.start(background=background)
             if child is not None and not child.done():
                 return None
             self._advance()
@@ -154,6 +157,17 @@ class Pending:
         if self.error is not None:
             raise self.error
         return self.compiled
+
+    def waiting(self):
+        """True while a child ``poll`` started is still compiling: the next poll
+        would return at once, running nothing in this process. Once it is not,
+        ``idle_since`` is when that was first seen."""
+        task = self._task
+        if task is not None and task.child is not None and not task.child.done():
+            return True
+        if self.idle_since is None:
+            self.idle_since = time.perf_counter()
+        return False
 
     def cancel(self):
         """Stop a child still compiling, and the steps."""

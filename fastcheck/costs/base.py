@@ -159,6 +159,10 @@ class CostAdapter:
         ``remaining`` is the check's pass's seconds left where it runs now."""
         return None
 
+    def reused_evaluations(self):
+        """Evaluations the closer look took from the first pass so far (none here)."""
+        return 0
+
     def compiling(self):
         """True while a compile runs beside the check for ``upgrade`` (never here)."""
         return False

@@ -26,17 +26,27 @@ from ..runtime.memory import ensure_fits
 from ..planning.methods import method_record
 from ..planning.noise import CHECKABLE_EPS
 from .calling import call_cost, translated
+from .reuse import StepValues
 from .base import ENGINES, CostAdapter, EngineChoice, cost_value, value_precision
 
 #: A check with fewer seconds than this left in Python starts no compile beside
 #: it: the child's interpreter alone takes about a second to start, and the
 #: quickest compiles a few more (``upgrade``).
 START_SECONDS = 2.0
-#: On a machine with no idle core the child takes its share from the check it
-#: should speed up (at load 7 on 2 cores a check of 16 s in Python took 24 s
-#: beside a compile that never finished): it starts only for a check with at
-#: least this many seconds in Python (compiles take 20-100 s on such a machine).
-BUSY_START_SECONDS = 60.0
+#: A compile beside a check with fewer seconds than this left in Python runs only
+#: on CPU time nobody else wants (``budget.IDLE``): on a machine with no idle core
+#: a child at normal priority takes its share from the check it should speed up
+#: (load 6 on 2 cores: the benchmark's RNN, 16 s in Python, took 21-29 s beside a
+#: compile at niceness 5 that never finished), and the 1-minute load average
+#: cannot say whether a core is idle now. A longer check gives its compile a
+#: share (niceness ``budget.BACKGROUND_NICE``): compiles take 20-100 s on such a
+#: machine, and a long check repays them.
+SHARE_SECONDS = 60.0
+#: A compile that ends with fewer seconds than this left in the pass running in
+#: Python is not taken up: loading the compiled cost and the trust test (about a
+#: second at load 5, ``compile_seconds`` of a warm default check) would cost more
+#: than the blocks it saves.
+SWITCH_SECONDS = 1.0
 #: Costs (``PythonCostAdapter.identity``) this process has compiled, loaded or
 #: found refused: looking them up again is cheap (memory), whatever the check's
 #: length, and takes up the compiled cost or says why there is none.
@@ -57,12 +67,6 @@ class Deferred:
     def due(self, complex_step, remaining):
         return (complex_step == self.complex_step
                 and time.perf_counter() - self.started + remaining >= self.threshold)
-
-
-def _busy():
-    """True when other processes leave no core idle for a compile beside the check."""
-    from ..drivers.pool import idle_cores
-    return idle_cores() < 2
 
 
 def _finished(compiled):
@@ -87,6 +91,8 @@ class PythonCostAdapter(CostAdapter):
     incremental = None
     #: The cost's form for the compiler: a dict of parameters (False) or theta itself.
     flat = False
+    #: Whether the closer look takes the python engine's first-pass values (``reuse``).
+    reuses = True
 
     def __init__(self, cost, params, args):
         super().__init__()
@@ -98,6 +104,8 @@ class PythonCostAdapter(CostAdapter):
         # The compile running beside the check (``upgrade``), and the one that ended there.
         self.pending = self.beside = self.deferred = None
         self.beside_notes = ()
+        # The python engine's first-pass values, for the closer look (``reuse``).
+        self.step_values = None
 
     def __getstate__(self):
         # Another process (a Dask worker) gets plain data only: it rebuilds the
@@ -107,6 +115,9 @@ class PythonCostAdapter(CostAdapter):
         state["compiled"], state["_buffers"], state["_views"] = {}, {}, {}
         state["pending"] = state["beside"] = state["deferred"] = None
         state["incremental"] = None  # prepared again where the engine is built
+        # A worker's closer look evaluates every point: the calling process counts
+        # the evaluations, and knows only of the reuse it made itself.
+        state["step_values"], state["reuses"] = None, False
         return state
 
     def resolve_engine(self, name, method, seconds_per_coordinate=None, count=None, jit=None):
@@ -273,11 +284,15 @@ class PythonCostAdapter(CostAdapter):
 
         The compile's child starts at the first call where the check's seconds so
         far and ``remaining`` (its pass's seconds left in Python, measured) reach
-        ``START_SECONDS`` (``BUSY_START_SECONDS`` while no core is idle): a shorter
-        check ends before any compile could, and a child started for nothing
-        takes a share of a loaded machine's cores. (``locate`` runs many short
-        passes: its seconds so far count.) A compile put off (``Deferred``) is
-        looked up here once its threshold is met."""
+        ``START_SECONDS``: a shorter check ends before any compile could. It
+        runs on idle CPU time only unless ``SHARE_SECONDS`` are ahead (a child at
+        normal priority takes its share of a loaded machine from the check).
+        (``locate`` runs many short passes: its seconds so far count.) A compile
+        that ends with less than ``SWITCH_SECONDS`` of the pass left in Python
+        (at a pass's start, its predicted seconds: ``drivers.local``) is taken up
+        only once the call has run on in Python for ``SWITCH_SECONDS`` since
+        (the rule of renting skis until their price is spent). A compile put
+        off (``Deferred``) is looked up here once its threshold is met."""
         complex_step = method_record(method).complex_step
         pending, late = self.pending, None
         if pending is None and self.deferred is not None \
@@ -298,9 +313,18 @@ class PythonCostAdapter(CostAdapter):
                 ahead = pending.seconds + remaining
             else:  # the deferral's threshold is met: counted from the check's start
                 ahead = max(time.perf_counter() - late + remaining, START_SECONDS)
-            if ahead < START_SECONDS or (ahead < BUSY_START_SECONDS and _busy()):
+            if ahead < START_SECONDS:
                 return None
-        if pending.poll() is None and not pending.finished:
+            from ..compiler.budget import IDLE  # a pending compile imported the compiler
+            pending.priority = True if ahead >= SHARE_SECONDS else IDLE
+        elif pending.polled and not pending.finished and not pending.waiting() \
+                and remaining < SWITCH_SECONDS \
+                and time.perf_counter() - pending.idle_since < SWITCH_SECONDS:
+            # Compiled, but too late for the pass: taking it up would cost more than
+            # the Python left. A call that goes on in Python for as long as that
+            # would have cost (locate's many short passes) takes it up then.
+            return None
+        if pending.poll(getattr(pending, "priority", True)) is None and not pending.finished:
             return None
         self.pending, self.beside = None, pending
         choice = self._incremental(self._settled(pending, ()), method, "auto")
@@ -417,4 +441,27 @@ class PythonCostAdapter(CostAdapter):
         if engine == "generic":
             cc = self.compile(method_record(method).complex_step)
             return GenericEngine(cc.function, cc.fdata, cc.idata, self.theta, threads, method)
-        return PythonEngine(self.evaluate, self.theta, self.layout, method)
+        method = method_record(method)
+        evaluate = self.evaluate
+        if self.reuses and not method.complex_step:  # its first pass steps where the probes do
+            slots = method.evaluations
+            kept = self.step_values
+            if kept is None or kept.slots < slots:
+                kept = self.step_values = StepValues.fitting(self.layout.size, slots)
+            if kept is not None:
+                evaluate = kept.recording(evaluate)
+        return PythonEngine(evaluate, self.theta, self.layout, method)
+
+    def engine(self, name, method, threads, j0):
+        """``CostAdapter.engine``; the closer look takes the values the python
+        engine's first pass found at its points (``reuse``) instead of evaluating
+        them again."""
+        run = super().engine(name, method, threads, j0)
+        if self.step_values is not None:
+            run.closer = run.closer._replace(
+                evaluate=self.step_values.reusing(run.closer.evaluate))
+        return run
+
+    def reused_evaluations(self):
+        """Evaluations the closer look took from the first pass so far (``reuse``)."""
+        return 0 if self.step_values is None else self.step_values.reused

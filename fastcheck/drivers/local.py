@@ -72,6 +72,19 @@ class LocalDriver:
             self._stack = stack.pop_all()
         return self
 
+    def _switches(self, predicted):
+        """``_switch`` for one pass: ``run_blocks`` asks before the first block with
+        ``remaining`` 0 (nothing measured yet), which becomes the pass's
+        ``predicted`` seconds in Python: a compile that ended just before a short
+        pass (the closer look) is not loaded for it."""
+        first = [True]
+
+        def switch(remaining):
+            if first[0]:
+                first[0], remaining = False, max(remaining, predicted)
+            return self._switch(remaining)
+        return switch
+
     def _switch(self, remaining):
         """The faster engine the adapter has ready now, built; else None.
         ``remaining``: the pass's seconds left on the current engine."""
@@ -101,10 +114,11 @@ class LocalDriver:
         bar = self.bars.of(pass_name, record.work.unit)
         bar.expect(items(work))
         tally = {}
+        per_item = seconds_per_item(self.plan, record)
         out, kinks, done = run_blocks(
             self.engine, record, work, describe=self.plan.layout.describe, rows=count,
-            first=first_block(seconds_per_item(self.plan, record), count), deadline=deadline,
-            progress=bar, switch=self._switch, tally=tally)
+            first=first_block(per_item, count), deadline=deadline,
+            progress=bar, switch=self._switches(items(work) * per_item), tally=tally)
         return Estimates(out, kinks, np.arange(items(work)) < done, self.engine.name,
                          self.needed, tally, self.adapter.compile_beside(),
                          tuple(self.adapter.beside_notes) +

@@ -79,6 +79,8 @@ class Rounds:
         self.sizes = round_sizes()
         self.budget = located_budget(plan)
         self.stopped = False
+        # Of their evaluations, those taken from the first pass (``costs.reuse``).
+        self.reused = 0
 
     def next(self):
         """Positions (into ``order``) to examine in the next round; empty: done."""

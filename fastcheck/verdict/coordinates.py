@@ -137,7 +137,8 @@ def judge(plan, estimates, slopes=None, *, seconds=0.0):
         eps=plan.eps, error=error, allowed=look.allowed, seen=allowed, judgement=judgement,
         flagged=estimates.kinks | (judgement == KINK),
         evaluations=(plan.method.evaluations * plan.idx.size + plan.evaluations
-                     + PROBE_EVALUATIONS * (0 if slopes is None else int(slopes.done.sum()))),
+                     + (0 if slopes is None else
+                        PROBE_EVALUATIONS * int(slopes.done.sum()) - slopes.reused)),
         seconds=seconds, notes=plan.notes, scratch_bytes=estimates.scratch_bytes,
         compile_seconds=plan.compile_seconds, noise=plan.noise)
 
