@@ -94,6 +94,9 @@ def compile_done_at_first_poll(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTCHECK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(python_costs, "START_SECONDS", 0.0)
     monkeypatch.setattr(python_costs, "SWITCH_SECONDS", 0.0)  # taken up however late
+    # At the check's own priority: an idle-priority child (a short check's) is
+    # starved while the suite's workers fill both cores, and this waits for it.
+    monkeypatch.setattr(python_costs, "SHARE_SECONDS", 0.0)
     done = budget.Child.done
     polls = []
 
