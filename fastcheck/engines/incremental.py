@@ -36,10 +36,11 @@ CHUNK_ELEMENTS = 1 << 20
 LIVE_VALUES = 8
 #: The probe's coordinates per tensor (first, middle, last) and its relative step.
 PROBE_STEP = 1e-3
-#: A tensor of at least this many coordinates runs its record past the first
-#: product as compiled code (``engines.tail``): a cold compile costs seconds, the
-#: NumPy pass about 15 us a point more (measured on [784, 64, 10]).
-TAIL_MIN_SIZE = 10000
+#: A block of at least this many coordinates of one tensor runs its record past
+#: the first product as compiled code (``engines.tail``), compiled then: a cold
+#: compile costs seconds, the NumPy pass about 10 us a point more (measured on
+#: [784, 64, 10] at load 6), so a sampled check never compiles one.
+TAIL_MIN_COORDS = 5000
 
 
 class Traced:
@@ -60,6 +61,7 @@ class Traced:
                     continue
                 self.last_use[a] = k
         self.tails = {}  # param node -> its compiled tail (``engines.tail``), once probed
+        self.tried = set()  # param nodes whose tail was probed (kept or not)
         self.params = {}  # param node -> (offset, size, order, reason or None)
         for k in live:
             op = rec.ops[k]
@@ -173,7 +175,6 @@ class IncrementalEngine(Engine):
         coordinates of ``node`` agree with the generic engine's within rounding,
         else why not; the values it computed, and the points it evaluated."""
         offset, size, batch, _ = self.batches[node]
-        self.traced.tails.pop(node, None)
         idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1], dtype=np.int64))
         h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
         batch.elements = 0
@@ -186,21 +187,22 @@ class IncrementalEngine(Engine):
         if not self._agree(mine, theirs, h):
             return ("its incremental estimates at probe coordinates disagreed with the "
                     "compiled cost's", 0, 0)
-        elements = batch.elements
-        if size >= TAIL_MIN_SIZE:
-            self.probe_tail(node, idx, h, theirs)
-        return None, elements, idx.size * len(self.offsets)
+        return None, batch.elements, idx.size * len(self.offsets)
 
     def _agree(self, mine, theirs, h):
         scale = max(1.0, abs(self.traced.j0))
         allowed = 1e-6 * np.maximum(np.abs(theirs), 1.0) + 1e4 * np.finfo(float).eps * scale / h
         return bool((np.abs(mine - theirs) <= allowed).all())
 
-    def probe_tail(self, node, idx, h, theirs):
+    def probe_tail(self, node):
         """Compile ``node``'s tail and keep it if its estimates at the probe's
-        coordinates agree with the generic engine's ``theirs``; the reason it was
-        not kept, or None. A tensor without one runs on the NumPy pass alone."""
+        coordinates agree with the generic engine's; the reason it was not kept,
+        or None. A tensor without one runs on the NumPy pass alone."""
         offset, size, batch, _ = self.batches[node]
+        self.traced.tried.add(node)
+        idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1], dtype=np.int64))
+        h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
+        theirs = self.generic.block(idx, h).out
         local = np.repeat(idx - offset, len(self.offsets))
         points = (self.theta[idx][:, None] + self.offsets[None, :] * h[:, None]).ravel()
         try:
@@ -271,6 +273,8 @@ class IncrementalEngine(Engine):
         rest = np.ones(idx.shape[0], dtype=bool)
         for node, (offset, size, _, _) in list(self.batches.items()):
             mine = (idx >= offset) & (idx < offset + size)
+            if node not in self.traced.tried and mine.sum() >= TAIL_MIN_COORDS:
+                self.probe_tail(node)
             if mine.any():
                 try:
                     res.out[mine] = self._estimates(node, idx[mine], h[mine])

@@ -236,8 +236,8 @@ class _Region:
     2-D with ``lines`` lines along ``axis``. ``width[k]`` is a node's length
     along the other axis (1: a number per line)."""
 
-    def __init__(self, rec, nodes, source, axis, updates, changed):
-        self.rec, self.axis, self.source = rec, axis, source
+    def __init__(self, rec, values, nodes, source, axis, updates, changed):
+        self.rec, self.values, self.axis, self.source = rec, values, axis, source
         self.changed = changed  # the tail's nodes and its boundary: never cached
         shape = rec.ops[source].shape
         self.lines, self.other = shape[axis], shape[1 - axis]
@@ -248,20 +248,16 @@ class _Region:
                 if w is not None:
                     self.width[k] = w
 
-    def _line_shape(self, w):
-        return (self.lines, w) if self.axis == 0 else (w, self.lines)
-
     def _width(self, k):
         op, rec = self.rec.ops[k], self.rec
-        if op.dtype != "f" or op.shape not in (self._line_shape(self.other),
-                                               self._line_shape(1)):
+        if op.dtype != "f" or len(op.shape) != 2 or op.shape[self.axis] != self.lines:
             return None
         w = op.shape[1 - self.axis]
         inner = [a for a in op.args if not isinstance(a, Lit) and a in self.width]
         if not inner:
             return None
         if op.kind == "ufunc" or op.kind == "where":
-            ok = all(isinstance(a, Lit) or a in self.width or
+            ok = all(isinstance(a, Lit) or self.width.get(a) in (1, w) or
                      (a not in self.changed and self.operand(a, w) is not None)
                      for a in op.args)
             if op.kind == "where" and op.args[0] in self.width:
@@ -270,7 +266,7 @@ class _Region:
         if op.kind == "reduce":
             fn, axes, keepdims = op.attrs
             a = op.args[0]
-            if keepdims and tuple(axes) == (1 - self.axis,) and self.width.get(a) == self.other \
+            if keepdims and tuple(axes) == (1 - self.axis,) and self.width.get(a, 1) > 1 \
                     and fn in ("sum", "max", "min", "prod"):
                 return 1
             return None
@@ -308,39 +304,41 @@ class _Region:
         return f"v{a}[{', '.join(index)}]"
 
     def scalar(self, a, w):
+        """The text of operand ``a`` at position ``i`` of line ``l`` (``line``)."""
         if isinstance(a, Lit):
             from ..compiler.tracegen import _literal
             return _literal(a.value)
         if a in self.width:
-            return f"t{a}[i]" if self.width[a] > 1 else f"s{a}"
+            return f"t{a}[l, i]" if self.width[a] > 1 else f"t{a}[l, 0]"
         return self.operand(a, w)
 
     def emit(self, k, pad):
-        """The lines computing node ``k`` for one line (``line``)."""
+        """The lines computing node ``k`` for line ``l`` (an elementwise operation or a
+        reduction along the line) into row l of ``t{k}`` (lines, width)."""
         op, w = self.rec.ops[k], self.width[k]
-        target = f"t{k}[i]" if w > 1 else f"s{k}"
-        loop = [f"{pad}for i in range({w}):"] if w > 1 else []
-        inner = pad + ("    " if w > 1 else "")
-        if op.kind == "ufunc":
-            args = ", ".join(self.scalar(a, w) for a in op.args)
-            return loop + [f"{inner}{target} = np.{op.attrs[0]}({args})"]
-        if op.kind == "where":
-            c, x, y = (self.scalar(a, w) for a in op.args)
-            return loop + [f"{inner}{target} = {x} if {c} else {y}"]
-        if op.kind == "reduce":
-            fn, a = op.attrs[0], op.args[0]
-            first = {"sum": "0.0", "prod": "1.0"}.get(fn, f"t{a}[0]")
-            step = {"sum": f"s{k} + t{a}[j]", "prod": f"s{k} * t{a}[j]",
-                    "max": f"np.maximum(s{k}, t{a}[j])", "min": f"np.minimum(s{k}, t{a}[j])"}[fn]
-            return [f"{pad}s{k} = {first}", f"{pad}for j in range({self.width[a]}):",
-                    f"{pad}    s{k} = {step}"]
-        a, b = op.args
-        inside, cached = (b, a) if self.axis == 1 else (a, b)
-        K, i = self.width[inside], "i" if w > 1 else "0"
-        term = f"v{cached}[{i}, q] * t{inside}[q]" if self.axis == 1 else \
-            f"t{inside}[q] * v{cached}[q, {i}]"
-        return loop + [f"{inner}acc = 0.0", f"{inner}for q in range({K}):",
-                       f"{inner}    acc += {term}", f"{inner}{target} = acc"]
+        if op.kind in ("ufunc", "where"):
+            if op.kind == "ufunc":
+                text = f"np.{op.attrs[0]}({', '.join(self.scalar(a, w) for a in op.args)})"
+            else:
+                c, x, y = (self.scalar(a, w) for a in op.args)
+                text = f"{x} if {c} else {y}"
+            if w == 1:
+                return [f"{pad}t{k}[l, 0] = {text}"]
+            return [f"{pad}for i in range({w}):", f"{pad}    t{k}[l, i] = {text}"]
+        fn, a = op.attrs[0], op.args[0]
+        first = {"sum": "0.0", "prod": "1.0"}.get(fn, f"t{a}[l, 0]")
+        step = {"sum": "acc + t{a}[l, j]", "prod": "acc * t{a}[l, j]",
+                "max": "np.maximum(acc, t{a}[l, j])",
+                "min": "np.minimum(acc, t{a}[l, j])"}[fn].format(a=a)
+        return [f"{pad}acc = {first}", f"{pad}for j in range({self.width[a]}):",
+                f"{pad}    acc = {step}", f"{pad}t{k}[l, 0] = acc"]
+
+    def product(self, k):
+        """A product along the lines, all changed lines at once (one BLAS call):
+        ``(factor node, line operand)``; the factor is bound as ``u{node}``, the
+        cached matrix each line multiplies (a left factor, transposed)."""
+        a, b = self.rec.ops[k].args
+        return (a, b) if self.axis == 1 else (b, a)
 
 
 def generate(rec, values, output, nodes, boundary):
@@ -357,17 +355,18 @@ def generate(rec, values, output, nodes, boundary):
     floats, ints, sizes = [], [], [0, 0]
     before, params, bound = [], [], set()
 
-    def bind(name, k, flat=False):
+    def bind(name, k, flat=False, value=None):
         if name in bound:
             return
         bound.add(name)
-        v = np.asarray(values[k])
+        v = np.asarray(values[k] if value is None else value)
         shape = v.shape
         if v.dtype.kind == "f":
             floats.append(v.astype(np.float64).ravel())
             start = sizes[0]
             sizes[0] += v.size
-            text = f"cf[{start}]" if not shape else f"cf[{start}:{sizes[0]}].reshape({shape!r})"
+            text = f"cf[{start}]" if not shape else \
+                f"np.ascontiguousarray(cf[{start}:{sizes[0]}]).reshape({shape!r})"
         else:
             ints.append(v.astype(np.int64).ravel())
             start = sizes[1]
@@ -395,7 +394,8 @@ def generate(rec, values, output, nodes, boundary):
     updates = {k: got for k in nodes for got in [_low_rank(rec, k, inside, boundary)]
                if got is not None}
     found = _source(rec, nodes, boundary, updates)
-    region = _Region(rec, nodes, *found, updates, inside | set(boundary)) if found else None
+    region = (_Region(rec, values, nodes, *found, updates, inside | set(boundary))
+              if found else None)
     lined = set(region.width) if region else set()
     picks = _picks(rec, values, nodes, region, inside | set(boundary)) if region else {}
     # Which of the boundary's values the tail needs whole, and which region values.
@@ -474,35 +474,53 @@ def _picks(rec, values, nodes, region, changed):
 
 
 def _region_lines(rec, region, updates, boundary, exits, before, bind, picks, bind_array):
-    """The loop over the source's changed lines, and the region's values that
-    leave it written into whole copies of their cached values."""
+    """The region: its source's changed lines, then its nodes line by line in
+    phases split at its products (each product one BLAS call over the lines),
+    then its values that leave it written into whole copies of their cached
+    values (or picked, line by line)."""
     src = region.source
     if src in updates:
         changed, other, left = updates[src]
         kind = f"{'left' if left else 'right'}_{boundary[changed]}"
-        bind(f"c{src}", src)
-        call = f"src_{kind}(c{src}, c{changed}, v{other}, i{changed}[b], x{changed}[b], lines, lv)"
+        if kind == "right_rows":  # its columns, as contiguous rows
+            bind(f"ct{src}", src, value=np.ascontiguousarray(region.values[src].T))
+            bind(f"vt{other}", other, value=np.ascontiguousarray(region.values[other].T))
+            call = f"src_{kind}(ct{src}, c{changed}, vt{other}, "
+        else:
+            bind(f"c{src}", src)
+            call = f"src_{kind}(c{src}, c{changed}, v{other}, "
+        call += f"i{changed}[b], x{changed}[b], lines, t{src})"
     else:
-        call = f"src_{boundary[src]}(i{src}[b], x{src}[b], {region.lines}, lines, lv)"
+        call = f"src_{boundary[src]}(i{src}[b], x{src}[b], {region.lines}, lines, t{src})"
     before += [f"    lines = np.empty({region.lines}, dtype=np.int64)",
-               f"    lv = np.empty(({region.lines}, {region.other}))"]
-    lines = [f"        count = {call}"]
-    for k in sorted(exits):
-        bind(f"c{k}", k)
-        lines.append(f"        v{k} = c{k}.copy()")
-    lines += ["        for l in range(count):", "            line = lines[l]",
-              f"            t{src} = lv[l]"]
+               f"    t{src} = np.empty(({region.lines}, {region.other}))"]
+    out = [f"        count = {call}"]
+    loop = ["        for l in range(count):", "            line = lines[l]"]
+    phase = []
     for k in sorted(region.width):
         if k == src:
             continue
-        if region.width[k] > 1:
-            before.append(f"    t{k} = np.empty({region.width[k]})")
-        lines += region.emit(k, " " * 12)
+        before.append(f"    t{k} = np.empty(({region.lines}, {region.width[k]}))")
+        if rec.ops[k].kind != "matmul":
+            phase += region.emit(k, " " * 12)
+            continue
+        if phase:
+            out += loop + phase
+            phase = []
+        factor, operand = region.product(k)
+        value = region.values[factor]
+        bind(f"u{factor}", factor, value=np.ascontiguousarray(value.T if region.axis == 1
+                                                              else value))
+        out.append(f"        t{k}[:count] = np.dot(t{operand}[:count], u{factor})")
+    tail = []
     for k in sorted(exits):
-        value = f"t{k}" if region.width[k] > 1 else f"s{k}"
-        at = (f"line, :" if region.width[k] > 1 else "line, 0") if region.axis == 0 else \
-            (f":, line" if region.width[k] > 1 else "0, line")
-        lines.append(f"            v{k}[{at}] = {value}")
+        bind(f"c{k}", k)
+        out.insert(1, f"        v{k} = c{k}.copy()")
+        w = region.width[k]
+        at = ("line, :" if w > 1 else "line, 0") if region.axis == 0 else \
+            (":, line" if w > 1 else "0, line")
+        tail.append(f"            v{k}[{at}] = t{k}[l]" if w > 1 else
+                    f"            v{k}[{at}] = t{k}[l, 0]")
     after = []
     for k, (starts, at, within) in picks.items():
         x = rec.ops[k].args[0]
@@ -510,12 +528,14 @@ def _region_lines(rec, region, updates, boundary, exits, before, bind, picks, bi
         for name, array in (("ps", starts), ("pq", at), ("pi", within)):
             bind_array(f"{name}{k}", array)
         before.append(f"    p{k} = np.empty({prod(rec.ops[k].shape)})")
-        lines.insert(1, f"        p{k}[:] = c{k}.ravel()")
-        value = f"t{x}[pi{k}[e]]" if region.width[x] > 1 else f"s{x}"
-        lines += [f"            for e in range(ps{k}[line], ps{k}[line + 1]):",
-                  f"                p{k}[pq{k}[e]] = {value}"]
+        out.insert(1, f"        p{k}[:] = c{k}.ravel()")
+        tail += [f"            for e in range(ps{k}[line], ps{k}[line + 1]):",
+                 f"                p{k}[pq{k}[e]] = t{x}[l, pi{k}[e]]"]
         after.append(f"        v{k} = p{k}.reshape({rec.ops[k].shape!r})")
-    return lines + after
+    phase += tail
+    if phase:
+        out += loop + phase
+    return out + after
 
 
 class _Recorder:

@@ -173,9 +173,11 @@ def _marked(out, moved, transpose, lines, vals):
 
 
 @njit(cache=True, fastmath=False)
-def src_right_rows(prod, changed, other, idx, val, lines, vals):
-    """``other @ changed``, rows ``idx`` of ``changed`` now ``val`` (R, m): by columns."""
-    n, m = prod.shape
+def src_right_rows(prod_t, changed, other_t, idx, val, lines, vals):
+    """``other @ changed``, rows ``idx`` of ``changed`` now ``val`` (R, m): by columns.
+    The product and ``other`` come transposed (``prod_t`` (m, n), ``other_t`` (k, n)):
+    a column of each is a contiguous row."""
+    m, n = prod_t.shape
     L = 0
     for c in range(m):
         moved = False
@@ -186,14 +188,14 @@ def src_right_rows(prod, changed, other, idx, val, lines, vals):
         if not moved:
             continue
         lines[L] = c
-        vals[L, :] = prod[:, c]
+        vals[L, :] = prod_t[c, :]
         for r in range(idx.size):
             j = idx[r]
             if j < changed.shape[0]:
                 d = val[r, c] - changed[j, c]
                 if d != 0.0:
                     for i in range(n):
-                        vals[L, i] += other[i, j] * d
+                        vals[L, i] += other_t[j, i] * d
         L += 1
     return L
 
