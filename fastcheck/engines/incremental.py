@@ -18,6 +18,7 @@ look and ``locate``'s ``points`` run on the generic engine too (a direction
 perturbs whole tensors).
 """
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from math import prod
 
@@ -36,10 +37,11 @@ CHUNK_ELEMENTS = 1 << 20
 LIVE_VALUES = 8
 #: The probe's coordinates per tensor (first, middle, last) and its relative step.
 PROBE_STEP = 1e-3
-#: A block of at least this many coordinates of one tensor runs its record past
-#: the first product as compiled code (``engines.tail``), compiled then: a cold
-#: compile costs seconds, the NumPy pass about 10 us a point more (measured on
-#: [784, 64, 10] at load 6), so a sampled check never compiles one.
+#: A tensor runs its record past the first product as compiled code
+#: (``engines.tail``) once the check has asked for this many of its coordinates,
+#: compiled then: a cold compile costs seconds, the NumPy pass about 10 us a
+#: point more (measured on [784, 64, 10] at load 6), so a sampled check of a few
+#: hundred coordinates never compiles one.
 TAIL_MIN_COORDS = 5000
 
 
@@ -62,6 +64,7 @@ class Traced:
                 self.last_use[a] = k
         self.tails = {}  # param node -> its compiled tail (``engines.tail``), once probed
         self.tried = set()  # param nodes whose tail was probed (kept or not)
+        self.seen = {}  # param node -> its coordinates asked for so far
         self.params = {}  # param node -> (offset, size, order, reason or None)
         for k in live:
             op = rec.ops[k]
@@ -218,7 +221,29 @@ class IncrementalEngine(Engine):
         if not self._agree(mine, theirs, h):
             del self.traced.tails[node]
             return "its estimates disagreed with the compiled cost's"
+        if not self._tail_pays(node):
+            del self.traced.tails[node]
+            return "it ran slower than the NumPy pass"
         return None
+
+    def _tail_pays(self, node, count=128, repeats=3):
+        """True if ``node``'s tail runs a batch of ``count`` coordinates faster than
+        the NumPy pass alone (best of ``repeats`` each: the same batch, so the
+        machine's load cancels). A tail whose record goes dense past its first
+        operation (an im2col CNN's logits) runs one perturbation at a time, slower
+        than the NumPy pass's batched operations."""
+        offset, size, batch, _ = self.batches[node]
+        n = min(count, size)
+        local = np.repeat(np.arange(n), len(self.offsets))
+        points = np.repeat(self.theta[offset:offset + n], len(self.offsets)) + 1e-3
+        tail = self.traced.tails[node]
+        best = {}
+        for way in (None, tail) * repeats:
+            start = time.perf_counter()
+            batch.run(node, local, points, tail=way)
+            seconds = time.perf_counter() - start
+            best[way is None] = min(seconds, best.get(way is None, seconds))
+        return best[False] < best[True]
 
     def _estimates(self, node, idx, h):
         """The stencil's estimates at flat indices ``idx`` of ``node``'s tensor, rounded
@@ -273,7 +298,8 @@ class IncrementalEngine(Engine):
         rest = np.ones(idx.shape[0], dtype=bool)
         for node, (offset, size, _, _) in list(self.batches.items()):
             mine = (idx >= offset) & (idx < offset + size)
-            if node not in self.traced.tried and mine.sum() >= TAIL_MIN_COORDS:
+            seen = self.traced.seen[node] = self.traced.seen.get(node, 0) + int(mine.sum())
+            if node not in self.traced.tried and seen >= TAIL_MIN_COORDS:
                 self.probe_tail(node)
             if mine.any():
                 try:
