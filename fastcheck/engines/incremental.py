@@ -39,10 +39,11 @@ LIVE_VALUES = 8
 PROBE_STEP = 1e-3
 #: A tensor runs its record past the first product as compiled code
 #: (``engines.tail``) once the check has asked for this many of its coordinates,
-#: compiled then: a cold compile costs seconds, the NumPy pass about 10 us a
-#: point more (measured on [784, 64, 10] at load 6), so a sampled check of a few
-#: hundred coordinates never compiles one.
-TAIL_MIN_COORDS = 5000
+#: compiled then: a cold compile costs seconds (once: then the disk cache's
+#: load, milliseconds), the NumPy pass 10 to 75 us a point more than the tail
+#: (measured on [784, 64, 10], W @ X and X @ W, at load 10), so a sampled check
+#: of a few hundred coordinates never compiles one.
+TAIL_MIN_COORDS = 1000
 
 
 class Traced:
@@ -162,6 +163,7 @@ class IncrementalEngine(Engine):
         self.traced, self.generic, self.theta, self.layout = traced, generic, theta, layout
         self.offsets, self.weights, self.divisor = method.stencil.arrays()
         self.threads = max(1, int(threads))
+        self._pool = None  # the threads that run a tensor's chunks side by side
         self.columns = {}  # param node -> its number of columns, if coordinates go by column
         self.failed = {}  # param node -> what its incremental evaluation raised mid-check
         self.batches = {}  # param node -> (offset, size, Batch, chunk)
@@ -172,6 +174,11 @@ class IncrementalEngine(Engine):
                 chunk = max(1, CHUNK_ELEMENTS // (len(self.offsets) * traced.width(order[1:])))
                 self.batches[node] = (offset, size, batch, chunk)
                 self.columns[node] = _read_by_columns(traced.rec, node, order)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pool"] = None  # threads do not travel
+        return state
 
     def probe(self, node):
         """``(reason, elements, points)``: None if the engine's estimates at a few
@@ -226,7 +233,7 @@ class IncrementalEngine(Engine):
             return "it ran slower than the NumPy pass"
         return None
 
-    def _tail_pays(self, node, count=128, repeats=3):
+    def _tail_pays(self, node, count=32, repeats=2):
         """True if ``node``'s tail runs a batch of ``count`` coordinates faster than
         the NumPy pass alone (best of ``repeats`` each: the same batch, so the
         machine's load cancels). A tail whose record goes dense past its first
@@ -286,8 +293,9 @@ class IncrementalEngine(Engine):
         starts = range(0, idx.shape[0], chunk)
         if self.threads > 1 and len(starts) > 1:
             # NumPy lets go of the GIL inside its loops: chunks run side by side.
-            with ThreadPoolExecutor(min(self.threads, len(starts))) as pool:
-                list(pool.map(one, starts))
+            if self._pool is None:  # one pool for the check: a thread start costs ms
+                self._pool = ThreadPoolExecutor(self.threads)
+            list(self._pool.map(one, starts))
         else:
             for lo in starts:
                 one(lo)
