@@ -267,6 +267,9 @@ class IncrementalEngine(Engine):
 
     def _estimates_in_order(self, node, idx, h):
         offset, size, batch, chunk = self.batches[node]
+        tail = self.traced.tails.get(node)
+        if tail is not None:
+            chunk = max(chunk, tail.chunk(len(self.offsets)))
         out = np.empty(idx.shape[0])
         offsets, S = self.offsets, self.offsets.shape[0]
 

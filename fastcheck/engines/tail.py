@@ -126,6 +126,18 @@ class Tail:
             self._function = function
         return self._function
 
+    def chunk(self, points, most=1024):
+        """Coordinates per batch when the tail serves the tensor (``points`` a
+        coordinate): the NumPy pass before it holds a few lines per perturbation,
+        and each batch costs it a dozen NumPy calls, so batches are larger than
+        the NumPy pass's own (at most ``most``; a dense boundary bounds them
+        like the NumPy pass's values)."""
+        from .incremental import CHUNK_ELEMENTS
+        widest = max([1] + [prod(self.rec.ops[k].shape) if form == DENSE else
+                            4 * max(self.rec.ops[k].shape or (1,))
+                            for k, form in self.boundary.items()])
+        return max(1, min(most, CHUNK_ELEMENTS // (points * widest)))
+
     def inputs(self, batch, changes, B):
         """The boundary's arrays, each change put in its node's form (a change the
         NumPy pass left in another form is converted: a block may differ from the
