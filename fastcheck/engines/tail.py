@@ -5,17 +5,30 @@ The NumPy pass (``changes.Batch``) is cheap while a change is a few entries or
 lines; past the first product whose changed operand is not the parameter
 itself (``W2 @ relu(W1 @ X + b1)`` for a weight of W1) it runs a dozen NumPy
 operations on a block's stacked perturbations, a temporary and a Python step
-each. The tail is that part, as straight-line code run once per
-perturbation inside one compiled loop: its nodes are the ``start`` node and
-every node depending on it; its inputs (the *boundary*) are the changes the
-NumPy pass computed for the nodes it reads; every other value it reads is
-cached at theta, packed into two buffers. A product whose changed operand
-is a boundary of a few entries or lines is an update of the cached product
-(``tailops``); the rest is ``tracegen``'s own code for each operation.
+each. The tail is that part, as code run once per perturbation inside one
+compiled loop: its nodes are the ``start`` node and every node depending on
+it; its inputs (the *boundary*) are the changes the NumPy pass computed for
+the nodes it reads; every other value it reads is cached at theta, packed
+into two buffers.
 
-The code is cached by its text (a record of the same shapes reuses it); the
-function is compiled with ``nogil`` so the engine's threads run it side by
-side.
+- The *region*: a product whose changed operand is a boundary of a few
+  entries or lines changes only some lines of its output (the columns of
+  ``W2 @ A1`` whose examples the ReLU let the change through); ``tailops.src_*``
+  gives those lines, and every later node that acts on each line alone
+  (elementwise operations with cached or broadcast operands, reductions
+  along the line, products along it) runs over the changed lines only: fused
+  loops per line, a product along the lines one BLAS call over all of them.
+  A value that leaves the region is its cached copy with the changed lines
+  written in; a gather of it by cached indices (log-probabilities picked by
+  label) is written line by line.
+- The rest: ``tracegen``'s own code for each operation on whole values, a
+  product updated from a boundary by ``tailops``.
+
+Every value is the record's to rounding (a product's update is added to the
+cached product, a product along the lines is BLAS's). The code is cached by
+its text (a record of the same shapes reuses it) in the compilers' cache
+directory; the function is compiled with ``nogil`` so the engine's threads
+run it side by side.
 """
 
 from math import prod
