@@ -66,6 +66,7 @@ class Traced:
         self.tails = {}  # param node -> its compiled tail (``engines.tail``), once probed
         self.tried = set()  # param nodes whose tail was probed (kept or not)
         self.seen = {}  # param node -> its coordinates asked for so far
+        self.probed = {}  # param node -> the probe's (idx, h, generic estimates)
         self.params = {}  # param node -> (offset, size, order, reason or None)
         for k in live:
             op = rec.ops[k]
@@ -122,13 +123,24 @@ def probe_all(traced, generic, theta, layout, method):
     hand on with their reasons, the notes naming those tensors, and the values
     the engine computed per perturbation on the probe (its cost per point)."""
     engine = IncrementalEngine(traced, generic, theta, layout, method, refused={})
-    refused, counted, points = {}, 0, 0
+    refused, counted, points, probes = {}, 0, 0, {}
     for node, (offset, size, order, reason) in traced.params.items():
         if reason is None:
-            reason, elements, evaluated = engine.probe(node)
-            counted, points = counted + elements, points + evaluated
+            reason, probes[node] = engine.probe(node)
         if reason is not None:
             refused[node] = reason
+    if probes:  # the generic engine's estimates at every tensor's probe, in one block
+        idx = np.concatenate([p[0] for p in probes.values()])
+        h = np.concatenate([p[1] for p in probes.values()])
+        theirs = np.split(generic.block(idx, h).out,
+                          np.cumsum([p[0].size for p in probes.values()])[:-1])
+        for (node, (i, step, mine, elements)), their in zip(probes.items(), theirs):
+            traced.probed[node] = (i, step, their)
+            if not engine._agree(mine, their, step):
+                refused[node] = ("its incremental estimates at probe coordinates disagreed "
+                                 "with the compiled cost's")
+            else:
+                counted, points = counted + elements, points + i.size * len(engine.offsets)
     notes = [f"the generic engine checked {tensor_names(layout, *traced.params[node][:2])}: "
              f"{reason}" for node, reason in refused.items()]
     return refused, notes, counted / max(points, 1)
@@ -181,9 +193,11 @@ class IncrementalEngine(Engine):
         return state
 
     def probe(self, node):
-        """``(reason, elements, points)``: None if the engine's estimates at a few
-        coordinates of ``node`` agree with the generic engine's within rounding,
-        else why not; the values it computed, and the points it evaluated."""
+        """``(reason, None)`` if evaluating ``node``'s record at a few coordinates
+        raised, else ``(None, (idx, h, estimates, elements))``: the coordinates
+        (first, middle, last), their steps, the engine's estimates there (for
+        ``probe_all`` to compare with the generic engine's), and the values it
+        computed."""
         offset, size, batch, _ = self.batches[node]
         idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1], dtype=np.int64))
         h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
@@ -192,12 +206,8 @@ class IncrementalEngine(Engine):
             mine = self._estimates(node, idx, h)
         except Exception as exc:  # a rule that fails here fails safe: the generic engine
             return (f"evaluating its record incrementally raised {type(exc).__name__}: {exc}",
-                    0, 0)
-        theirs = self.generic.block(idx, h).out
-        if not self._agree(mine, theirs, h):
-            return ("its incremental estimates at probe coordinates disagreed with the "
-                    "compiled cost's", 0, 0)
-        return None, batch.elements, idx.size * len(self.offsets)
+                    None)
+        return None, (idx, h, mine, batch.elements)
 
     def _agree(self, mine, theirs, h):
         scale = max(1.0, abs(self.traced.j0))
@@ -210,9 +220,13 @@ class IncrementalEngine(Engine):
         or None. A tensor without one runs on the NumPy pass alone."""
         offset, size, batch, _ = self.batches[node]
         self.traced.tried.add(node)
-        idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1], dtype=np.int64))
-        h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
-        theirs = self.generic.block(idx, h).out
+        got = self.traced.probed.get(node)
+        if got is None:  # a probe of another process (a Dask worker's engine)
+            idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1],
+                                     dtype=np.int64))
+            h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
+            got = idx, h, self.generic.block(idx, h).out
+        idx, h, theirs = got
         local = np.repeat(idx - offset, len(self.offsets))
         points = (self.theta[idx][:, None] + self.offsets[None, :] * h[:, None]).ravel()
         try:
