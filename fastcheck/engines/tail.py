@@ -341,6 +341,8 @@ class _Region:
         """The lines computing node ``k`` for line ``l`` (an elementwise operation or a
         reduction along the line) into row l of ``t{k}`` (lines, width)."""
         op, w = self.rec.ops[k], self.width[k]
+        if self.shifted_exp(k):
+            return self._shifted_exp(k, op.args[0], w, pad)
         if op.kind in ("ufunc", "where"):
             if op.kind == "ufunc":
                 text = f"np.{op.attrs[0]}({', '.join(self.scalar(a, w) for a in op.args)})"
@@ -357,6 +359,34 @@ class _Region:
                 "min": "np.minimum(acc, t{a}[l, j])"}[fn].format(a=a)
         return [f"{pad}acc = {first}", f"{pad}for j in range({self.width[a]}):",
                 f"{pad}    acc = {step}", f"{pad}t{k}[l, 0] = acc"]
+
+    def shifted_exp(self, k):
+        """True for ``exp`` of a region value of the same width: its change is
+        written as the cached exponential times exp of the small difference."""
+        op = self.rec.ops[k]
+        return (op.kind == "ufunc" and op.attrs[0] == "exp" and len(op.args) == 1
+                and not isinstance(op.args[0], Lit)
+                and self.width.get(op.args[0]) == self.width[k])
+
+    def _shifted_exp(self, k, a, w, pad):
+        """exp(x) for x = x0 + d, x0 its value at theta: exp(x0) * exp(d), exp(d) by
+        its Taylor polynomial for |d| <= 2**-10 (the first term left out is below
+        1e-24 relative: the product's own rounding is all that differs from
+        ``np.exp(x)``), else np.exp(x). A perturbation moves the logits of the
+        lines it reaches by little, and libm's exp is most of a line's work."""
+        i = "i" if w > 1 else "0"
+        at = f"line, {i}" if self.axis == 0 else f"{i}, line"
+        lines = [f"{pad}for i in range({w}):"] if w > 1 else []
+        inner = pad + ("    " if w > 1 else "")
+        return lines + [
+            f"{inner}x = t{a}[l, {i}]",
+            f"{inner}d = x - c{a}[{at}]",
+            f"{inner}e0 = c{k}[{at}]",
+            f"{inner}if abs(d) <= 0.0009765625 and 1e-300 < e0 < 1e300:",
+            f"{inner}    t{k}[l, {i}] = e0 * (1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * "
+            f"(1.0 / 24.0 + d * (1.0 / 120.0 + d * (1.0 / 720.0)))))))",
+            f"{inner}else:",
+            f"{inner}    t{k}[l, {i}] = np.exp(x)"]
 
     def product(self, k):
         """A product along the lines, all changed lines at once (one BLAS call):
@@ -526,6 +556,9 @@ def _region_lines(rec, region, updates, boundary, exits, before, bind, picks, bi
         if k == src:
             continue
         before.append(f"    t{k} = np.empty(({region.lines}, {region.width[k]}))")
+        if region.shifted_exp(k):
+            bind(f"c{k}", k)
+            bind(f"c{rec.ops[k].args[0]}", rec.ops[k].args[0])
         if rec.ops[k].kind != "matmul":
             phase += region.emit(k, " " * 12)
             continue
