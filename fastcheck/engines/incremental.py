@@ -11,6 +11,12 @@ products); values that do not depend on the tensor come from the cache.
 Nothing of theta is copied or perturbed in place: each batch builds its
 perturbed entries from theta's values, so nothing needs restoring.
 
+Once a check has asked for ``TAIL_MIN_COORDS`` coordinates of a tensor, the
+record past its first product runs as generated, compiled code
+(``engines.tail``): kept if its estimates at the probe coordinates agree with
+the generic engine's and it runs a probe batch faster than the NumPy pass;
+a tail that fails later hands the tensor back to the NumPy pass.
+
 A tensor whose record reaches an operation the evaluator does not know, or
 whose estimates at a few probe coordinates disagree with the generic engine's
 (the compiled cost's), runs on the generic engine, with a note. The closer
