@@ -90,26 +90,39 @@ def test_engine(benchmark, net, engine):
 
 
 def main(rounds=3):
-    """Medians of full checks of each engine, printed with the machine's load."""
+    """Medians of full checks of each engine, printed with the machine's load:
+    ``python benchmarks/test_bench_incremental.py [sizes [examples [generic sample]]]``.
+    ``numpy-pass`` is the incremental engine without its compiled tails (the
+    engine of the previous session); a generic sample is extrapolated to P."""
     import os
+    from fastcheck.engines import incremental
     sizes = [int(s) for s in sys.argv[1].split(",")] if len(sys.argv) > 1 else SIZES
     examples = int(sys.argv[2]) if len(sys.argv) > 2 else EXAMPLES
+    generic_sample = int(sys.argv[3]) if len(sys.argv) > 3 else None
     net = network(sizes, examples)
-    times = {}
-    for engine in ("layered", "incremental", "generic"):
-        run(net, engine, sample=SMOKE_SAMPLE)
+    P, times = net["model"].n_params, {}
+    for engine in ("layered", "incremental", "numpy-pass", "generic"):
+        tails = incremental.TAIL_MIN_COORDS
+        if engine == "numpy-pass":
+            incremental.TAIL_MIN_COORDS = P + 1
+        name = "incremental" if engine == "numpy-pass" else engine
+        sample = generic_sample if engine == "generic" else None
+        run(net, name, sample=SMOKE_SAMPLE)
         seconds = []
         for _ in range(1 if engine == "generic" else rounds):
             start = time.perf_counter()
-            res = run(net, engine)
-            seconds.append(time.perf_counter() - start)
-            sound(res, run(net, "layered"))
+            res = run(net, name, sample=sample)
+            seconds.append((time.perf_counter() - start) * P / res.checked)
+            sound(res, run(net, "layered", sample=sample))
+        incremental.TAIL_MIN_COORDS = tails
         times[engine] = float(np.median(seconds))
-        print(f"{engine:12s} median {times[engine]:.3f} s over {len(seconds)} "
-              f"(load {os.getloadavg()[0]:.2f})", flush=True)
-    print(f"incremental vs generic {times['generic'] / times['incremental']:.1f}x faster, "
-          f"vs layered {times['incremental'] / times['layered']:.1f}x slower; "
-          f"P = {net['model'].n_params}, sizes {sizes}, {examples} examples")
+        print(f"{engine:12s} median {times[engine]:.3f} s over {len(seconds)}"
+              f"{' (extrapolated)' if sample else ''} (load {os.getloadavg()[0]:.2f})",
+              flush=True)
+    for engine in ("incremental", "numpy-pass"):
+        print(f"{engine} vs generic {times['generic'] / times[engine]:.1f}x faster, "
+              f"vs layered {times[engine] / times['layered']:.1f}x slower")
+    print(f"P = {P}, sizes {sizes}, {examples} examples")
 
 
 if __name__ == "__main__":

@@ -360,3 +360,93 @@ def test_layer_classes_with_batchnorm_and_dropout_batches_match_the_numpy_cost()
 
     _batch_matches_numpy(cost, params, (X, y), np.random.default_rng(1), count=8)
     model.set_params(params)
+
+
+# ------------------------------------------------ the compiled tails
+# A tensor of at least TAIL_MIN_SIZE coordinates runs its record past the first
+# product as generated code (engines.tail); here the threshold is lowered so
+# that one tensor per cost gets a tail (each is a compile: a few seconds cold).
+def labels_cost(p, X, y):
+    """The benchmark's network, small: columns are examples, labels picked by index."""
+    A = np.maximum(p["W1"] @ X + p["b1"], 0.0)
+    Z = p["W2"] @ A + p["b2"]
+    Z = Z - Z.max(axis=0, keepdims=True)
+    logp = Z - np.log(np.exp(Z).sum(axis=0, keepdims=True))
+    return -np.mean(logp[y, np.arange(X.shape[1])])
+
+
+def labels_problem(seed=2):
+    rng = np.random.default_rng(seed)
+    p = {"W1": rng.standard_normal((5, 6)) / 2, "b1": 0.1 * rng.standard_normal((5, 1)),
+         "W2": rng.standard_normal((4, 5)) / 2, "b2": 0.1 * rng.standard_normal((4, 1))}
+    return p, rng.standard_normal((6, 7)), rng.integers(0, 4, 7)
+
+
+def _tails_match_numpy(cost, params, args, names, rng, count=10):
+    """Each tensor of ``names``: J through its compiled tail equals the NumPy cost at
+    the perturbed points (steps small and large: a ReLU that flips changes the
+    lines a perturbation reaches), and the tail fuses its lines (``for l``)."""
+    from fastcheck.engines.incremental import tensor_names
+    from fastcheck.engines.tail import make_tail
+    layout, theta, traced = _traced(cost, params, args)
+    seen = set()
+    for node, (offset, size, order, _) in traced.params.items():
+        name = tensor_names(layout, offset, size)
+        if name not in names:
+            continue
+        seen.add(name)
+        batch = Batch(traced.rec, order, traced.values, traced.output, traced.last_use)
+        local = rng.integers(0, size, count)
+        values = theta[offset + local] + rng.choice([-1e-3, 1e-3, 0.7, -2.0], count)
+        tail, why = make_tail(batch, node, local[:3], values[:3])
+        assert tail is not None, why
+        assert "for l in range(count)" in tail.source, tail.source
+        got = batch.run(node, local, values, tail=tail)
+        for b in range(count):
+            moved = theta.copy()
+            moved[offset + local[b]] = values[b]
+            expected = cost(layout.unflatten(moved), *args)
+            assert got[b] == pytest.approx(expected, rel=1e-10, abs=1e-12), (name, b)
+    assert seen == set(names)
+
+
+def test_compiled_tails_match_the_numpy_cost():
+    # Labels picked by index (a product's changed row fans out to columns, the
+    # picks written line by line), examples as rows with one-hot targets (a
+    # changed column fans out to rows), and layer classes with an L2 term (a
+    # region through a second product; the parameter read beside the tail).
+    rng = np.random.default_rng(5)
+    p, X, y = labels_problem()
+    _tails_match_numpy(labels_cost, p, (X, y), {"W1"}, rng)
+    p, X, Y = mlp_problem()
+    _tails_match_numpy(mlp_cost, p, (X, Y), {"W1"}, rng)
+    net, p, X, Y = class_problem()
+    _tails_match_numpy(net.loss, p, (X, Y), {"W1"}, rng)
+
+
+def test_checks_through_compiled_tails_match_the_generic_engine(mlp_checks, monkeypatch):
+    from fastcheck.engines import incremental, tail
+    monkeypatch.setattr(incremental, "TAIL_MIN_COORDS", 50)  # W1 (72) only
+    # Kept whichever runs faster here (a timing, not for a test to depend on).
+    monkeypatch.setattr(incremental.IncrementalEngine, "_tail_pays", lambda self, node: True)
+    ran, original = [], tail.Tail.run
+
+    def counted(self, batch, changes, B):
+        ran.append(B)
+        return original(self, batch, changes, B)
+
+    monkeypatch.setattr(tail.Tail, "run", counted)
+    p, X, Y = mlp_problem()
+    for planted in (False, True):
+        grads = mlp_backward(p, X, Y, planted)
+        res = fc.check(mlp_cost, p, grads, X, Y, engine="incremental")
+        agree(mlp_checks[planted]["generic"], res)
+    assert sum(ran) > 72  # the probe's points and every W1 coordinate's
+    # A tail whose values go wrong is never kept: the probe compares it with the
+    # compiled cost, and W1 runs on the NumPy pass, with the same estimates.
+    monkeypatch.setattr(tail.Tail, "run", lambda self, batch, changes, B:
+                        original(self, batch, changes, B) * (1 + 1e-3))
+    grads = mlp_backward(p, X, Y)
+    res = fc.check(mlp_cost, p, grads, X, Y, engine="incremental")
+    agree(mlp_checks[False]["generic"], res)
+    assert not any("generic engine checked" in n for n in res.notes)

@@ -66,8 +66,13 @@ def verify_record(cc, theta, shapes, evaluate):
 
 
 def _values(cc, point, evaluate, where):
+    from ..runtime.blas import single_threaded_blas
     point = np.ascontiguousarray(point)
-    return cc.function(point.copy(), cc.fdata, cc.idata), evaluate(point, where)
+    # On one BLAS thread, as in the check: on a loaded machine two threads made each
+    # of the test's 7 evaluations of a [784, 64, 10] MLP 27 ms, not 1.
+    with single_threaded_blas():
+        compiled = cc.function(point.copy(), cc.fdata, cc.idata)
+    return compiled, evaluate(point, where)
 
 
 def _agree(compiled, expected, rtol):

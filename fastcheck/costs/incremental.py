@@ -18,6 +18,7 @@ import numpy as np
 from ..engines import GenericEngine
 from ..engines.incremental import IncrementalEngine, Traced, probe_all
 from ..planning.methods import method_record
+from ..runtime.blas import single_threaded_blas
 from ..runtime.memory import HEADROOM, available_bytes, format_bytes
 from .base import EngineChoice
 
@@ -103,7 +104,10 @@ def choose(adapter, choice, method, forced, threads=2):
         return generic(f"its record gives {traced.j0!r} at theta where the compiled cost "
                        f"gives {j0!r}")
     probe = GenericEngine(cc.function, cc.fdata, cc.idata, adapter.theta, 1, method)
-    refused, notes, work = probe_all(traced, probe, adapter.theta, adapter.layout, method)
+    # The compiled cost's products call SciPy's BLAS: on one thread, as in the check
+    # (two threads of a loaded machine made the probe's dozen evaluations 0.4 s).
+    with single_threaded_blas():
+        refused, notes, work = probe_all(traced, probe, adapter.theta, adapter.layout, method)
     if len(refused) == len(traced.params):
         return generic("; ".join(refused.values()) or "no tensor")
     if not forced:

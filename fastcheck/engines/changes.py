@@ -258,19 +258,26 @@ class Batch:
         moved[np.arange(B)[:, None], change.idx] = vals
         return np.take(out, np.arange(v.shape[axis]), axis=axis + 1)
 
-    def run(self, param, pos, val):
+    def run(self, param, pos, val, tail=None):
+        """J (B,); with ``tail`` (``engines.tail.Tail``), the nodes before it and
+        beside it here, its own nodes by its compiled code."""
         B = pos.shape[0]
         changes = {param: Entries(pos[:, None].astype(np.int64), val[:, None])}
+        skip, keep = (set(tail.nodes), tail.boundary) if tail is not None else ((), {})
         with np.errstate(all="ignore"):  # padding slots compute junk, never read
             for k in self.order[1:]:
+                if k in skip:
+                    continue
                 op = self.rec.ops[k]
                 got = self.step(k, op, changes, B)
                 if got is not None:
                     changes[k] = got
                     self.elements += got.val.size
                 for a in op.args:
-                    if not isinstance(a, Lit) and self.last_use.get(a) == k:
+                    if not isinstance(a, Lit) and self.last_use.get(a) == k and a not in keep:
                         changes.pop(a, None)
+            if tail is not None:
+                return tail.run(self, changes, B)
         out = changes.get(self.output)
         if out is None:
             return np.full(B, float(self.values[self.output]))

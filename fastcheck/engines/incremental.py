@@ -11,6 +11,12 @@ products); values that do not depend on the tensor come from the cache.
 Nothing of theta is copied or perturbed in place: each batch builds its
 perturbed entries from theta's values, so nothing needs restoring.
 
+Once a check has asked for ``TAIL_MIN_COORDS`` coordinates of a tensor, the
+record past its first product runs as generated, compiled code
+(``engines.tail``): kept if its estimates at the probe coordinates agree with
+the generic engine's and it runs a probe batch faster than the NumPy pass;
+a tail that fails later hands the tensor back to the NumPy pass.
+
 A tensor whose record reaches an operation the evaluator does not know, or
 whose estimates at a few probe coordinates disagree with the generic engine's
 (the compiled cost's), runs on the generic engine, with a note. The closer
@@ -18,6 +24,7 @@ look and ``locate``'s ``points`` run on the generic engine too (a direction
 perturbs whole tensors).
 """
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from math import prod
 
@@ -27,6 +34,7 @@ from ..compiler.tracegen import live_nodes
 from ..planning.methods import CENTRAL_METHOD, DIFFERENCES, method_record
 from .base import Engine, empty_block
 from .changes import SUPPORTED, Batch, evaluate_at
+from .tail import make_tail
 
 #: Elements of one batched dense value: a block of coordinates is cut so that
 #: a value of the record for all of its perturbations stays within this.
@@ -35,6 +43,13 @@ CHUNK_ELEMENTS = 1 << 20
 LIVE_VALUES = 8
 #: The probe's coordinates per tensor (first, middle, last) and its relative step.
 PROBE_STEP = 1e-3
+#: A tensor runs its record past the first product as compiled code
+#: (``engines.tail``) once the check has asked for this many of its coordinates,
+#: compiled then: a cold compile costs seconds (once: then the disk cache's
+#: load, milliseconds), the NumPy pass 10 to 75 us a point more than the tail
+#: (measured on [784, 64, 10], W @ X and X @ W, at load 10), so a sampled check
+#: of a few hundred coordinates never compiles one.
+TAIL_MIN_COORDS = 1000
 
 
 class Traced:
@@ -54,6 +69,10 @@ class Traced:
                 if not isinstance(a, (int, np.integer)):
                     continue
                 self.last_use[a] = k
+        self.tails = {}  # param node -> its compiled tail (``engines.tail``), once probed
+        self.tried = set()  # param nodes whose tail was probed (kept or not)
+        self.seen = {}  # param node -> its coordinates asked for so far
+        self.probed = {}  # param node -> the probe's (idx, h, generic estimates)
         self.params = {}  # param node -> (offset, size, order, reason or None)
         for k in live:
             op = rec.ops[k]
@@ -110,13 +129,24 @@ def probe_all(traced, generic, theta, layout, method):
     hand on with their reasons, the notes naming those tensors, and the values
     the engine computed per perturbation on the probe (its cost per point)."""
     engine = IncrementalEngine(traced, generic, theta, layout, method, refused={})
-    refused, counted, points = {}, 0, 0
+    refused, counted, points, probes = {}, 0, 0, {}
     for node, (offset, size, order, reason) in traced.params.items():
         if reason is None:
-            reason, elements, evaluated = engine.probe(node)
-            counted, points = counted + elements, points + evaluated
+            reason, probes[node] = engine.probe(node)
         if reason is not None:
             refused[node] = reason
+    if probes:  # the generic engine's estimates at every tensor's probe, in one block
+        idx = np.concatenate([p[0] for p in probes.values()])
+        h = np.concatenate([p[1] for p in probes.values()])
+        theirs = np.split(generic.block(idx, h).out,
+                          np.cumsum([p[0].size for p in probes.values()])[:-1])
+        for (node, (i, step, mine, elements)), their in zip(probes.items(), theirs):
+            traced.probed[node] = (i, step, their)
+            if not engine._agree(mine, their, step):
+                refused[node] = ("its incremental estimates at probe coordinates disagreed "
+                                 "with the compiled cost's")
+            else:
+                counted, points = counted + elements, points + i.size * len(engine.offsets)
     notes = [f"the generic engine checked {tensor_names(layout, *traced.params[node][:2])}: "
              f"{reason}" for node, reason in refused.items()]
     return refused, notes, counted / max(points, 1)
@@ -151,6 +181,7 @@ class IncrementalEngine(Engine):
         self.traced, self.generic, self.theta, self.layout = traced, generic, theta, layout
         self.offsets, self.weights, self.divisor = method.stencil.arrays()
         self.threads = max(1, int(threads))
+        self._pool = None  # the threads that run a tensor's chunks side by side
         self.columns = {}  # param node -> its number of columns, if coordinates go by column
         self.failed = {}  # param node -> what its incremental evaluation raised mid-check
         self.batches = {}  # param node -> (offset, size, Batch, chunk)
@@ -162,10 +193,17 @@ class IncrementalEngine(Engine):
                 self.batches[node] = (offset, size, batch, chunk)
                 self.columns[node] = _read_by_columns(traced.rec, node, order)
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pool"] = None  # threads do not travel
+        return state
+
     def probe(self, node):
-        """``(reason, elements, points)``: None if the engine's estimates at a few
-        coordinates of ``node`` agree with the generic engine's within rounding,
-        else why not; the values it computed, and the points it evaluated."""
+        """``(reason, None)`` if evaluating ``node``'s record at a few coordinates
+        raised, else ``(None, (idx, h, estimates, elements))``: the coordinates
+        (first, middle, last), their steps, the engine's estimates there (for
+        ``probe_all`` to compare with the generic engine's), and the values it
+        computed."""
         offset, size, batch, _ = self.batches[node]
         idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1], dtype=np.int64))
         h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
@@ -174,15 +212,65 @@ class IncrementalEngine(Engine):
             mine = self._estimates(node, idx, h)
         except Exception as exc:  # a rule that fails here fails safe: the generic engine
             return (f"evaluating its record incrementally raised {type(exc).__name__}: {exc}",
-                    0, 0)
-        theirs = self.generic.block(idx, h).out
+                    None)
+        return None, (idx, h, mine, batch.elements)
+
+    def _agree(self, mine, theirs, h):
         scale = max(1.0, abs(self.traced.j0))
         allowed = 1e-6 * np.maximum(np.abs(theirs), 1.0) + 1e4 * np.finfo(float).eps * scale / h
-        agree = np.abs(mine - theirs) <= allowed
-        if not agree.all():
-            return ("its incremental estimates at probe coordinates disagreed with the "
-                    "compiled cost's", 0, 0)
-        return None, batch.elements, idx.size * len(self.offsets)
+        return bool((np.abs(mine - theirs) <= allowed).all())
+
+    def probe_tail(self, node):
+        """Compile ``node``'s tail and keep it if its estimates at the probe's
+        coordinates agree with the generic engine's; the reason it was not kept,
+        or None. A tensor without one runs on the NumPy pass alone."""
+        offset, size, batch, _ = self.batches[node]
+        self.traced.tried.add(node)
+        got = self.traced.probed.get(node)
+        if got is None:  # a probe of another process (a Dask worker's engine)
+            idx = np.unique(np.array([offset, offset + size // 2, offset + size - 1],
+                                     dtype=np.int64))
+            h = PROBE_STEP * np.maximum(1.0, np.abs(self.theta[idx]))
+            got = idx, h, self.generic.block(idx, h).out
+        idx, h, theirs = got
+        local = np.repeat(idx - offset, len(self.offsets))
+        points = (self.theta[idx][:, None] + self.offsets[None, :] * h[:, None]).ravel()
+        try:
+            tail, reason = make_tail(batch, node, local, points)
+            if tail is None:
+                return reason
+            tail.function  # compiled (or loaded) here, not in the first block
+            self.traced.tails[node] = tail
+            mine = self._estimates(node, idx, h)
+        except Exception as exc:  # a tail that fails to build or run: the NumPy pass
+            self.traced.tails.pop(node, None)
+            return f"{type(exc).__name__}: {exc}"
+        if not self._agree(mine, theirs, h):
+            del self.traced.tails[node]
+            return "its estimates disagreed with the compiled cost's"
+        if not self._tail_pays(node):
+            del self.traced.tails[node]
+            return "it ran slower than the NumPy pass"
+        return None
+
+    def _tail_pays(self, node, count=32, repeats=2):
+        """True if ``node``'s tail runs a batch of ``count`` coordinates faster than
+        the NumPy pass alone (best of ``repeats`` each: the same batch, so the
+        machine's load cancels). A tail whose record goes dense past its first
+        operation (an im2col CNN's logits) runs one perturbation at a time, slower
+        than the NumPy pass's batched operations."""
+        offset, size, batch, _ = self.batches[node]
+        n = min(count, size)
+        local = np.repeat(np.arange(n), len(self.offsets))
+        points = np.repeat(self.theta[offset:offset + n], len(self.offsets)) + 1e-3
+        tail = self.traced.tails[node]
+        best = {}
+        for way in (None, tail) * repeats:
+            start = time.perf_counter()
+            batch.run(node, local, points, tail=way)
+            seconds = time.perf_counter() - start
+            best[way is None] = min(seconds, best.get(way is None, seconds))
+        return best[False] < best[True]
 
     def _estimates(self, node, idx, h):
         """The stencil's estimates at flat indices ``idx`` of ``node``'s tensor, rounded
@@ -199,13 +287,26 @@ class IncrementalEngine(Engine):
 
     def _estimates_in_order(self, node, idx, h):
         offset, size, batch, chunk = self.batches[node]
+        tail = self.traced.tails.get(node)
+        if tail is not None:
+            chunk = max(chunk, tail.chunk(len(self.offsets)))
         out = np.empty(idx.shape[0])
         offsets, S = self.offsets, self.offsets.shape[0]
 
         def one(lo):
             i, step = idx[lo:lo + chunk], h[lo:lo + chunk]
             points = self.theta[i][:, None] + offsets[None, :] * step[:, None]
-            J = batch.run(node, np.repeat(i - offset, S), points.ravel()).reshape(-1, S)
+            local, tail = np.repeat(i - offset, S), self.traced.tails.get(node)
+            try:
+                J = batch.run(node, local, points.ravel(), tail=tail)
+            except Exception:
+                if tail is None:
+                    raise
+                # A tail that fails on a block the probe did not meet: the NumPy pass
+                # serves the tensor from here (it is exact wherever it runs).
+                self.traced.tails.pop(node, None)
+                J = batch.run(node, local, points.ravel())
+            J = J.reshape(-1, S)
             for j, weight in enumerate(self.weights):
                 a, b = offsets[2 * j], offsets[2 * j + 1]
                 d = (J[:, 2 * j] - J[:, 2 * j + 1]) / ((a - b) * step)
@@ -215,8 +316,9 @@ class IncrementalEngine(Engine):
         starts = range(0, idx.shape[0], chunk)
         if self.threads > 1 and len(starts) > 1:
             # NumPy lets go of the GIL inside its loops: chunks run side by side.
-            with ThreadPoolExecutor(min(self.threads, len(starts))) as pool:
-                list(pool.map(one, starts))
+            if self._pool is None:  # one pool for the check: a thread start costs ms
+                self._pool = ThreadPoolExecutor(self.threads)
+            list(self._pool.map(one, starts))
         else:
             for lo in starts:
                 one(lo)
@@ -227,6 +329,9 @@ class IncrementalEngine(Engine):
         rest = np.ones(idx.shape[0], dtype=bool)
         for node, (offset, size, _, _) in list(self.batches.items()):
             mine = (idx >= offset) & (idx < offset + size)
+            seen = self.traced.seen[node] = self.traced.seen.get(node, 0) + int(mine.sum())
+            if node not in self.traced.tried and seen >= TAIL_MIN_COORDS:
+                self.probe_tail(node)
             if mine.any():
                 try:
                     res.out[mine] = self._estimates(node, idx[mine], h[mine])
