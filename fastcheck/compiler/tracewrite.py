@@ -167,15 +167,21 @@ def own(rec, array):
 _DEPTH = 7
 _MAX_VISITS = 100000
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), np.ndarray, np.generic,
-           type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-           types.MethodType, types.CodeType, types.FrameType)
+           types.ModuleType, types.BuiltinFunctionType, types.CodeType, types.FrameType)
 
 
 def _holders(array):
-    """The dicts and lists holding ``array``, and closure cells holding it: found
-    from the user's frames inside the traced cost (CPython does not track a dict
-    that holds only arrays and strings, so ``gc.get_referrers`` alone misses a
-    layer's ``params``), and from ``gc.get_referrers``."""
+    """The dicts, lists, classes and closure cells holding ``array``: found from the
+    user's frames inside the traced cost (CPython does not track a dict that holds
+    only arrays and strings, so ``gc.get_referrers`` alone misses a layer's
+    ``params``), and closure cells also from ``gc.get_referrers``.
+
+    The search goes where the cost's Python can reach the array from: an object's
+    attributes and its class's (``class Model: params = [...]``), a bound method's
+    object and function, a function's closure and defaults (the layers a model's
+    ``forward`` closes over). An array it misses would be read by NumPy as the user's
+    frozen copy (``W[idx]`` with no recorded operand): the trust test's perturbed
+    points then refuse the record."""
     found, seen = [], set()
 
     def note(holder, key):
@@ -192,26 +198,47 @@ def _holders(array):
         if isinstance(obj, (_LEAVES, _trace.Traced)) or id(obj) in visited or depth > _DEPTH:
             continue
         visited.add(id(obj))
-        if isinstance(obj, dict):
-            items = list(obj.items())
-        elif isinstance(obj, list):
-            items = list(enumerate(obj))
-        elif isinstance(obj, tuple):
-            stack.extend((v, depth + 1) for v in obj)
-            continue
-        else:
-            try:
-                attributes = object.__getattribute__(obj, "__dict__")
-            except AttributeError:
-                continue
-            stack.append((attributes, depth))
-            continue
-        for key, value in items:
+        for holder, key, value in _reachable(obj):
             if value is array:
-                note(obj, key)
+                note(holder, key)
             else:
                 stack.append((value, depth + 1))
     return found
+
+
+def _reachable(obj):
+    """``(holder, key, value)`` for what the user's code reaches from ``obj`` in one
+    step; ``holder`` None where it cannot be written back (a tuple's item)."""
+    if isinstance(obj, dict):
+        return [(obj, k, v) for k, v in list(obj.items())]
+    if isinstance(obj, list):
+        return [(obj, k, v) for k, v in enumerate(list(obj))]
+    if isinstance(obj, tuple):
+        return [(None, None, v) for v in obj]
+    if isinstance(obj, types.MethodType):
+        return [(None, None, obj.__self__), (None, None, obj.__func__)]
+    if isinstance(obj, types.FunctionType):
+        found = [(cell, None, _cell_contents(cell)) for cell in obj.__closure__ or ()]
+        found += [(None, None, v) for v in (obj.__defaults__, obj.__kwdefaults__) if v]
+        return found
+    if isinstance(obj, type):
+        module = getattr(obj, "__module__", None)
+        if not isinstance(module, str) or module.startswith(("builtins", "numpy", "fastcheck")):
+            return []
+        return [(obj, k, v) for k, v in list(vars(obj).items()) if not k.startswith("__")]
+    found = []
+    try:
+        found.append((None, None, object.__getattribute__(obj, "__dict__")))
+    except AttributeError:
+        pass
+    return found + [(None, None, type(obj))]
+
+
+def _cell_contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 def _user_roots():
@@ -231,23 +258,33 @@ def _swap(rec, array, traced):
     ``traced`` until the trace ends (``release``)."""
     rec.swapped_ids.add(id(array))
     for holder, key in _holders(array):
-        if isinstance(holder, types.CellType):
-            holder.cell_contents = traced
-        else:
-            holder[key] = traced
+        _put(holder, key, traced)
         rec.swapped.append((holder, key, array, traced))
+
+
+def _put(holder, key, value):
+    if isinstance(holder, types.CellType):
+        holder.cell_contents = value
+    elif isinstance(holder, type):
+        setattr(holder, key, value)
+    else:
+        holder[key] = value
+
+
+def _get(holder, key):
+    if isinstance(holder, types.CellType):
+        return _cell_contents(holder)
+    if isinstance(holder, type):
+        return vars(holder).get(key)
+    return holder[key]
 
 
 def release(rec):
     """Give the user's dicts and lists their arrays back (see ``_swap``)."""
     for holder, key, array, traced in reversed(rec.swapped):
-        if isinstance(holder, types.CellType):
-            if holder.cell_contents is traced:
-                holder.cell_contents = array
-            continue
         try:
-            if holder[key] is traced:
-                holder[key] = array
+            if _get(holder, key) is traced:
+                _put(holder, key, array)
         except (KeyError, IndexError):  # the cost removed it meanwhile
             pass
     rec.swapped.clear()
