@@ -281,8 +281,37 @@ def test_unseeded_randomness_refused():
         return np.sum((X @ p["W"] * mask) ** 2)
 
     adapter = PythonCostAdapter(noisy, params, (X,))
-    with pytest.raises(CompileError, match="random draws depend on"):
+    with pytest.raises(CompileError, match="random draws without a fixed seed") as info:
         traced(adapter)
+    assert "test_trace.py:" in str(info.value) and "* mask) ** 2)" in str(info.value)
+
+
+class Squash:
+    def forward(self, x):
+        return np.tanh(x @ self.W)  # NUMBA-REFUSES
+
+
+def test_a_record_numba_refuses_names_the_users_line_and_operation(monkeypatch):
+    """Numba's refusal of generated code used to name the generated file only: it
+    names the user's line that recorded the statement, and the operation."""
+    from fastcheck.compiler import tracegen
+    emit = tracegen._Emitter.expression
+
+    def unusable_tanh(self, k, op):  # a statement Numba has no implementation for
+        text = emit(self, k, op)
+        return text.replace("np.tanh(", "np.tanh(1.5, 2.5, ") if op.attrs == ("tanh",) else text
+    monkeypatch.setattr(tracegen._Emitter, "expression", unusable_tanh)
+    layer = Squash()
+
+    def cost(p, X):
+        layer.W = p["W"]
+        return np.sum(layer.forward(X) ** 2)
+    X = np.ones((4, 2))
+    with pytest.raises(CompileError) as info:
+        fc.check(cost, {"W": np.ones((2, 3))}, {"W": np.zeros((2, 3))}, X, jit="trace")
+    message = str(info.value)
+    assert "test_trace.py:" in message and "NUMBA-REFUSES" in message, message
+    assert "np.tanh" in message and "the generated code is" in message, message
 
 
 # ---- the cache key is the record ------------------------------------------------------
