@@ -287,3 +287,20 @@ def test_an_embedding_read_with_data_indices_follows_the_models_array_wherever_h
         return np.sum(np.tanh(lookup.forward(xs)))
     agrees(by_default, {"W": lookup.params[0].copy()}, xs)
     assert type(model.params[0]) is np.ndarray and type(lookup.params[0]) is np.ndarray
+    tupled, slotted = Embedding(None), Slotted(rng.standard_normal((5, 3)))
+    tupled.params = (rng.standard_normal((5, 3)),)          # a tuple: replaced while traced
+
+    def held_oddly(p, xs):
+        tupled.params[0][...] = p["A"]
+        slotted.W[...] = p["B"]
+        return np.sum(np.tanh(tupled.forward(xs)) * slotted.W[xs])
+    agrees(held_oddly, {"A": tupled.params[0].copy(), "B": slotted.W.copy()}, xs)
+    assert type(tupled.params) is tuple and type(tupled.params[0]) is np.ndarray
+    assert type(slotted.W) is np.ndarray
+
+
+class Slotted:
+    __slots__ = ("W",)
+
+    def __init__(self, W):
+        self.W = W

@@ -192,29 +192,61 @@ def _holders(array):
     for holder in gc.get_referrers(array):
         if isinstance(holder, types.CellType):
             note(holder, None)
-    stack, visited = [(v, 0) for v in _user_roots()], set()
+    stack, visited = [(v, 0, None) for v in _user_roots()], set()
     while stack and len(visited) < _MAX_VISITS:
-        obj, depth = stack.pop()
+        obj, depth, place = stack.pop()
         if isinstance(obj, (_LEAVES, _trace.Traced)) or id(obj) in visited or depth > _DEPTH:
             continue
         visited.add(id(obj))
-        for holder, key, value in _reachable(obj):
+        for holder, key, value in _reachable(obj, place):
             if value is array:
-                note(holder, key)
+                if holder is not None:
+                    note(holder, key)
             else:
-                stack.append((value, depth + 1))
+                stack.append((value, depth + 1, None if holder is None else (holder, key)))
     return found
 
 
-def _reachable(obj):
+class _Attributes:
+    """An object's attributes as a holder: a class's (``class Model: params = [...]``)
+    or a ``__slots__`` object's."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __getitem__(self, name):
+        return getattr(self.obj, name)
+
+    def __setitem__(self, name, value):
+        setattr(self.obj, name, value)
+
+
+class _TupleItems:
+    """A tuple's items as a holder (``self.params = (W, b)``): a write replaces the
+    tuple, in the holder that holds it, by one with the new item."""
+
+    def __init__(self, place):
+        self.holder, self.key = place
+
+    def __getitem__(self, i):
+        return self.holder[self.key][i]
+
+    def __setitem__(self, i, value):
+        items = self.holder[self.key]
+        self.holder[self.key] = items[:i] + (value,) + items[i + 1:]
+
+
+def _reachable(obj, place):
     """``(holder, key, value)`` for what the user's code reaches from ``obj`` in one
-    step; ``holder`` None where it cannot be written back (a tuple's item)."""
+    step; ``holder`` None where it cannot be written back. ``place``: the
+    ``(holder, key)`` that holds ``obj`` (a tuple is replaced there), or None."""
     if isinstance(obj, dict):
         return [(obj, k, v) for k, v in list(obj.items())]
     if isinstance(obj, list):
         return [(obj, k, v) for k, v in enumerate(list(obj))]
     if isinstance(obj, tuple):
-        return [(None, None, v) for v in obj]
+        holder = _TupleItems(place) if place is not None and type(obj) is tuple else None
+        return [(holder, i, v) for i, v in enumerate(obj)]
     if isinstance(obj, types.MethodType):
         return [(None, None, obj.__self__), (None, None, obj.__func__)]
     if isinstance(obj, types.FunctionType):
@@ -225,12 +257,19 @@ def _reachable(obj):
         module = getattr(obj, "__module__", None)
         if not isinstance(module, str) or module.startswith(("builtins", "numpy", "fastcheck")):
             return []
-        return [(obj, k, v) for k, v in list(vars(obj).items()) if not k.startswith("__")]
+        return [(_Attributes(obj), k, v) for k, v in list(vars(obj).items())
+                if not k.startswith("__")]
     found = []
     try:
         found.append((None, None, object.__getattribute__(obj, "__dict__")))
     except AttributeError:
         pass
+    for cls in type(obj).__mro__[:-1]:
+        for name in getattr(cls, "__slots__", ()):
+            value = getattr(obj, name, None) if isinstance(name, str) and \
+                not name.startswith("__") else None
+            if value is not None:
+                found.append((_Attributes(obj), name, value))
     return found + [(None, None, type(obj))]
 
 
@@ -265,8 +304,6 @@ def _swap(rec, array, traced):
 def _put(holder, key, value):
     if isinstance(holder, types.CellType):
         holder.cell_contents = value
-    elif isinstance(holder, type):
-        setattr(holder, key, value)
     else:
         holder[key] = value
 
@@ -274,8 +311,6 @@ def _put(holder, key, value):
 def _get(holder, key):
     if isinstance(holder, types.CellType):
         return _cell_contents(holder)
-    if isinstance(holder, type):
-        return vars(holder).get(key)
     return holder[key]
 
 
@@ -285,7 +320,7 @@ def release(rec):
         try:
             if _get(holder, key) is traced:
                 _put(holder, key, array)
-        except (KeyError, IndexError):  # the cost removed it meanwhile
+        except (KeyError, IndexError, AttributeError, TypeError):  # removed meanwhile
             pass
     rec.swapped.clear()
 
