@@ -379,3 +379,26 @@ def test_flat_jit_cost_of_an_object_is_traced():
     assert res.notes[0].startswith("compiled by tracing: a record of")
     wrong = fc.check(cost, params, {"W": exact["W"] * 1.01}, X, Y)
     assert not wrong.passed and wrong.suspects == ["W"]
+
+
+def test_an_operation_recorded_wrongly_is_named_by_its_line(monkeypatch):
+    """The same operations and data at both points, yet another value: the record run
+    as Python against NumPy's values names the first operation that differs (here
+    np.tanh emitted as np.sin: a planted tracer bug)."""
+    from fastcheck.compiler import tracediff, tracegen
+    from fastcheck.compiler.trace import trace
+    from fastcheck.compiler.tracefuncs import FUNCTIONS
+    emit = tracegen._Emitter.expression
+    monkeypatch.setattr(tracegen._Emitter, "expression", lambda self, k, op: emit(
+        self, k, op).replace("np.tanh(", "np.sin("))
+    layer = Squash()
+
+    def cost(p, X):
+        layer.W = p["W"]
+        return np.sum(np.exp(layer.forward(X)))
+    X = np.arange(8.0).reshape(4, 2) / 8
+    theta = np.linspace(-1, 1, 6)
+    rec, output = trace(cost, ["W"], [(2, 3)], theta, [X], False, FUNCTIONS)
+    found = tracediff.explain(cost, ["W"], [(2, 3)], theta, theta + 0.1, [X], False, rec,
+                              output, False)
+    assert "NUMBA-REFUSES" in found and "np.tanh computes another value" in found, found
