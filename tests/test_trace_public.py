@@ -299,6 +299,42 @@ def test_an_embedding_read_with_data_indices_follows_the_models_array_wherever_h
     assert type(slotted.W) is np.ndarray
 
 
+class NegativeSampling:
+    """Layers sharing one table, each looking rows up with data indices (the book's
+    negative sampling loss): the table is held five objects below the model."""
+
+    def __init__(self, W, k):
+        self.lookups = [Embedding(W) for _ in range(k)]
+        self.params = sum((e.params for e in self.lookups), [])
+
+    def forward(self, h, samples):
+        return sum(np.sum(e.forward(samples[:, i]) * h) for i, e in enumerate(self.lookups))
+
+
+class SkipGram:
+    def __init__(self, W_in, W_out):
+        self.in_layer = Embedding(W_in)
+        self.losses = [NegativeSampling(W_out, 3) for _ in range(2)]
+        self.params = self.in_layer.params + sum((l.params for l in self.losses), [])
+
+    def forward(self, target, samples):
+        h = self.in_layer.forward(target)
+        return sum(np.log1p(np.exp(-l.forward(h, samples))) for l in self.losses)
+
+
+def test_a_table_shared_by_nested_layers_is_followed_into_each():
+    rng = np.random.default_rng(13)
+    model = SkipGram(0.3 * rng.standard_normal((6, 2)), 0.3 * rng.standard_normal((6, 2)))
+    target, drawn = rng.integers(0, 6, 4), rng.integers(0, 6, (4, 3))
+
+    def cost(p, target):
+        model.params[0][...] = p["W_in"]
+        model.params[1][...] = p["W_out"]   # the same array as params[2:]
+        samples = drawn.copy()              # a sampler's draw: plain NumPy indices
+        return model.forward(target, samples)
+    agrees(cost, {"W_in": model.params[0].copy(), "W_out": model.params[1].copy()}, target)
+
+
 class Slotted:
     __slots__ = ("W",)
 

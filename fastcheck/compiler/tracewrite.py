@@ -26,6 +26,7 @@ frozen value.
 
 import ast
 import builtins
+import collections
 import dis
 import gc
 import linecache
@@ -192,9 +193,11 @@ def _holders(array):
     for holder in gc.get_referrers(array):
         if isinstance(holder, types.CellType):
             note(holder, None)
-    stack, visited = [(v, 0, None) for v in _user_roots()], set()
+    # breadth first: an object is visited at its least depth (depth first, one reached
+    # first down a long path was cut off there, and the layers below it never seen)
+    stack, visited = collections.deque((v, 0, None) for v in _user_roots()), set()
     while stack and len(visited) < _MAX_VISITS:
-        obj, depth, place = stack.pop()
+        obj, depth, place = stack.popleft()
         if isinstance(obj, (_LEAVES, _trace.Traced)) or id(obj) in visited or depth > _DEPTH:
             continue
         visited.add(id(obj))
@@ -202,9 +205,13 @@ def _holders(array):
             if value is array:
                 if holder is not None:
                     note(holder, key)
-            else:
-                stack.append((value, depth + 1, None if holder is None else (holder, key)))
+            else:  # an object's __dict__, its class, a method's object: no step deeper
+                step = 0 if key is _SAME_LEVEL else 1
+                stack.append((value, depth + step, None if holder is None else (holder, key)))
     return found
+
+
+_SAME_LEVEL = object()  # the key of what ``_reachable`` finds at its object's own depth
 
 
 class _Attributes:
@@ -248,7 +255,7 @@ def _reachable(obj, place):
         holder = _TupleItems(place) if place is not None and type(obj) is tuple else None
         return [(holder, i, v) for i, v in enumerate(obj)]
     if isinstance(obj, types.MethodType):
-        return [(None, None, obj.__self__), (None, None, obj.__func__)]
+        return [(None, _SAME_LEVEL, obj.__self__), (None, _SAME_LEVEL, obj.__func__)]
     if isinstance(obj, types.FunctionType):
         found = [(cell, None, _cell_contents(cell)) for cell in obj.__closure__ or ()]
         found += [(None, None, v) for v in (obj.__defaults__, obj.__kwdefaults__) if v]
@@ -261,7 +268,7 @@ def _reachable(obj, place):
                 if not k.startswith("__")]
     found = []
     try:
-        found.append((None, None, object.__getattribute__(obj, "__dict__")))
+        found.append((None, _SAME_LEVEL, object.__getattribute__(obj, "__dict__")))
     except AttributeError:
         pass
     for cls in type(obj).__mro__[:-1]:
@@ -270,7 +277,7 @@ def _reachable(obj, place):
                 not name.startswith("__") else None
             if value is not None:
                 found.append((_Attributes(obj), name, value))
-    return found + [(None, None, type(obj))]
+    return found + [(None, _SAME_LEVEL, type(obj))]
 
 
 def _cell_contents(cell):
