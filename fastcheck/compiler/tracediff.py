@@ -42,12 +42,13 @@ def explain(func, names, shapes, theta, point, args, flat, first, output, lowp):
         return f"traced at that point, the cost is refused: {exc}"
     except Exception:  # noqa: BLE001  (the cost raising away from theta: say nothing)
         return ""
-    k, how = first_difference(first, again)
+    live = set(live_nodes(first, output))
+    k, how = first_difference(first, again, live)
     if k is not None:
         return (f"two runs of the cost at the same parameters record different {how} "
                 f"from {first.where(k) or 'the cost'} on: the cost is not the same "
                 "function from one call to the next (random draws without a fixed seed?)")
-    k, how = first_difference(first, there)
+    k, how = first_difference(first, there, live)
     if how == "operations":
         return (f"at that point the cost performs other operations from "
                 f"{there.where(k) or 'the cost'} on (at theta: {first.where(k) or 'the end'}): "
@@ -67,10 +68,12 @@ def explain(func, names, shapes, theta, point, args, flat, first, output, lowp):
             "(a fastcheck bug: please report it with this cost)")
 
 
-def first_difference(a, b):
+def first_difference(a, b, live):
     """``(k, what)``: the first node where records ``a`` and ``b`` differ, ``what``
     "operations" (another operation, shape or operand) or "data"/"numbers" (a
-    constant array or scalar read); ``(None, None)`` if they are the same."""
+    constant array or scalar read by a node of ``live``, those ``a``'s value
+    depends on: the old contents of an array every element of which is stored
+    over are no cause); ``(None, None)`` if they are the same."""
     for k in range(min(len(a.ops), len(b.ops))):
         x, y = a.ops[k], b.ops[k]
         if (x.kind, x.attrs, x.shape, x.dtype, len(x.args)) != \
@@ -80,13 +83,13 @@ def first_difference(a, b):
             cx, cy = a.consts[x.attrs[0]], b.consts[y.attrs[0]]
             if y.kind != "const" or cx.shape != cy.shape:
                 return k, "operations"
-            if not np.array_equal(cx, cy, equal_nan=cx.dtype.kind == "f"):
+            if k in live and not np.array_equal(cx, cy, equal_nan=cx.dtype.kind == "f"):
                 return k, "data"
             continue
         for u, v in zip(x.args, y.args):
             if isinstance(u, Lit) != isinstance(v, Lit) or (not isinstance(u, Lit) and u != v):
                 return k, "operations"
-            if isinstance(u, Lit) and u != v:
+            if isinstance(u, Lit) and u != v and k in live:
                 return k, "numbers"
     if len(a.ops) != len(b.ops):
         return min(len(a.ops), len(b.ops)), "operations"
