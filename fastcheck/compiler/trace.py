@@ -15,6 +15,10 @@ parameters' values, so every way a recorded value can reach Python is an
 NumPy array, a parameter-dependent index, and any NumPy function not
 recorded here. A record longer than ``MAX_OPS`` (loop-heavy code) is refused
 too: the source compiler handles loops far better.
+
+Each operation keeps the user's file and line that recorded it
+(``Record.places``), so that a record Numba refuses (``tracegen.record_error``)
+or the trust test refuses (``tracediff.explain``) is named by the user's line.
 """
 
 import contextlib
