@@ -252,8 +252,9 @@ def compiling_traced(func, names, shapes, theta, args, flat, evaluate):
     except trust.RecordDiffers as differs:  # say where the record and the cost part
         finding = tracediff.explain(func, traced_names, traced_shapes, theta, differs.point,
                                     args, flat, rec, output, cc.lowp)
-        raise CompileError(f"{differs}: {finding}" if finding else
-                           f"{differs}; the tracer could not tell where") from None
+        message = tracediff.with_moved(str(differs), names, shapes, theta, differs.point)
+        raise CompileError(f"{message}: {finding}" if finding else
+                           f"{message}; the tracer could not tell where") from None
     try:
         _TRACED.setdefault(func, {})[kinds] = cc
     except TypeError:  # not weakly referenceable: traced again next time

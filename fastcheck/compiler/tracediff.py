@@ -12,8 +12,8 @@ it, ``Record.places``):
   on the parameters there (a branch, a loop's length, an index taken as int);
 - the same operations reading different data: a value NumPy computed with no
   recorded operand changes with the parameters, frozen by the record at theta
-  (an array holding the parameters read through a name or an object the tracer
-  does not follow);
+  (an array holding the parameters read through a name the tracer does not
+  follow);
 - the same operations and data: the record run as Python at the point, against
   the values the cost computed there, names the first operation that differs.
 
@@ -57,15 +57,36 @@ def explain(func, names, shapes, theta, point, args, flat, first, output, lowp):
         return (f"{first.where(k) or 'the cost'}: the {how} this line reads change with the "
                 "parameters, but NumPy computed them (on this line or before it) with no "
                 "recorded operand, so the record froze them at theta (an array holding the "
-                "parameters read through a name or an object the tracer does not follow, "
-                "such as a local name bound before the store into it, a tuple or "
-                "__slots__: read it through the object stored into)")
+                "parameters read through a name the tracer does not follow, such as a "
+                "local name bound before the store into it: read it through the object "
+                "stored into)")
     k = first_wrong_value(first, output, there, point, 1e-4 if lowp else 1e-9)
     if k is None:
         return ""
     return (f"{first.where(k) or 'the cost'}: the record's {describe(first.ops[k])} computes "
             "another value than NumPy's at that point, with the same operations and data "
             "(a fastcheck bug: please report it with this cost)")
+
+
+def with_moved(message, names, shapes, theta, point):
+    """``message`` (ending in a parenthesis) saying which tensors ``point`` moves from
+    ``theta``, and by how much at most."""
+    said = moved(names, shapes, theta, point)
+    if not said:
+        return message
+    return f"{message[:-1]}; {said})" if message.endswith(")") else f"{message} ({said})"
+
+
+def moved(names, shapes, theta, point):
+    """``the point moves W, b by at most 0.03``: which tensors a trust point moves."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    step = np.abs(np.asarray(point) - theta)
+    parts = np.split(step, np.cumsum(sizes)[:-1]) if sizes else []
+    which = [name for name, part in zip(names, parts) if part.size and part.max() > 0]
+    if not which:
+        return ""
+    shown = ", ".join(which[:6]) + (f" and {len(which) - 6} more" if len(which) > 6 else "")
+    return f"the point moves {shown} by at most {step.max():.2g}"
 
 
 def first_difference(a, b, live):
