@@ -281,8 +281,37 @@ def test_unseeded_randomness_refused():
         return np.sum((X @ p["W"] * mask) ** 2)
 
     adapter = PythonCostAdapter(noisy, params, (X,))
-    with pytest.raises(CompileError, match="random draws depend on"):
+    with pytest.raises(CompileError, match="random draws without a fixed seed") as info:
         traced(adapter)
+    assert "test_trace.py:" in str(info.value) and "* mask) ** 2)" in str(info.value)
+
+
+class Squash:
+    def forward(self, x):
+        return np.tanh(x @ self.W)  # NUMBA-REFUSES
+
+
+def test_a_record_numba_refuses_names_the_users_line_and_operation(monkeypatch):
+    """Numba's refusal of generated code used to name the generated file only: it
+    names the user's line that recorded the statement, and the operation."""
+    from fastcheck.compiler import tracegen
+    emit = tracegen._Emitter.expression
+
+    def unusable_tanh(self, k, op):  # a statement Numba has no implementation for
+        text = emit(self, k, op)
+        return text.replace("np.tanh(", "np.tanh(1.5, 2.5, ") if op.attrs == ("tanh",) else text
+    monkeypatch.setattr(tracegen._Emitter, "expression", unusable_tanh)
+    layer = Squash()
+
+    def cost(p, X):
+        layer.W = p["W"]
+        return np.sum(layer.forward(X) ** 2)
+    X = np.ones((4, 2))
+    with pytest.raises(CompileError) as info:
+        fc.check(cost, {"W": np.ones((2, 3))}, {"W": np.zeros((2, 3))}, X, jit="trace")
+    message = str(info.value)
+    assert "test_trace.py:" in message and "NUMBA-REFUSES" in message, message
+    assert "np.tanh" in message and "the generated code is" in message, message
 
 
 # ---- the cache key is the record ------------------------------------------------------
@@ -350,3 +379,26 @@ def test_flat_jit_cost_of_an_object_is_traced():
     assert res.notes[0].startswith("compiled by tracing: a record of")
     wrong = fc.check(cost, params, {"W": exact["W"] * 1.01}, X, Y)
     assert not wrong.passed and wrong.suspects == ["W"]
+
+
+def test_an_operation_recorded_wrongly_is_named_by_its_line(monkeypatch):
+    """The same operations and data at both points, yet another value: the record run
+    as Python against NumPy's values names the first operation that differs (here
+    np.tanh emitted as np.sin: a planted tracer bug)."""
+    from fastcheck.compiler import tracediff, tracegen
+    from fastcheck.compiler.trace import trace
+    from fastcheck.compiler.tracefuncs import FUNCTIONS
+    emit = tracegen._Emitter.expression
+    monkeypatch.setattr(tracegen._Emitter, "expression", lambda self, k, op: emit(
+        self, k, op).replace("np.tanh(", "np.sin("))
+    layer = Squash()
+
+    def cost(p, X):
+        layer.W = p["W"]
+        return np.sum(np.exp(layer.forward(X)))
+    X = np.arange(8.0).reshape(4, 2) / 8
+    theta = np.linspace(-1, 1, 6)
+    rec, output = trace(cost, ["W"], [(2, 3)], theta, [X], False, FUNCTIONS)
+    found = tracediff.explain(cost, ["W"], [(2, 3)], theta, theta + 0.1, [X], False, rec,
+                              output, False)
+    assert "NUMBA-REFUSES" in found and "np.tanh computes another value" in found, found

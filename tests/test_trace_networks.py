@@ -16,6 +16,7 @@ import pytest
 
 import fastcheck as fc
 from fastcheck.compiler.trace import TraceEscape
+from fastcheck.errors import CompileError
 
 sys.path.insert(0, os.path.dirname(__file__))
 import lstm32  # noqa: E402
@@ -295,3 +296,68 @@ def test_a_module_global_array_stored_into_is_followed_and_given_back():
     W = np.arange(6.0).reshape(2, 3) / 5
     assert f(W.ravel()) == pytest.approx(np.sum(np.tanh(W) * W), rel=1e-12)
     assert type(BUFFER) is np.ndarray and np.array_equal(BUFFER, np.ones((2, 3)))
+
+
+# ---- a record the trust test refuses says where it parts from the cost -------------------
+
+class Table:
+    def __init__(self, rng):
+        self.W = rng.standard_normal((5, 3))
+
+
+def _frozen_and_branching():
+    """Two costs whose records the escapes cannot refuse: a lookup through a local name
+    bound before the store (NumPy reads the user's array, frozen at theta), and a
+    branch on that array's values (Python's control flow, unseen by the tracer)."""
+    table = Table(np.random.default_rng(9))
+    idx = np.array([0, 2, 2, 4])
+
+    def frozen(p, idx):
+        W = table.W
+        W[...] = p["W"]
+        rows = W[idx]       # NumPy's own read: the tracer cannot see it
+        return np.sum(np.tanh(rows * p["b"]))  # FROZEN-USE
+
+    def branching(p, idx):
+        W = table.W
+        W[...] = p["W"]
+        if W[0, 0] > 0.5:  # PLAIN-BRANCH
+            return np.sum(p["b"] ** 2)
+        return np.sum(np.exp(p["b"]))  # OTHER-ARM
+    params = {"W": table.W.copy(), "b": np.array([0.3, -0.2, 0.1])}
+    params["W"][0, 0] = 0.49   # a perturbed point crosses the branch
+    return frozen, branching, params, idx, table
+
+
+def test_why_a_record_is_not_the_cost_names_the_line_and_what_differs():
+    from fastcheck.compiler import tracediff
+    from fastcheck.compiler.trace import trace
+    from fastcheck.compiler.tracefuncs import FUNCTIONS
+    frozen, branching, params, idx, table = _frozen_and_branching()
+    names, shapes = list(params), [v.shape for v in params.values()]
+    theta = np.concatenate([v.ravel() for v in params.values()])
+    point = theta.copy()
+    point[0] = 0.6   # W[0, 0] crosses 0.5, and the frozen rows change
+    found = {}
+    for cost in (frozen, branching):
+        rec, output = trace(cost, names, shapes, theta, [idx], False, FUNCTIONS)
+        found[cost] = tracediff.explain(cost, names, shapes, theta, point, [idx], False,
+                                        rec, output, False)
+    assert "FROZEN-USE" in found[frozen] and "froze them at theta" in found[frozen]
+    there, _, at_theta = found[branching].partition("(at theta: ")
+    assert "control flow" in found[branching] and "OTHER-ARM" in at_theta, found[branching]
+    assert 'return np.sum(p["b"] ** 2)' in there and "test_trace_networks.py:" in there
+    assert np.array_equal(table.W, params["W"])   # left as the trace at theta leaves it
+
+
+def test_a_record_refused_by_the_trust_test_says_where_not_a_guessed_cause():
+    """The frozen lookup, checked: refused saying by how much and the line, never
+    'control flow or random draws' (what the TimeGRU model was told)."""
+    frozen, _, params, idx, _ = _frozen_and_branching()
+    grads = numeric_grads(frozen, params, idx)
+    with pytest.raises(CompileError) as info:
+        fc.check(frozen, params, grads, idx, jit="trace")
+    message = str(info.value)
+    assert "FROZEN-USE" in message and "differ by" in message, message
+    assert "the point moves W" in message or "the point moves b" in message, message
+    assert "random draws" not in message and "control flow" not in message, message

@@ -211,3 +211,132 @@ def test_a_branch_on_an_arrays_layout_follows_numpy():
     grads = numeric_grads(cost, params, X)
     res = fc.check(cost, params, grads, X, jit="trace")
     assert res.passed and any("compiled by tracing" in n for n in res.notes), str(res)
+
+
+# ---- the book's RNN language model: an embedding lookup reads the model's own array ----
+# ---- with data indices only (W[idx]): the record must follow the array wherever the ----
+# ---- cost reaches it from (a class attribute, a bound method's closure, a default) -----
+
+class Embedding:
+    def __init__(self, W):
+        self.params = [W]
+
+    def forward(self, idx):
+        W, = self.params
+        return W[idx]           # no recorded operand: NumPy reads the user's array
+
+
+class TimeEmbedding:
+    def __init__(self, W):
+        self.params = [W]
+        self.W = W
+
+    def forward(self, xs):
+        N, T = xs.shape
+        out = np.empty((N, T, self.W.shape[1]))
+        for t in range(T):
+            out[:, t, :] = Embedding(self.W).forward(xs[:, t])
+        return out
+
+
+class TimeAffine(Affine):
+    def forward(self, x):
+        N, T, D = x.shape
+        return super().forward(x.reshape(N * T, D)).reshape(N, T, -1)
+
+
+def _language_model(rng, V, D):
+    """The case's own adapter: the params list a class attribute, the layers reached
+    only through the closure of the model's forward method."""
+    layers = [TimeEmbedding(rng.standard_normal((V, D))),
+              TimeAffine(rng.standard_normal((D, V)), rng.standard_normal(V))]
+
+    class Model:
+        params = sum((layer.params for layer in layers), [])
+
+        def forward(self, xs, ts):
+            h = xs
+            for layer in layers:
+                h = layer.forward(h)
+            y = np.exp(h - h.max(axis=-1, keepdims=True))
+            y /= y.sum(axis=-1, keepdims=True)
+            return -np.mean(np.log(np.take_along_axis(y, ts[..., None], axis=-1)))
+    return Model()
+
+
+def test_an_embedding_read_with_data_indices_follows_the_models_array_wherever_held():
+    """TimeGRU's language model: the record gave 1.6744 where the cost gave 1.6663 at a
+    perturbed point (the embedding frozen at theta): the model's arrays were held by a
+    class attribute and a bound method's closure, which the tracer did not look into,
+    so ``W[idx]`` read the user's array and not the record's."""
+    rng = np.random.default_rng(12)
+    model = _language_model(rng, 5, 3)
+    xs, ts = rng.integers(0, 5, (2, 3)), rng.integers(0, 5, (2, 3))
+    forward = model.forward
+
+    def cost(p, xs, ts):
+        for i, param in enumerate(model.params):
+            param[...] = p[f"p{i}"]
+        return forward(xs, ts)
+    params = {f"p{i}": a.copy() for i, a in enumerate(model.params)}
+    agrees(cost, params, xs, ts)
+    lookup = Embedding(rng.standard_normal((5, 3)))     # held by a default argument only
+
+    def by_default(p, xs, table=lookup.params):
+        table[0][...] = p["W"]
+        return np.sum(np.tanh(lookup.forward(xs)))
+    agrees(by_default, {"W": lookup.params[0].copy()}, xs)
+    assert type(model.params[0]) is np.ndarray and type(lookup.params[0]) is np.ndarray
+    tupled, slotted = Embedding(None), Slotted(rng.standard_normal((5, 3)))
+    tupled.params = (rng.standard_normal((5, 3)),)          # a tuple: replaced while traced
+
+    def held_oddly(p, xs):
+        tupled.params[0][...] = p["A"]
+        slotted.W[...] = p["B"]
+        return np.sum(np.tanh(tupled.forward(xs)) * slotted.W[xs])
+    agrees(held_oddly, {"A": tupled.params[0].copy(), "B": slotted.W.copy()}, xs)
+    assert type(tupled.params) is tuple and type(tupled.params[0]) is np.ndarray
+    assert type(slotted.W) is np.ndarray
+
+
+class NegativeSampling:
+    """Layers sharing one table, each looking rows up with data indices (the book's
+    negative sampling loss): the table is held five objects below the model."""
+
+    def __init__(self, W, k):
+        self.lookups = [Embedding(W) for _ in range(k)]
+        self.params = sum((e.params for e in self.lookups), [])
+
+    def forward(self, h, samples):
+        return sum(np.sum(e.forward(samples[:, i]) * h) for i, e in enumerate(self.lookups))
+
+
+class SkipGram:
+    def __init__(self, W_in, W_out):
+        self.in_layer = Embedding(W_in)
+        self.losses = [NegativeSampling(W_out, 3) for _ in range(2)]
+        self.params = self.in_layer.params + sum((l.params for l in self.losses), [])
+
+    def forward(self, target, samples):
+        h = self.in_layer.forward(target)
+        return sum(np.log1p(np.exp(-l.forward(h, samples))) for l in self.losses)
+
+
+def test_a_table_shared_by_nested_layers_is_followed_into_each():
+    rng = np.random.default_rng(13)
+    model = SkipGram(0.3 * rng.standard_normal((6, 2)), 0.3 * rng.standard_normal((6, 2)))
+    target, drawn = rng.integers(0, 6, 4), rng.integers(0, 6, (4, 3))
+
+    def cost(p, target):
+        model.params[0][...] = p["W_in"]
+        model.params[1][...] = p["W_out"]   # the same array as params[2:]
+        samples = drawn.copy()              # a sampler's draw: plain NumPy indices
+        return model.forward(target, samples)
+    agrees(cost, {"W_in": model.params[0].copy(), "W_out": model.params[1].copy()}, target)
+
+
+class Slotted:
+    __slots__ = ("W",)
+
+    def __init__(self, W):
+        self.W = W

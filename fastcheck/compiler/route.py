@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import CompileError, source_place
-from . import diagnose, memo, trust
+from . import diagnose, memo, tracediff, trust
 from .build import compiling_cost
 from .generated import run
 from .trace import trace
@@ -261,7 +261,14 @@ def compiling_traced(func, names, shapes, theta, args, flat, evaluate):
     qualname = getattr(func, "__qualname__", type(func).__name__)
     filename = code.co_filename if code is not None else "?"
     cc = yield from compiling_record(rec, output, qualname, filename)
-    trust.verify_record(cc, theta, shapes, evaluate)
+    try:
+        trust.verify_record(cc, theta, shapes, evaluate)
+    except trust.RecordDiffers as differs:  # say where the record and the cost part
+        finding = tracediff.explain(func, traced_names, traced_shapes, theta, differs.point,
+                                    args, flat, rec, output, cc.lowp)
+        message = tracediff.with_moved(str(differs), names, shapes, theta, differs.point)
+        raise CompileError(f"{message}: {finding}" if finding else
+                           f"{message}; the tracer could not tell where") from None
     try:
         _TRACED.setdefault(func, {})[kinds] = cc
     except TypeError:  # not weakly referenceable: traced again next time

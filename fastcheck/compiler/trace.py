@@ -15,6 +15,10 @@ parameters' values, so every way a recorded value can reach Python is an
 NumPy array, a parameter-dependent index, and any NumPy function not
 recorded here. A record longer than ``MAX_OPS`` (loop-heavy code) is refused
 too: the source compiler handles loops far better.
+
+Each operation keeps the user's file and line that recorded it
+(``Record.places``), so that a record Numba refuses (``tracegen.record_error``)
+or the trust test refuses (``tracediff.explain``) is named by the user's line.
 """
 
 import contextlib
@@ -99,6 +103,8 @@ class Record:
         self.owned = {}  # id(the user's array) -> (it, its Traced root): ``tracewrite``
         self.owned_at = ""  # the user's line of the first store into one
         self.swapped, self.swapped_ids = [], set()  # ``tracewrite._swap``
+        self.places = []  # node k -> (file, line) of the user's code that recorded it
+        self.values = None  # node k -> its eager value, when kept (``tracediff``)
 
     def add(self, kind, inputs, attrs, value):
         """Append an operation of ``inputs`` (``Traced``, arrays, numbers) whose eager
@@ -124,7 +130,18 @@ class Record:
         if value.dtype == np.float32:
             self.single.add(len(self.ops))
         self.ops.append(Op(kind, tuple(args), tuple(attrs), value.shape, dtype))
+        self.places.append(user_place())
+        if self.values is not None:
+            self.values.append(value.copy())
         return Traced(self, len(self.ops) - 1, _contiguous(value))
+
+    def where(self, k):
+        """``file.py:12: "source"`` of the user's line that recorded node ``k``, or ""."""
+        place = self.places[k] if 0 <= k < len(self.places) else None
+        if place is None:
+            return ""
+        text = linecache.getline(place[0], place[1]).strip()
+        return f'{source_place(*place)}: "{text}"' if text else source_place(*place)
 
     def _note_dtype(self, dtype):
         if dtype.kind == "c":
@@ -210,6 +227,25 @@ def user_line():
             return f'{place}: "{text}"' if text else place
         frame = frame.f_back
     return ""
+
+
+_TRACER_FILES = {}  # a code object's file name -> True if the tracer's or NumPy's
+
+
+def user_place():
+    """``(file, line)`` of the innermost frame outside the tracer and NumPy, or None
+    (``user_line`` without the source text: taken for every recorded operation)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        ours = _TRACER_FILES.get(name)
+        if ours is None:
+            ours = _TRACER_FILES[name] = os.path.realpath(name).startswith(
+                (_TRACER, _NUMPY + os.sep))
+        if not ours:
+            return name, frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 def value_of(x):
@@ -1080,7 +1116,7 @@ def allocations(rec):
             setattr(np, name, original)
 
 
-def trace(func, names, shapes, theta, args, flat, functions):
+def trace(func, names, shapes, theta, args, flat, functions, keep=False):
     """Run ``func(params, *args)`` (``func(theta, *args)`` if ``flat``) once on
     ``Traced`` parameters.
 
@@ -1090,9 +1126,11 @@ def trace(func, names, shapes, theta, args, flat, functions):
     Returns ``(record, output)``: ``output`` is the node number of the cost's
     value (the first element of a returned tuple). Raises ``TraceEscape``
     naming the user's line, or ``CompileError`` for a cost whose value does not
-    depend on the parameters.
+    depend on the parameters. ``keep``: the record keeps each node's value too.
     """
     rec = Record(functions)
+    if keep:
+        rec.values = []
     params, offset = {}, 0
     for name, shape in zip(names, shapes):
         size = int(np.prod(shape))

@@ -12,6 +12,7 @@ buffers), and compiled by the same step as a cost compiled from source
 (``generated``): one in-memory and disk cache, one compile budget.
 """
 
+import os
 import time
 from math import prod
 
@@ -276,8 +277,55 @@ def compiling_record(rec, output, qualname, filename):
     # new data is a look-up, not a 30 s compile); scalars are in the code.
     key = cache.make_key("trace", source)
     unit = Unit(key, source, {"trace": "traced_cost"}, COST_SIG,
-                diagnose=lambda exc: diagnose.record_error(exc, unit.path),
+                diagnose=lambda exc: record_error(exc, unit.path, rec, source),
                 refusal=lambda reason: f"the record of the cost: {reason}; gave up")
     dispatcher, _, cached = yield from generated.obtaining(unit)
     return CompiledCost(dispatcher, fdata, idata, time.perf_counter() - start, cached, key,
                         [], False, "trace", str(unit.path), operations=count, lowp=rec.lowp)
+
+
+def _node_of_line(source):
+    """Generated line number -> the node its statement ``v{k} = ...`` computes."""
+    nodes = {}
+    for number, text in enumerate(source.splitlines(), 1):
+        head = text.strip().split(" = ", 1)[0]
+        if text.startswith("    v") and head[1:].isdigit():
+            nodes[number] = int(head[1:])
+    return nodes
+
+
+def describe(op):
+    """The NumPy operation a node records, as the user wrote it (``np.tanh``, ``@``)."""
+    if op.kind == "ufunc":
+        return f"np.{op.attrs[0]}"
+    if op.kind == "reduce":
+        return f"np.{op.attrs[0]}"
+    if op.kind in ("argreduce",):
+        return f"np.{op.attrs[0]}"
+    return {"matmul": "a matrix product (np.dot, @)", "bmatmul": "a batched matrix product (@)",
+            "gather": "an indexing read", "scatter": "a store into an array",
+            "index": "an indexing read", "concat": "a concatenation", "where": "np.where",
+            "astype": ".astype", "reshape": "a reshape", "transpose": "a transpose",
+            "argsort": "np.argsort", "wrapindex": "an index computed from values",
+            "const": "an array of data", "param": "a parameter"}.get(op.kind, op.kind)
+
+
+def record_error(exc, path, rec, source):
+    """A one-line ``CompileError`` for Numba's refusal of the code generated from
+    ``rec`` (at ``path``): the user's file and line that recorded the statement Numba
+    stopped at, the operation, and Numba's cause; the generated file last."""
+    text = diagnose._ANSI.sub("", str(exc))
+    nodes, name = _node_of_line(source), os.path.basename(str(path))
+    for match in diagnose._LOCATION.finditer(text):
+        filename, number = match.group(1) or match.group(3), int(match.group(2) or match.group(4))
+        k = nodes.get(number)
+        if os.path.basename(filename) != name or k is None:
+            continue
+        where = rec.where(k) or "the cost"
+        error = CompileError(" ".join(
+            f"{where}: Numba refused the record of this line's {describe(rec.ops[k])} "
+            f"({diagnose._cause(text)}); the generated code is {path}, line {number}"
+            .split()))
+        error.detail = str(exc)
+        return error
+    return diagnose.record_error(exc, path)

@@ -26,6 +26,7 @@ frozen value.
 
 import ast
 import builtins
+import collections
 import dis
 import gc
 import linecache
@@ -167,15 +168,21 @@ def own(rec, array):
 _DEPTH = 7
 _MAX_VISITS = 100000
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), np.ndarray, np.generic,
-           type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-           types.MethodType, types.CodeType, types.FrameType)
+           types.ModuleType, types.BuiltinFunctionType, types.CodeType, types.FrameType)
 
 
 def _holders(array):
-    """The dicts and lists holding ``array``, and closure cells holding it: found
-    from the user's frames inside the traced cost (CPython does not track a dict
-    that holds only arrays and strings, so ``gc.get_referrers`` alone misses a
-    layer's ``params``), and from ``gc.get_referrers``."""
+    """The dicts, lists, classes and closure cells holding ``array``: found from the
+    user's frames inside the traced cost (CPython does not track a dict that holds
+    only arrays and strings, so ``gc.get_referrers`` alone misses a layer's
+    ``params``), and closure cells also from ``gc.get_referrers``.
+
+    The search goes where the cost's Python can reach the array from: an object's
+    attributes and its class's (``class Model: params = [...]``), a bound method's
+    object and function, a function's closure and defaults (the layers a model's
+    ``forward`` closes over). An array it misses would be read by NumPy as the user's
+    frozen copy (``W[idx]`` with no recorded operand): the trust test's perturbed
+    points then refuse the record."""
     found, seen = [], set()
 
     def note(holder, key):
@@ -186,32 +193,98 @@ def _holders(array):
     for holder in gc.get_referrers(array):
         if isinstance(holder, types.CellType):
             note(holder, None)
-    stack, visited = [(v, 0) for v in _user_roots()], set()
+    # breadth first: an object is visited at its least depth (depth first, one reached
+    # first down a long path was cut off there, and the layers below it never seen)
+    stack, visited = collections.deque((v, 0, None) for v in _user_roots()), set()
     while stack and len(visited) < _MAX_VISITS:
-        obj, depth = stack.pop()
+        obj, depth, place = stack.popleft()
         if isinstance(obj, (_LEAVES, _trace.Traced)) or id(obj) in visited or depth > _DEPTH:
             continue
         visited.add(id(obj))
-        if isinstance(obj, dict):
-            items = list(obj.items())
-        elif isinstance(obj, list):
-            items = list(enumerate(obj))
-        elif isinstance(obj, tuple):
-            stack.extend((v, depth + 1) for v in obj)
-            continue
-        else:
-            try:
-                attributes = object.__getattribute__(obj, "__dict__")
-            except AttributeError:
-                continue
-            stack.append((attributes, depth))
-            continue
-        for key, value in items:
+        for holder, key, value in _reachable(obj, place):
             if value is array:
-                note(obj, key)
-            else:
-                stack.append((value, depth + 1))
+                if holder is not None:
+                    note(holder, key)
+            else:  # an object's __dict__, its class, a method's object: no step deeper
+                step = 0 if key is _SAME_LEVEL else 1
+                stack.append((value, depth + step, None if holder is None else (holder, key)))
     return found
+
+
+_SAME_LEVEL = object()  # the key of what ``_reachable`` finds at its object's own depth
+
+
+class _Attributes:
+    """An object's attributes as a holder: a class's (``class Model: params = [...]``)
+    or a ``__slots__`` object's."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __getitem__(self, name):
+        return getattr(self.obj, name)
+
+    def __setitem__(self, name, value):
+        setattr(self.obj, name, value)
+
+
+class _TupleItems:
+    """A tuple's items as a holder (``self.params = (W, b)``): a write replaces the
+    tuple, in the holder that holds it, by one with the new item."""
+
+    def __init__(self, place):
+        self.holder, self.key = place
+
+    def __getitem__(self, i):
+        return self.holder[self.key][i]
+
+    def __setitem__(self, i, value):
+        items = self.holder[self.key]
+        self.holder[self.key] = items[:i] + (value,) + items[i + 1:]
+
+
+def _reachable(obj, place):
+    """``(holder, key, value)`` for what the user's code reaches from ``obj`` in one
+    step; ``holder`` None where it cannot be written back. ``place``: the
+    ``(holder, key)`` that holds ``obj`` (a tuple is replaced there), or None."""
+    if isinstance(obj, dict):
+        return [(obj, k, v) for k, v in list(obj.items())]
+    if isinstance(obj, list):
+        return [(obj, k, v) for k, v in enumerate(list(obj))]
+    if isinstance(obj, tuple):
+        holder = _TupleItems(place) if place is not None and type(obj) is tuple else None
+        return [(holder, i, v) for i, v in enumerate(obj)]
+    if isinstance(obj, types.MethodType):
+        return [(None, _SAME_LEVEL, obj.__self__), (None, _SAME_LEVEL, obj.__func__)]
+    if isinstance(obj, types.FunctionType):
+        found = [(cell, None, _cell_contents(cell)) for cell in obj.__closure__ or ()]
+        found += [(None, None, v) for v in (obj.__defaults__, obj.__kwdefaults__) if v]
+        return found
+    if isinstance(obj, type):
+        module = getattr(obj, "__module__", None)
+        if not isinstance(module, str) or module.startswith(("builtins", "numpy", "fastcheck")):
+            return []
+        return [(_Attributes(obj), k, v) for k, v in list(vars(obj).items())
+                if not k.startswith("__")]
+    found = []
+    try:
+        found.append((None, _SAME_LEVEL, object.__getattribute__(obj, "__dict__")))
+    except AttributeError:
+        pass
+    for cls in type(obj).__mro__[:-1]:
+        for name in getattr(cls, "__slots__", ()):
+            value = getattr(obj, name, None) if isinstance(name, str) and \
+                not name.startswith("__") else None
+            if value is not None:
+                found.append((_Attributes(obj), name, value))
+    return found + [(None, _SAME_LEVEL, type(obj))]
+
+
+def _cell_contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 def _user_roots():
@@ -231,24 +304,30 @@ def _swap(rec, array, traced):
     ``traced`` until the trace ends (``release``)."""
     rec.swapped_ids.add(id(array))
     for holder, key in _holders(array):
-        if isinstance(holder, types.CellType):
-            holder.cell_contents = traced
-        else:
-            holder[key] = traced
+        _put(holder, key, traced)
         rec.swapped.append((holder, key, array, traced))
+
+
+def _put(holder, key, value):
+    if isinstance(holder, types.CellType):
+        holder.cell_contents = value
+    else:
+        holder[key] = value
+
+
+def _get(holder, key):
+    if isinstance(holder, types.CellType):
+        return _cell_contents(holder)
+    return holder[key]
 
 
 def release(rec):
     """Give the user's dicts and lists their arrays back (see ``_swap``)."""
     for holder, key, array, traced in reversed(rec.swapped):
-        if isinstance(holder, types.CellType):
-            if holder.cell_contents is traced:
-                holder.cell_contents = array
-            continue
         try:
-            if holder[key] is traced:
-                holder[key] = array
-        except (KeyError, IndexError):  # the cost removed it meanwhile
+            if _get(holder, key) is traced:
+                _put(holder, key, array)
+        except (KeyError, IndexError, AttributeError, TypeError):  # removed meanwhile
             pass
     rec.swapped.clear()
 
