@@ -122,4 +122,4 @@ class LocalDriver:
         return Estimates(out, kinks, np.arange(items(work)) < done, self.engine.name,
                          self.needed, tally, self.adapter.compile_beside(),
                          tuple(self.adapter.beside_notes) +
-                         tuple(getattr(self.engine, "late_notes", tuple)()))
+                         self.engine.late_notes())

@@ -57,6 +57,10 @@ class Engine:
     parallel = False
     closer = None
 
+    def late_notes(self):
+        """The report's notes on what the engine changed during the check (none)."""
+        return ()
+
     def block(self, idx, h):
         """Estimates for flat indices ``idx`` (n,) int64 with steps ``h`` (n,)."""
         raise NotImplementedError
