@@ -16,6 +16,7 @@ that a value-dependent index or a write through a view is seen recomputed
 import numpy as np
 
 from ..errors import CompileError
+from ..runtime.blas import single_threaded_blas
 
 #: Relative agreement asked of a compiled cost at theta.
 TRUST_RTOL = 1e-9
@@ -75,7 +76,6 @@ def verify_record(cc, theta, shapes, evaluate):
 
 
 def _values(cc, point, evaluate, where):
-    from ..runtime.blas import single_threaded_blas
     point = np.ascontiguousarray(point)
     # On one BLAS thread, as in the check: on a loaded machine two threads made each
     # of the test's 7 evaluations of a [784, 64, 10] MLP 27 ms, not 1.
